@@ -1,0 +1,77 @@
+// swift-tools-version:6.0
+// pgbackup — backup and point-in-time recovery for PostgreSQL.
+//
+// Layers, lowest first; each module imports only the ones below it (see ../shared/DESIGN.md):
+//   C system libraries (CLibPQ, CZlib, CZstd, CCurl + CCurlShim)
+//   → PGBackupFoundations (LSN, timelines, WAL segment names, history files, tar, codecs, checksums)
+//   → PGBackupStorage     (the ObjectStore protocol and its drivers)
+//   → PGBackupPostgres    (libpq connection, replication protocol)
+//   → PGBackupRepository  (repository format, catalog, manifests, WAL index, locks)
+//   → PGBackupServices    (configuration, init, archiver, backup, restore, …)
+//   → pgbackup            (the command-line front end)
+import PackageDescription
+
+let package = Package(
+    name: "pgbackup",
+    products: [
+        .executable(name: "pgbackup", targets: ["pgbackup"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+    ],
+    targets: [
+        // MARK: C system libraries
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // curl_easy_setopt/getinfo are variadic, which Swift cannot call: typed one-line wrappers.
+        .target(name: "CCurlShim", dependencies: ["CCurl"]),
+
+        // MARK: pgbackup, layer by layer
+        .target(
+            name: "PGBackupFoundations",
+            dependencies: ["CZlib", "CZstd", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        .target(name: "PGBackupStorage", dependencies: ["PGBackupFoundations", "CCurlShim"]),
+        .target(name: "PGBackupPostgres", dependencies: ["PGBackupFoundations", "CLibPQ"]),
+        .target(name: "PGBackupRepository", dependencies: ["PGBackupFoundations", "PGBackupStorage"]),
+        .target(
+            name: "PGBackupServices",
+            dependencies: [
+                "PGBackupFoundations", "PGBackupStorage", "PGBackupPostgres", "PGBackupRepository",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .executableTarget(
+            name: "pgbackup",
+            dependencies: [
+                "PGBackupServices",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // MARK: tests
+        // Real PostgreSQL 15 clusters and helpers for the integration and end-to-end tests.
+        .target(name: "PGBackupTestSupport", dependencies: ["PGBackupFoundations"]),
+        .testTarget(
+            name: "PGBackupFoundationsTests",
+            dependencies: [
+                "PGBackupFoundations", "PGBackupTestSupport",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        .testTarget(name: "PGBackupStorageTests", dependencies: ["PGBackupStorage", "PGBackupTestSupport"]),
+        .testTarget(name: "PGBackupPostgresTests", dependencies: ["PGBackupPostgres", "PGBackupTestSupport"]),
+        .testTarget(name: "PGBackupRepositoryTests", dependencies: ["PGBackupRepository", "PGBackupTestSupport"]),
+        .testTarget(name: "PGBackupServicesTests", dependencies: ["PGBackupServices", "PGBackupTestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["pgbackup", "PGBackupTestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
