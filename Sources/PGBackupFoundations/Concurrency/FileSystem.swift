@@ -1,0 +1,97 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A file-system call failed; the description carries the path and the system's reason.
+public struct FileSystemError: Error, Sendable, CustomStringConvertible {
+    public var operation: String
+    public var path: String
+    public var reason: String
+
+    public var description: String { "unable to \(operation) '\(path)': \(reason)" }
+}
+
+/// Small POSIX helpers shared by everything that writes durably to local disk.
+public enum FileSystem {
+    /// `strerror(errno)`, for messages.
+    public static func errnoDescription(_ code: Int32 = errno) -> String {
+        String(cString: strerror(code))
+    }
+
+    /// The directory part of an absolute path (`/` for a top-level entry).
+    public static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// `mkdir -p`, fsyncing each parent whose entries changed, so new directories are durable.
+    public static func makeDirectories(_ path: String, mode: mode_t = 0o750) throws {
+        var info = stat()
+        if stat(path, &info) == 0 {
+            guard info.st_mode & S_IFMT == S_IFDIR else {
+                throw FileSystemError(operation: "create directory", path: path, reason: "a file of that name exists")
+            }
+            return
+        }
+        let parent = directory(of: path)
+        if parent != path { try makeDirectories(parent, mode: mode) }
+        if mkdir(path, mode) != 0 && errno != EEXIST {
+            throw FileSystemError(operation: "create directory", path: path, reason: errnoDescription())
+        }
+        syncDirectory(parent)
+    }
+
+    /// fsyncs a directory so renames and new entries in it survive a crash. Best effort: some
+    /// file systems refuse fsync on directories, which then have nothing to flush.
+    public static func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        close(fd)
+    }
+
+    /// Writes the whole buffer, retrying short writes and EINTR.
+    public static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        while offset < buffer.count {
+            let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileSystemError(operation: "write", path: "fd \(fd)", reason: errnoDescription())
+            }
+            offset += n
+        }
+    }
+
+    /// The modification time of a `stat` result.
+    public static func modificationDate(_ info: stat) -> Date {
+        Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec) + TimeInterval(info.st_mtim.tv_nsec) / 1e9)
+    }
+
+    /// Calls `visit` with the `/`-separated path (relative to `root`) and `lstat` of every regular
+    /// file below `root/relativeDirectory`. A missing start directory visits nothing.
+    public static func walk(root: String, relativeDirectory: String, _ visit: (String, stat) throws -> Void) throws {
+        let start = relativeDirectory.isEmpty ? root : root + "/" + relativeDirectory
+        guard let dir = opendir(start) else {
+            if errno == ENOENT || errno == ENOTDIR { return }
+            throw FileSystemError(operation: "list directory", path: start, reason: errnoDescription())
+        }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name == "." || name == ".." { continue }
+            let relative = relativeDirectory.isEmpty ? name : relativeDirectory + "/" + name
+            var info = stat()
+            guard lstat(root + "/" + relative, &info) == 0 else { continue }  // vanished meanwhile
+            switch info.st_mode & S_IFMT {
+            case S_IFDIR: try walk(root: root, relativeDirectory: relative, visit)
+            case S_IFREG: try visit(relative, info)
+            default: continue
+            }
+        }
+    }
+}

@@ -1,0 +1,187 @@
+import Foundation
+import Testing
+@testable import PGBackupStorage
+
+/// Every `ObjectStore` driver passes this one suite (STYLE.md, habit 1).
+enum StoreDriver: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case file, memory
+
+    var testDescription: String { rawValue }
+
+    /// A fresh, empty store and a closure that removes it.
+    func make() throws -> (any ObjectStore, @Sendable () -> Void) {
+        switch self {
+        case .file:
+            let root = FileManager.default.temporaryDirectory.path + "/pgbackup-store-\(UUID().uuidString)"
+            let store = try FileObjectStore(root: root, create: true)
+            return (store, { try? FileManager.default.removeItem(atPath: root) })
+        case .memory:
+            return (MemoryObjectStore(), {})
+        }
+    }
+}
+
+func withStore(_ driver: StoreDriver, _ body: (any ObjectStore) async throws -> Void) async throws {
+    let (store, cleanup) = try driver.make()
+    defer { cleanup() }
+    try await body(store)
+}
+
+func randomBytes(_ count: Int) -> [UInt8] {
+    var generator = SystemRandomNumberGenerator()
+    var bytes = [UInt8](repeating: 0, count: count)
+    bytes.withUnsafeMutableBytes { raw in
+        for offset in stride(from: 0, to: count, by: 8) {
+            withUnsafeBytes(of: generator.next()) { word in
+                raw[offset..<min(offset + 8, count)].copyBytes(from: word.prefix(count - offset))
+            }
+        }
+    }
+    return bytes
+}
+
+@Suite("ObjectStore contract")
+struct ObjectStoreConformanceTests {
+    @Test(arguments: StoreDriver.allCases)
+    func putThenGetReturnsTheSameBytes(driver: StoreDriver) async throws {
+        try await withStore(driver) { store in
+            let bytes = randomBytes(70_000)
+            let info = try await store.put("main/wal/a.zst", bytes: bytes)
+            #expect(info.size == 70_000)
+            #expect(try await store.get("main/wal/a.zst") == bytes)
+            #expect(try await store.head("main/wal/a.zst").size == 70_000)
+        }
+    }
+
+    @Test(arguments: StoreDriver.allCases)
+    func emptyObjectsExist(driver: StoreDriver) async throws {
+        try await withStore(driver) { store in
+            try await store.put("empty", bytes: [])
+            #expect(try await store.get("empty") == [])
+            #expect(try await store.exists("empty"))
+        }
+    }
+
+    @Test(arguments: StoreDriver.allCases)
+    func streamingWriteAndReadInPieces(driver: StoreDriver) async throws {
+        try await withStore(driver) { store in
+            let piece = randomBytes(256 * 1024)
+            let writer = try await store.writer(for: "big/object")
+            for _ in 0..<20 { try await writer.write(piece) }
+            let info = try await writer.commit()
+            #expect(info.size == Int64(20 * piece.count))
+
+            let reader = try await store.reader(for: "big/object")
+            var total = 0
+            var largestRead = 0
+            while true {
+                let bytes = try await reader.read(maxLength: 100_000)
+                if bytes.isEmpty { break }
+                total += bytes.count
+                largestRead = max(largestRead, bytes.count)
+            }
+            await reader.close()
+            #expect(total == 20 * piece.count)
+            #expect(largestRead <= 100_000)
+            #expect(try await store.get("big/object", limit: 6 << 20) == Array([[UInt8]](repeating: piece, count: 20).joined()))
+        }
+    }
+
+    @Test(arguments: StoreDriver.allCases)
+    func anObjectIsInvisibleUntilCommitted(driver: StoreDriver) async throws {
+        try await withStore(driver) { store in
+            let writer = try await store.writer(for: "wal/partial/seg")
+            try await writer.write(randomBytes(1000))
+            #expect(try await store.exists("wal/partial/seg") == false)
+            #expect(try await store.list(prefix: "").isEmpty)
+            try await writer.commit()
+            #expect(try await store.list(prefix: "").map(\.key) == ["wal/partial/seg"])
+        }
+    }
+
+    @Test(arguments: StoreDriver.allCases)
+    func anAbortedWriteLeavesThePreviousObject(driver: StoreDriver) async throws {
+        try await withStore(driver) { store in
+            try await store.put("k", bytes: [1, 2, 3])
+            let writer = try await store.writer(for: "k")
+            try await writer.write([9, 9, 9, 9])
+            await writer.abort()
+            #expect(try await store.get("k") == [1, 2, 3])
+            #expect(try await store.list(prefix: "").map(\.key) == ["k"])
+        }
+    }
+
+    @Test(arguments: StoreDriver.allCases)
+    func aPutReplacesTheObject(driver: StoreDriver) async throws {
+        try await withStore(driver) { store in
+            try await store.put("k", bytes: [1, 2, 3])
+            try await store.put("k", bytes: [4])
+            #expect(try await store.get("k") == [4])
+        }
+    }
+
+    @Test(arguments: StoreDriver.allCases)
+    func missingObjectsAreNotFound(driver: StoreDriver) async throws {
+        try await withStore(driver) { store in
+            await #expect(throws: StorageError.notFound(key: "no/such", store: store.location)) {
+                try await store.head("no/such")
+            }
+            await #expect(throws: StorageError.notFound(key: "no/such", store: store.location)) {
+                _ = try await store.reader(for: "no/such")
+            }
+            let exists = try await store.exists("no/such")
+            #expect(exists == false)
+        }
+    }
+
+    @Test(arguments: StoreDriver.allCases)
+    func listingFiltersByPrefixAndSorts(driver: StoreDriver) async throws {
+        try await withStore(driver) { store in
+            for key in ["main/wal/0000000100000000/b", "main/wal/0000000100000000/a", "main/wal/00000002.history",
+                        "main/backups/x/backup.json", "other/wal/a", "main/walrus"] {
+                try await store.put(key, bytes: Array(key.utf8))
+            }
+            #expect(try await store.list(prefix: "main/wal/").map(\.key) ==
+                    ["main/wal/0000000100000000/a", "main/wal/0000000100000000/b", "main/wal/00000002.history"])
+            #expect(try await store.list(prefix: "main/wal").map(\.key).last == "main/walrus")
+            #expect(try await store.list(prefix: "main/wal/0000000100000000/a").map(\.key) == ["main/wal/0000000100000000/a"])
+            #expect(try await store.list(prefix: "nothing/").isEmpty)
+            #expect(try await store.list(prefix: "").count == 6)
+            let sizes = try await store.list(prefix: "other/").map(\.size)
+            #expect(sizes == [Int64("other/wal/a".utf8.count)])
+        }
+    }
+
+    @Test(arguments: StoreDriver.allCases)
+    func deleteRemovesAndIgnoresMissingKeys(driver: StoreDriver) async throws {
+        try await withStore(driver) { store in
+            try await store.put("a/1", bytes: [1])
+            try await store.put("a/2", bytes: [2])
+            try await store.delete(["a/1", "a/does-not-exist"])
+            #expect(try await store.list(prefix: "a/").map(\.key) == ["a/2"])
+        }
+    }
+
+    @Test(arguments: StoreDriver.allCases)
+    func invalidKeysAreRefused(driver: StoreDriver) async throws {
+        try await withStore(driver) { store in
+            for key in ["", "/abs", "a//b", "a/../b", "./a", "a/"] {
+                await #expect(throws: StorageError.self, "key '\(key)'") {
+                    try await store.put(key, bytes: [1])
+                }
+            }
+            let remaining = try await store.list(prefix: "")
+            #expect(remaining.isEmpty)
+        }
+    }
+
+    @Test(arguments: StoreDriver.allCases)
+    func wholeObjectReadsAreBounded(driver: StoreDriver) async throws {
+        try await withStore(driver) { store in
+            try await store.put("big", bytes: randomBytes(3 << 20))
+            await #expect(throws: StorageError.tooLarge(key: "big", limit: 1 << 20, store: store.location)) {
+                _ = try await store.get("big", limit: 1 << 20)
+            }
+        }
+    }
+}
