@@ -1,0 +1,93 @@
+import PGBackupPostgres
+import PGBackupStorage
+
+/// A value that must never be printed: its description is a fixed mask.
+public struct Secret: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
+    /// The secret itself; read it only where it is handed to a library.
+    public let value: String
+    public init(_ value: String) { self.value = value }
+    public var description: String { "********" }
+    public var debugDescription: String { "********" }
+}
+
+/// The effective settings for one server: the configuration file with the environment's
+/// overrides applied and every value validated. Its description never contains a secret.
+public struct Settings: Sendable, CustomStringConvertible {
+    /// Where the repository lives; nil when neither `repository:` nor `PGBACKUP_REPO` is set.
+    public var repository: RepositoryLocation?
+    /// The server's name inside the repository (the top-level folder of its objects).
+    public var server: String = "main"
+    /// libpq connection string of the primary; may hold a password, hence secret.
+    public var conninfo: Secret?
+    /// Physical replication slot name.
+    public var slot: String = "pgbackup"
+    /// Compression of stored objects, as written (`zstd`, `gzip:6`, `none`), validated.
+    public var compression: String = "zstd"
+    /// Retention/schedule policy: a name in `policies/` or a path.
+    public var policy: String?
+    public var s3 = S3Settings()
+    /// A key file that turns on client-side encryption.
+    public var encryptionKeyFile: String?
+    /// Listen address (`host:port`) of the daemon's status endpoint.
+    public var httpListen: String?
+    public var logLevel: String?
+    public var logFormat: String?
+
+    public init() {}
+
+    /// The repository, or the configuration error an operator can act on.
+    public func requireRepository() throws(ConfigurationError) -> RepositoryLocation {
+        guard let repository else {
+            throw .missing(setting: "repository", hint: "set PGBACKUP_REPO (e.g. file:///var/lib/pgbackup) or `repository:` in the configuration file")
+        }
+        return repository
+    }
+
+    /// The primary's connection string, or the configuration error an operator can act on.
+    public func requireConninfo() throws(ConfigurationError) -> String {
+        guard let conninfo else {
+            throw .missing(setting: "conninfo", hint: "set PGBACKUP_CONNINFO (e.g. 'host=db1 user=replicator') or `conninfo:` for server '\(server)' in the configuration file")
+        }
+        return conninfo.value
+    }
+
+    public var description: String {
+        var lines = [
+            "repository: \(repository?.description ?? "(not set)")",
+            "server: \(server)",
+            "conninfo: \(conninfo.map { redactingPasswords(inConninfo: $0.value) } ?? "(not set)")",
+            "slot: \(slot)",
+            "compression: \(compression)",
+            "policy: \(policy ?? "(none)")",
+        ]
+        if case .s3 = repository { lines.append("s3: \(s3)") }
+        if let encryptionKeyFile { lines.append("encryption key file: \(encryptionKeyFile)") }
+        if let httpListen { lines.append("http: \(httpListen)") }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// How to reach an S3-compatible service.
+public struct S3Settings: Sendable, CustomStringConvertible {
+    /// `https://s3.eu-west-1.amazonaws.com`, `http://127.0.0.1:9000`, …; nil means AWS for the region.
+    public var endpoint: String?
+    public var region: String = "us-east-1"
+    /// Path-style addressing (`endpoint/bucket/key`), which MinIO, Ceph and moto need.
+    public var pathStyle = false
+    public var accessKeyID: String?
+    public var secretAccessKey: Secret?
+    public var sessionToken: Secret?
+    /// A CA bundle for TLS verification of a private endpoint.
+    public var caFile: String?
+
+    public init() {}
+
+    public var description: String {
+        var parts = ["endpoint=\(endpoint ?? "(AWS)")", "region=\(region)", "path_style=\(pathStyle)"]
+        if let accessKeyID { parts.append("access_key_id=\(accessKeyID)") }
+        if secretAccessKey != nil { parts.append("secret_access_key=********") }
+        if sessionToken != nil { parts.append("session_token=********") }
+        if let caFile { parts.append("ca_file=\(caFile)") }
+        return parts.joined(separator: " ")
+    }
+}
