@@ -1,0 +1,50 @@
+import Logging
+import PGBackupRepository
+import PGBackupStorage
+
+/// `pgbackup init`: creates the server's part of the repository, bound to the cluster's system
+/// identifier, or confirms that an existing one belongs to this cluster.
+public struct InitService: Sendable {
+    public let settings: Settings
+    public let logger: Logger
+
+    public init(settings: Settings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// What `init` did, for the command's text or JSON output.
+    public struct Result: Sendable, Codable, Equatable {
+        public var created: Bool
+        public var repository: String
+        public var server: String
+        public var systemIdentifier: String
+        public var postgresVersion: String
+        public var walSegmentSize: Int
+        public var timeline: UInt32
+        public var walPosition: String
+    }
+
+    public func run() async throws -> Result {
+        let conninfo = try settings.requireConninfo()
+        let store = try StoreFactory.open(settings, create: true)
+        logger.debug("connecting to the primary", metadata: ["server": "\(settings.server)"])
+        let cluster = try await ClusterIdentity.fetch(conninfo: conninfo)
+        let info = RepositoryInfo(
+            server: settings.server, systemIdentifier: cluster.systemIdentifier,
+            postgresVersionNumber: cluster.versionNumber, walSegmentSize: cluster.walSegmentSize,
+            createdBy: "pgbackup \(PGBackupVersion.current)")
+        let outcome = try await Repository(store: store, server: settings.server).initialize(info)
+        let (created, stored) = switch outcome {
+        case let .created(info): (true, info)
+        case let .alreadyInitialized(info): (false, info)
+        }
+        logger.info(created ? "repository created" : "repository already initialized for this cluster",
+                    metadata: ["repository": "\(store.location)", "server": "\(settings.server)"])
+        return Result(
+            created: created, repository: store.location, server: settings.server,
+            systemIdentifier: stored.systemIdentifier, postgresVersion: stored.postgresVersion,
+            walSegmentSize: stored.walSegmentSize, timeline: cluster.timeline.rawValue,
+            walPosition: cluster.walPosition.description)
+    }
+}

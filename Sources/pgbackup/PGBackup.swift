@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import PGBackupServices
+
+@main
+struct PGBackup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pgbackup",
+        abstract: "Backup and point-in-time recovery for PostgreSQL.",
+        discussion: """
+            pgbackup streams WAL from the primary over the replication protocol, takes base backups \
+            over the same connection, and stores both in a repository: a local directory \
+            (file:///path) or an S3-compatible bucket (s3://bucket/prefix).
+
+            Settings come from the configuration file (--config, $PGBACKUP_CONFIG, then \
+            /etc/pgbackup/pgbackup.yaml) and from the environment, which wins: PGBACKUP_REPO, \
+            PGBACKUP_SERVER, PGBACKUP_CONNINFO, PGBACKUP_SLOT, PGBACKUP_COMPRESSION, PGBACKUP_POLICY, \
+            PGBACKUP_S3_ENDPOINT, PGBACKUP_S3_REGION, PGBACKUP_S3_PATH_STYLE, AWS_ACCESS_KEY_ID, \
+            AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, PGBACKUP_ENCRYPTION_KEY_FILE, PGBACKUP_HTTP.
+
+            Exit codes: 0 success; 1 the operation failed or a check is unhealthy; 2 usage or \
+            configuration error.
+            """,
+        version: PGBackupVersion.current,
+        subcommands: [InitCommand.self]
+    )
+
+    /// Runs the command and maps every outcome to DESIGN.md's exit codes: 0 success, 1 the
+    /// operation failed, 2 usage or configuration error.
+    static func main() async {
+        var command: any ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            // --help and --version arrive here as "errors" with exit code 0.
+            let code = exitCode(for: error)
+            if code == .success { exit(withError: error) }
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(ExitStatus.usage)
+        }
+        do {
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let exit as ExitCode {
+            Foundation.exit(exit.rawValue)
+        } catch {
+            FileHandle.standardError.write(Data("pgbackup: error: \(error)\n".utf8))
+            Foundation.exit(ExitStatus.of(error))
+        }
+        Foundation.exit(ExitStatus.success)
+    }
+}
