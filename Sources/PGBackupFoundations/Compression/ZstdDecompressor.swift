@@ -32,11 +32,16 @@ final class ZstdDecompressor: CodecStream {
         var outputFull = false
         while source.pos < source.size || outputFull {
             var destination = ZSTD_outBuffer(dst: output.baseAddress, size: output.count, pos: 0)
+            let consumedBefore = source.pos
             let result = ZSTD_decompressStream(context, &destination, &source)
             if ZSTD_isError(result) != 0 {
                 throw CompressionError.corrupt(.zstd, detail: zstdErrorName(result))
             }
-            lastResult = result
+            // After a frame ends, a call without input reports the header size of a next frame
+            // that may never come: only a call that did something tells where the stream is.
+            if destination.pos > 0 || source.pos > consumedBefore {
+                lastResult = result
+            }
             if destination.pos > 0 {
                 try sink(UnsafeRawBufferPointer(rebasing: output[..<destination.pos]))
             }
