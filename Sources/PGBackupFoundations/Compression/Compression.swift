@@ -17,9 +17,9 @@ public enum Compression: Sendable, Hashable, CustomStringConvertible {
     /// Parses the configuration syntax: `none`, `gzip`, `zstd`, `gzip:N`, `zstd:N` (the name in
     /// any case; surrounding white space ignored).
     public init(parsing text: some StringProtocol) throws(CompressionError) {
-        let trimmed = text.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed()
-        let spec = String(trimmed)
-        let parts = spec.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        let start = text.firstIndex { !$0.isWhitespace } ?? text.endIndex
+        let end = text.lastIndex { !$0.isWhitespace }.map { text.index(after: $0) } ?? start
+        let parts = text[start..<end].split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
         guard let algorithm = CompressionAlgorithm(rawValue: parts[0].lowercased()) else {
             throw .invalidSpecification(String(text))
         }
