@@ -28,8 +28,10 @@ public protocol Codec: Sendable {
 ///   bounded amount (the format's window), so memory does not grow with the data. The identity
 ///   stream hands its input through as is, without copying.
 /// - Errors from `sink` propagate unchanged; the stream's own errors are `CompressionError`.
-///   A decompressor throws `.corrupt` as soon as the input is invalid and `.truncated` from
-///   `finish` if the input stopped inside a stream or held none at all.
+///   A gzip or zstd decompressor throws `.corrupt` as soon as it finds the input invalid (a
+///   checksum mismatch shows at the end of a frame or member), and `.truncated` from `finish`
+///   if the input stopped inside a frame or member or held none at all. For `none`, any input,
+///   empty too, is a valid object.
 /// - After `finish` or after any error, the stream must not be used again.
 /// - A stream owns C state: it is not `Sendable`; one task owns it at a time.
 public protocol CodecStream: AnyObject {
