@@ -11,12 +11,9 @@ final class GzipCompressor: CodecStream {
             stream, level, Z_DEFLATED, Zlib.gzipWindowBits, 8, Z_DEFAULT_STRATEGY,
             zlibVersion(), Int32(MemoryLayout<z_stream>.size)
         )
-        guard result == Z_OK else {
-            let detail = Zlib.message(stream, result)
-            stream.deallocate()
-            output.deallocate()
-            throw .libraryFailure(.gzip, detail: detail)
-        }
+        // A throw here still runs deinit (every property is set), and deflateEnd/inflateEnd
+        // accept the stream that a failed init left without state.
+        guard result == Z_OK else { throw .libraryFailure(.gzip, detail: Zlib.message(stream, result)) }
     }
 
     deinit {
