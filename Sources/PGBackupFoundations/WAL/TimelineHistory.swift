@@ -41,17 +41,19 @@ public struct TimelineHistory: Hashable, Sendable {
         var entries: [Entry] = []
         var lineNumber = 0
         var previousSwitchpoint = LSN.zero
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // "\r\n" is one Character in Swift, so it needs its own separator.
+        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             lineNumber += 1
             let line = rawLine.last == "\r" ? rawLine.dropLast() : rawLine[...]
             let content = line.drop(while: { $0 == " " || $0 == "\t" || $0 == "\u{0B}" || $0 == "\u{0C}" })
             if content.isEmpty || content.first == "#" { continue }
 
             let fields = line.split(separator: "\t", maxSplits: 2, omittingEmptySubsequences: false)
-            guard let tliText = fields.first, !tliText.isEmpty, tliText.allSatisfy({ ("0"..."9").contains($0) }),
-                  let tli = UInt32(tliText)
-            else { throw .expectedTimelineID(file: file, line: lineNumber, text: String(line)) }
-            guard fields.count >= 2, let switchpoint = LSN(fields[1]) else {
+            let digits = line.prefix(while: { ("0"..."9").contains($0) })
+            guard !digits.isEmpty, let tli = UInt32(digits) else {
+                throw .expectedTimelineID(file: file, line: lineNumber, text: String(line))
+            }
+            guard fields.count >= 2, fields[0] == digits, let switchpoint = LSN(fields[1]) else {
                 throw .expectedSwitchpoint(file: file, line: lineNumber, text: String(line))
             }
             let ancestor = TimelineID(tli)
