@@ -1,4 +1,5 @@
 import PGBackupFoundations
+import PropertyBased
 import Testing
 
 @Suite struct TimelineHistoryTests {
@@ -150,5 +151,29 @@ import Testing
             try orphan.validateAncestry([:])
         }
         #expect(throws: TimelineHistoryError.self) { try orphan.validateAncestry([TimelineID(2): two]) }
+    }
+}
+
+@Suite struct TimelineHistoryPropertyTests {
+    @Test func formatParseRoundTrip() async {
+        await propertyCheck(input: Gen.uint64(), Gen.int(in: 0...8)) { (seed: UInt64, count: Int) throws in
+            var rng = SeededGenerator(seed: seed)
+            var timeline: UInt32 = 0
+            var lsn: UInt64 = 0
+            var entries: [TimelineHistory.Entry] = []
+            for _ in 0..<count {
+                timeline += UInt32.random(in: 1...3, using: &rng)
+                lsn += UInt64.random(in: 0...(1 << 36), using: &rng)
+                entries.append(.init(timeline: TimelineID(timeline), switchpoint: LSN(lsn),
+                                     reason: ["no recovery target specified", "", "before 2026-11-22 10:15:00+00"].randomElement(using: &rng)!))
+            }
+            let history = TimelineHistory(timeline: TimelineID(timeline + 1), entries: entries)
+            let parsed = try TimelineHistory(parsing: history.formatted(), timeline: history.timeline)
+            #expect(parsed == history)
+            // Every LSN belongs to exactly the range the history gives it.
+            let probe = LSN(UInt64.random(in: 0...(lsn + 10), using: &rng))
+            let owners = history.ranges.filter { $0.contains(probe) }.map(\.timeline)
+            #expect(owners == [history.timeline(of: probe)])
+        }
     }
 }

@@ -12,8 +12,6 @@ public enum TarError: Error, Hashable, Sendable, CustomStringConvertible {
     case nonZeroBlockAfterZeroBlock(offset: UInt64)
     /// The stream ended inside an entry, or without the two zero blocks that end an archive.
     case truncated(offset: UInt64, detail: String)
-    /// Bytes were fed after `finish()`.
-    case alreadyFinished
     /// Writing: the value does not fit the format (e.g. a name containing NUL).
     case unrepresentable(name: String, detail: String)
     /// Writing: the entry's data did not match the size its header declared.
@@ -38,8 +36,6 @@ public enum TarError: Error, Hashable, Sendable, CustomStringConvertible {
                 + " the archive is corrupted"
         case .truncated(let offset, let detail):
             return "unable to read tar stream: it ends at byte \(offset) \(detail); the archive is truncated"
-        case .alreadyFinished:
-            return "unable to read tar stream: bytes were fed after finish()"
         case .unrepresentable(let name, let detail):
             return "unable to write tar entry '\(name)': \(detail)"
         case .sizeMismatch(let name, let declared, let written):
