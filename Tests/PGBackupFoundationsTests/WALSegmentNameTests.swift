@@ -135,3 +135,29 @@ private func size(_ megabytes: Int) -> WALSegmentSize { try! WALSegmentSize(mega
         #expect(throws: WALNameError.timelineZero("00000000000000A1")) { try WALLogDirectory(parsing: "00000000000000A1") }
     }
 }
+
+@Suite struct WALSegmentRangeTests {
+    @Test func covering() {
+        let names = { (start: String, end: String) in
+            Array(WALSegmentName.covering(from: LSN(start)!, to: LSN(end)!, timeline: TimelineID(1), segmentSize: .default).map(\.name))
+        }
+        #expect(names("0/3000028", "0/3000100") == ["000000010000000000000003"])
+        #expect(names("0/3000028", "0/5000000") == ["000000010000000000000003", "000000010000000000000004"])
+        #expect(names("0/3000028", "0/5000001") == ["000000010000000000000003", "000000010000000000000004", "000000010000000000000005"])
+        #expect(names("0/FF000000", "1/1000000") == ["0000000100000000000000FF", "000000010000000100000000"])
+        #expect(names("0/3000028", "0/3000028").isEmpty)
+        #expect(names("0/5000000", "0/3000000").isEmpty)
+        #expect(WALSegmentName.covering(from: .zero, to: LSN(UInt64.max), timeline: TimelineID(1), segmentSize: .default).count
+            == 1 << 40)
+    }
+
+    @Test func historyPicksTheTimelineOfEachSegment() throws {
+        let history = try TimelineHistory(parsing: TimelineHistoryTests.three, timeline: TimelineID(3))
+        let names = history.segments(from: LSN("0/1000000")!, to: LSN("0/7000000")!, segmentSize: .default).map(\.name)
+        #expect(names == [
+            "000000010000000000000001", "000000010000000000000002",
+            "000000020000000000000003", "000000020000000000000004",
+            "000000030000000000000005", "000000030000000000000006",
+        ])
+    }
+}

@@ -47,7 +47,7 @@ public struct TarReader: Sendable {
     public var isFinished: Bool { if case .finished = state { return true } else { return false } }
 
     /// Consumes `bytes`, calling `handle` for each event they complete. Throws `TarError` for a
-    /// malformed stream, and whatever `handle` throws.
+    /// malformed stream, and whatever `handle` throws; after any error, discard the reader.
     public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ handle: (TarEvent) throws -> Void) throws {
         var index = 0
         while index < bytes.count {

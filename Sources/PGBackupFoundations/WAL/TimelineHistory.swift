@@ -128,6 +128,14 @@ public struct TimelineHistory: Hashable, Sendable {
         return entries.first?.timeline ?? timeline
     }
 
+    /// The segment files recovery reads to replay WAL from `start` up to, not including, `end`
+    /// on the way to `timeline`: each segment from the timeline `timeline(ofSegment:)` picks.
+    public func segments(from start: LSN, to end: LSN, segmentSize: WALSegmentSize) -> [WALSegmentName] {
+        WALSegmentName.covering(from: start, to: end, timeline: timeline, segmentSize: segmentSize).map {
+            $0.on(timeline: timeline(ofSegment: $0.segmentNumber, segmentSize: segmentSize))
+        }
+    }
+
     /// Checks that each ancestor's own history file (looked up by timeline; timeline 1 has none)
     /// lists exactly the ancestors and switchpoints this file lists before it.
     public func validateAncestry(_ histories: [TimelineID: TimelineHistory]) throws(TimelineHistoryError) {

@@ -91,6 +91,17 @@ public struct WALSegmentName: Hashable, Comparable, Sendable, CustomStringConver
         WALSegmentName(timeline: other, segmentNumber: segmentNumber, segmentSize: segmentSize)
     }
 
+    /// The segments holding the WAL from `start` up to, not including, `end` on one timeline,
+    /// oldest first; empty when `end <= start`. Lazy: a range of terabytes costs nothing.
+    public static func covering(
+        from start: LSN, to end: LSN, timeline: TimelineID, segmentSize: WALSegmentSize
+    ) -> LazyMapSequence<Range<UInt64>, WALSegmentName> {
+        let first = segmentSize.segmentNumber(containing: start)
+        let last = end > start ? segmentSize.segmentNumber(containing: LSN(end.rawValue - 1)) : first
+        let numbers = end > start ? first..<(last + 1) : first..<first
+        return numbers.lazy.map { WALSegmentName(timeline: timeline, segmentNumber: $0, segmentSize: segmentSize) }
+    }
+
     /// Name order: timeline first, then segment number (the order of the file names).
     public static func < (lhs: WALSegmentName, rhs: WALSegmentName) -> Bool {
         (lhs.timeline, lhs.segmentNumber) < (rhs.timeline, rhs.segmentNumber)
