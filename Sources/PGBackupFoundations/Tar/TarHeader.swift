@@ -1,6 +1,7 @@
 /// One tar entry's metadata, after GNU long-name and pax extended headers have been applied.
 public struct TarHeader: Hashable, Sendable {
-    /// The path inside the archive, without a trailing `/` for directories.
+    /// The path inside the archive, without a trailing `/` for directories. Read as UTF-8 (bytes
+    /// that are not are replaced; PostgreSQL's own file names are ASCII).
     public var name: String
     public var type: TarEntryType
     /// Permission bits (`0o7777`).

@@ -74,7 +74,7 @@ public struct TarWriter: Sendable {
         finished = true
     }
 
-    /// Convenience: one whole entry with its data.
+    /// Convenience: one whole entry with its data (the header's `size` becomes the data's).
     public mutating func writeEntry(_ header: TarHeader, data: some Collection<UInt8>, to output: Output) throws {
         var header = header
         header.size = header.type.isHeaderOnly ? 0 : UInt64(data.count)
