@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PGBackupFoundations
 import PGBackupStorage
 @testable import PGBackupServices
 
@@ -16,7 +17,7 @@ struct SettingsLoaderTests {
         #expect(settings.repository == nil)
         #expect(settings.server == "main")
         #expect(settings.slot == "pgbackup")
-        #expect(settings.compression == "zstd")
+        #expect(settings.compression == .zstd(level: 1))
         #expect(throws: ConfigurationError.self) { try settings.requireRepository() }
         #expect(throws: ConfigurationError.self) { try settings.requireConninfo() }
     }
@@ -37,7 +38,7 @@ struct SettingsLoaderTests {
         #expect(settings.server == "db1")
         #expect(settings.conninfo?.value == "host=db1 user=replicator")
         #expect(settings.slot == "backup_db1")
-        #expect(settings.compression == "gzip:6")
+        #expect(settings.compression == .gzip(level: 6))
         #expect(settings.s3.region == "eu-west-1")
         #expect(settings.s3.pathStyle)
     }
@@ -57,7 +58,7 @@ struct SettingsLoaderTests {
         #expect(settings.repository == .s3(bucket: "bucket", prefix: "prefix"))
         #expect(settings.conninfo?.value == "host=env-host")
         #expect(settings.slot == "from_env")
-        #expect(settings.compression == "zstd:3")
+        #expect(settings.compression == .zstd(level: 3))
         #expect(settings.policy == "daily")
         #expect(settings.s3.endpoint == "http://127.0.0.1:9000")
         #expect(settings.s3.region == "eu-central-1")

@@ -1,3 +1,4 @@
+import PGBackupFoundations
 import PGBackupPostgres
 import PGBackupStorage
 
@@ -21,8 +22,8 @@ public struct Settings: Sendable, CustomStringConvertible {
     public var conninfo: Secret?
     /// Physical replication slot name.
     public var slot: String = "pgbackup"
-    /// Compression of stored objects, as written (`zstd`, `gzip:6`, `none`), validated.
-    public var compression: String = "zstd"
+    /// Compression of stored objects (`zstd` means `zstd:1`).
+    public var compression: Compression = .default
     /// Retention/schedule policy: a name in `policies/` or a path.
     public var policy: String?
     public var s3 = S3Settings()

@@ -1,4 +1,5 @@
 import Foundation
+import PGBackupFoundations
 import PGBackupStorage
 import Yams
 
@@ -129,24 +130,12 @@ public enum SettingsLoader {
         return name
     }
 
-    static func validatedCompression(_ text: String, setting: String) throws(ConfigurationError) -> String {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        let levels: ClosedRange<Int>? = switch parts[0] {
-        case "zstd": 1...19
-        case "gzip": 1...9
-        case "none": nil
-        default: 0...0
-        }
-        let valid = switch (levels, parts.count) {
-        case (0...0, _): false
-        case (_, 1): true
-        case (let range?, 2): Int(parts[1]).map(range.contains) ?? false
-        default: false
-        }
-        guard valid else {
+    static func validatedCompression(_ text: String, setting: String) throws(ConfigurationError) -> Compression {
+        do {
+            return try Compression(parsing: text)
+        } catch {
             throw .invalidValue(setting: setting, value: text, reason: "expected zstd, gzip or none, optionally with a level: zstd:1…19, gzip:1…9 (e.g. zstd:3)")
         }
-        return text
     }
 
     static func validatedListenAddress(_ text: String, setting: String) throws(ConfigurationError) -> String {
