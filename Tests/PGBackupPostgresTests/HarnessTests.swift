@@ -67,6 +67,37 @@ struct HarnessTests {
         #expect(stat == nil || stat!.contains(") Z "))
     }
 
+    @Test func aClusterThatIsNeverDestroyedIsRemovedByDeinit() async throws {
+        var base = ""
+        var postmaster: pid_t = 0
+        do {
+            let cluster = try await PostgresCluster.start(.init(name: "deinit"))
+            base = cluster.baseDirectory
+            let pidFile = try String(contentsOfFile: cluster.dataDirectory + "/postmaster.pid", encoding: .utf8)
+            postmaster = pid_t(pidFile.split(separator: "\n")[0]) ?? 0
+            #expect(try await cluster.sql("SELECT 1") == "1")
+        }
+        #expect(postmaster > 0)
+        #expect(!base.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: base))
+        let stat = try? String(contentsOfFile: "/proc/\(postmaster)/stat", encoding: .utf8)
+        #expect(stat == nil || stat!.contains(") Z "))
+    }
+
+    @Test func aServerThatCannotStartFailsWithItsLogAndLeavesNothing() async throws {
+        let error = try await #require(throws: PostgresClusterError.self) {
+            try await withPostgresCluster(.init(name: "badconf", settings: ["shared_buffers": "'plenty'"])) { _ in
+                Issue.record("a cluster with shared_buffers = 'plenty' started")
+            }
+        }
+        let text = error.description
+        #expect(text.contains("unable to start PostgreSQL"))
+        #expect(text.contains("--- server log (tail) ---"))
+        #expect(text.contains("invalid value for parameter \"shared_buffers\""))
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: "/tmp").filter { $0.hasPrefix("pgbackup-badconf-") }
+        #expect(leftovers.isEmpty)
+    }
+
     @Test func crashAndRestartRunsCrashRecovery() async throws {
         try await withPostgresCluster(.init(name: "crash")) { cluster in
             try await cluster.sql("CREATE TABLE kept (id int)", "INSERT INTO kept SELECT generate_series(1, 1000)")
