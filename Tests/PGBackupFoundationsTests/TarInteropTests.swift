@@ -1,3 +1,4 @@
+import PGBackupTestSupport
 import Foundation
 import PGBackupFoundations
 import Testing

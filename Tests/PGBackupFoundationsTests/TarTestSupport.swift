@@ -1,3 +1,4 @@
+import PGBackupTestSupport
 import Foundation
 import PGBackupFoundations
 
@@ -10,17 +11,7 @@ struct TarTestEntry: Equatable, CustomStringConvertible {
 }
 
 /// SplitMix64: a small, seedable generator so failures reproduce from the seed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SeededGenerator {
     /// Chunk sizes from 1 byte to 100 KiB, mostly small so that headers get split everywhere.
     mutating func chunkSize() -> Int {
         switch Int.random(in: 0..<4, using: &self) {

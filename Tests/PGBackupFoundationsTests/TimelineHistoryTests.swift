@@ -1,3 +1,4 @@
+import PGBackupTestSupport
 import PGBackupFoundations
 import PropertyBased
 import Testing

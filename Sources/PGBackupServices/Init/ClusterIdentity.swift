@@ -24,7 +24,7 @@ public struct ClusterIdentity: Sendable, Hashable, Codable {
             }
             return ClusterIdentity(
                 systemIdentifier: system.systemIdentifier, timeline: system.timeline, walPosition: system.xlogPosition,
-                versionNumber: Int(connection.serverVersion), walSegmentSize: segmentSize)
+                versionNumber: Int(try connection.serverVersion), walSegmentSize: segmentSize)
         }
     }
 }

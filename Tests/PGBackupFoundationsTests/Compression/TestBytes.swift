@@ -1,18 +1,6 @@
+import PGBackupTestSupport
 /// Reproducible pseudo-random numbers (SplitMix64): every run tests the same bytes, so a failure
 /// can be replayed.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 enum TestBytes {
     /// Incompressible: `count` pseudo-random bytes, made a word at a time.
