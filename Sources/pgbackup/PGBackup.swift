@@ -28,28 +28,32 @@ struct PGBackup: AsyncParsableCommand {
     /// Runs the command and maps every outcome to DESIGN.md's exit codes: 0 success, 1 the
     /// operation failed, 2 usage or configuration error.
     static func main() async {
-        var command: any ParsableCommand
         do {
-            command = try parseAsRoot()
-        } catch {
-            // --help and --version arrive here as "errors" with exit code 0.
-            let code = exitCode(for: error)
-            if code == .success { exit(withError: error) }
-            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-            Foundation.exit(ExitStatus.usage)
-        }
-        do {
+            var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
                 try command.run()
             }
-        } catch let exit as ExitCode {
-            Foundation.exit(exit.rawValue)
         } catch {
+            finish(with: error)
+        }
+        Foundation.exit(ExitStatus.success)
+    }
+
+    /// Prints what went wrong and exits with the status the error deserves.
+    static func finish(with error: any Error) -> Never {
+        if let exit = error as? ExitCode { Foundation.exit(exit.rawValue) }
+        switch exitCode(for: error) {
+        case .success:
+            // --help and --version arrive as "errors" that print to standard output.
+            exit(withError: error)
+        case .validationFailure:
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(ExitStatus.usage)
+        default:
             FileHandle.standardError.write(Data("pgbackup: error: \(error)\n".utf8))
             Foundation.exit(ExitStatus.of(error))
         }
-        Foundation.exit(ExitStatus.success)
     }
 }

@@ -18,12 +18,16 @@ public enum SettingsLoader {
         let path = named ?? defaultPath
         var yaml: String?
         if named != nil || FileManager.default.fileExists(atPath: path) {
-            do {
-                yaml = try String(contentsOfFile: path, encoding: .utf8)
-            } catch {
-                let reason = FileManager.default.fileExists(atPath: path) ? "permission denied or not UTF-8 text" : "no such file"
+            // FileHandle, not FileManager.contents: the latter refuses character devices such as
+            // /dev/null, which operators use to say "no configuration file".
+            guard let handle = FileHandle(forReadingAtPath: path), let data = try? handle.readToEnd() ?? Data() else {
+                let reason = FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file"
                 throw .unreadableFile(path: path, reason: reason)
             }
+            guard let text = String(data: data, encoding: .utf8) else {
+                throw .unreadableFile(path: path, reason: "not UTF-8 text")
+            }
+            yaml = text
         }
         return try settings(yaml: yaml, path: path, environment: environment, server: server)
     }
