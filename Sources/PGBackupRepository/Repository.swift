@@ -20,7 +20,7 @@ public struct Repository: Sendable {
     /// cluster. Idempotent; refuses another cluster's repository.
     public func initialize(_ info: RepositoryInfo) async throws -> Initialization {
         if let existing = try await infoIfPresent() {
-            try check(existing, belongsTo: UInt64(info.systemIdentifier)!, walSegmentSize: info.walSegmentSize)
+            try existing.check(belongsTo: UInt64(info.systemIdentifier)!, walSegmentSize: info.walSegmentSize, location: store.location)
             return .alreadyInitialized(existing)
         }
         try await store.put(layout.info, bytes: try RepositoryJSON.encode(info))
@@ -33,18 +33,6 @@ public struct Repository: Sendable {
             throw RepositoryError.notInitialized(server: layout.server, location: store.location)
         }
         return info
-    }
-
-    /// Refuses a repository that belongs to another cluster or another WAL segment size.
-    public func check(_ info: RepositoryInfo, belongsTo systemIdentifier: UInt64, walSegmentSize: Int) throws {
-        guard info.systemIdentifier == String(systemIdentifier) else {
-            throw RepositoryError.systemIdentifierMismatch(
-                server: layout.server, location: store.location,
-                repository: info.systemIdentifier, cluster: String(systemIdentifier))
-        }
-        guard info.walSegmentSize == walSegmentSize else {
-            throw RepositoryError.segmentSizeMismatch(server: layout.server, repository: info.walSegmentSize, cluster: walSegmentSize)
-        }
     }
 
     private func infoIfPresent() async throws -> RepositoryInfo? {

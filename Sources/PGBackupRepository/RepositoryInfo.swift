@@ -34,6 +34,18 @@ public struct RepositoryInfo: Codable, Sendable, Hashable {
         self.createdBy = createdBy
     }
 
+    /// Refuses a repository that belongs to another cluster or another WAL segment size.
+    /// `location` names the repository in the error.
+    public func check(belongsTo systemIdentifier: UInt64, walSegmentSize: Int, location: String) throws(RepositoryError) {
+        guard self.systemIdentifier == String(systemIdentifier) else {
+            throw .systemIdentifierMismatch(
+                server: server, location: location, repository: self.systemIdentifier, cluster: String(systemIdentifier))
+        }
+        guard self.walSegmentSize == walSegmentSize else {
+            throw .segmentSizeMismatch(server: server, repository: self.walSegmentSize, cluster: walSegmentSize)
+        }
+    }
+
     /// `15.18` from 150018.
     public var postgresVersion: String {
         "\(postgresVersionNumber / 10000).\(postgresVersionNumber % 10000)"

@@ -139,7 +139,7 @@ public func runProcess(
 
 /// posix_spawn with stdin/stdout/stderr redirected to files, every other descriptor closed in the
 /// child, SIGPIPE back to its default and no blocked signals.
-private func spawn(
+func spawn(
     _ executable: String, arguments: [String], environment: [String: String],
     stdin: String, stdout: String, stderr: String, directory: String?, command: String
 ) throws -> pid_t {

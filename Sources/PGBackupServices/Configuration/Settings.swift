@@ -29,6 +29,9 @@ public struct Settings: Sendable, CustomStringConvertible {
     public var s3 = S3Settings()
     /// A key file that turns on client-side encryption.
     public var encryptionKeyFile: String?
+    /// The daemon's local WAL spool (`PGBACKUP_SPOOL`, `spool_directory:`): WAL is fsync'd here
+    /// before it is acknowledged as written. Keep it on a persistent volume.
+    public var spoolDirectory: String = "/var/lib/pgbackup/spool"
     /// Listen address (`host:port`) of the daemon's status endpoint.
     public var httpListen: String?
     public var logLevel: String?
@@ -63,6 +66,7 @@ public struct Settings: Sendable, CustomStringConvertible {
         ]
         if case .s3 = repository { lines.append("s3: \(s3)") }
         if let encryptionKeyFile { lines.append("encryption key file: \(encryptionKeyFile)") }
+        lines.append("spool: \(spoolDirectory)")
         if let httpListen { lines.append("http: \(httpListen)") }
         return lines.joined(separator: "\n")
     }

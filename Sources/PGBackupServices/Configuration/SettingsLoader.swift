@@ -83,6 +83,10 @@ public enum SettingsLoader {
         }
         if let (text, _) = value("policy", env: "PGBACKUP_POLICY") { settings.policy = text }
         if let (text, _) = value("encryption_key_file", env: "PGBACKUP_ENCRYPTION_KEY_FILE") { settings.encryptionKeyFile = text }
+        if let (text, setting) = value("spool_directory", env: "PGBACKUP_SPOOL") {
+            guard text.hasPrefix("/") else { throw .invalidValue(setting: setting, value: text, reason: "expected an absolute path") }
+            settings.spoolDirectory = text
+        }
         if let (text, setting) = value("http", env: "PGBACKUP_HTTP") {
             settings.httpListen = try validatedListenAddress(text, setting: setting)
         }
@@ -155,7 +159,7 @@ public enum SettingsLoader {
 /// The configuration file's keys, checked for typos and types, before any override applies.
 struct FileSettings {
     static let topKeys = ["repository", "conninfo", "slot", "compression", "policy", "encryption_key_file",
-                          "http", "log_level", "log_format", "s3", "servers"]
+                          "http", "log_level", "log_format", "s3", "servers", "spool_directory"]
     static let serverKeys = ["conninfo", "slot", "compression", "policy"]
     static let s3Keys = ["endpoint", "region", "path_style", "access_key_id", "secret_access_key", "session_token", "ca_file"]
     static let secretKeys: Set<String> = ["conninfo", "secret_access_key", "session_token"]

@@ -1,0 +1,58 @@
+import PGBackupFoundations
+
+/// The three positions of a WAL stream and the rule that keeps DESIGN.md's invariant 1:
+/// the server is told *flush* only for WAL that is durable in the repository.
+///
+/// - `received`: the end of the WAL handed to the spool (in the page cache, not yet durable);
+/// - `written`: the end of the WAL fsync'd in the spool — reported as the standby's *write*
+///   position, which is what `synchronous_commit = remote_write` waits for;
+/// - `archived`: the end of the WAL durable in the repository (completed segments and the
+///   stored partial) — reported as *flush*, which moves the slot's `restart_lsn`.
+///
+/// Pure value: the receiver and the uploader share it under a lock and the tests drive it
+/// directly.
+public struct StreamProgress: Sendable, Equatable {
+    public private(set) var received: LSN
+    public private(set) var written: LSN
+    public private(set) var archived: LSN
+
+    /// Starts a stream at `start`, with the repository durable up to `archived`.
+    public init(start: LSN, archived: LSN) {
+        self.received = start
+        self.written = start
+        self.archived = archived
+    }
+
+    /// A (re)connection restarts receiving at `start`; what the repository holds stays.
+    public mutating func restart(at start: LSN) {
+        received = start
+        written = start
+    }
+
+    /// WAL up to `end` was handed to the spool.
+    public mutating func didReceive(upTo end: LSN) {
+        received = max(received, end)
+    }
+
+    /// The spool was fsync'd: everything received is durable locally.
+    public mutating func didSyncSpool() {
+        written = received
+    }
+
+    /// A fsync'd spool prefix up to `end` is durable locally (a completed segment).
+    public mutating func didSyncSpool(upTo end: LSN) {
+        written = max(written, min(end, received))
+    }
+
+    /// The repository durably holds WAL up to `end`.
+    public mutating func didArchive(upTo end: LSN) {
+        archived = max(archived, end)
+    }
+
+    /// The standby status update to send: *write* is the spool, *flush* the repository, and
+    /// flush never passes write (the repository only ever holds what the spool fsync'd first,
+    /// except WAL archived before this stream started, which the server has already been told).
+    public var status: (write: LSN, flush: LSN) {
+        (write: max(written, archived), flush: archived)
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+import PGBackupFoundations
+import PGBackupPostgres
+import PGBackupRepository
+
+extension WALStreamer {
+    /// One connection's life, on a blocking thread: connect, check the cluster, make sure of the
+    /// slot, stream (following timeline switches) until a stop request or an error.
+    /// `connected` runs once streaming has started, to reset the reconnection backoff.
+    func stream(
+        _ plan: SessionPlan, spool box: SendableBox<WALSpool>, progress: SharedProgress,
+        queue: AsyncStream<UploadJob>.Continuation, connected: () -> Void
+    ) throws {
+        let spool = box.value
+        let connection = try PostgresConnection(conninfo: plan.conninfo, replication: .physical)
+        defer { connection.close() }
+        let system = try connection.identifySystem()
+        let segmentSizeText = try connection.showParameter("wal_segment_size")
+        guard let serverSegmentSize = parseMemorySize(segmentSizeText) else {
+            throw ServiceError.unsupported("unexpected wal_segment_size '\(segmentSizeText)' from the server")
+        }
+        try plan.info.check(belongsTo: system.systemIdentifier, walSegmentSize: serverSegmentSize, location: plan.location)
+
+        var slot = try connection.readReplicationSlot(plan.slot)
+        if slot == nil {
+            if try connection.createPhysicalReplicationSlot(plan.slot, reserveWAL: true) == .created {
+                logger.info("created physical replication slot '\(plan.slot)'")
+            }
+            slot = try connection.readReplicationSlot(plan.slot)
+        }
+        var (timeline, position) = SessionPlan.start(
+            archiveEnd: plan.archiveEnd, slot: slot.flatMap { info in info.restartLSN.map { ($0, info.restartTimeline) } },
+            server: (system.timeline, system.xlogPosition), segmentSize: plan.segmentSize)
+
+        let stream = ReplicationStream(connection: connection)
+        while true {
+            progress.update { $0.restart(at: position) }
+            try stream.start(slot: plan.slot, at: position, timeline: timeline)
+            logger.info("streaming WAL", metadata: ["from": "\(position)", "timeline": "\(timeline)", "slot": "\(plan.slot)"])
+            connected()
+            switch try receive(stream, timeline: timeline, spool: spool, progress: progress, queue: queue) {
+            case .stopped:
+                return
+            case let .timelineEnded(next, nextStart):
+                // The old timeline's last segment stays partial: store it as such.
+                if let segment = spool.currentSegment {
+                    try spool.closeCurrent()
+                    progress.update { $0.didSyncSpool() }
+                    let length = Int(progress.value.received - segment.startLSN)
+                    queue.yield(.partial(segment, path: spool.partialPath(segment), length: length, final: true))
+                }
+                let history = try connection.timelineHistory(next)
+                queue.yield(.history(next, content: history.content))
+                logger.info("timeline switch", metadata: ["from": "\(timeline)", "to": "\(next)", "at": "\(nextStart)"])
+                timeline = next
+                position = nextStart - plan.segmentSize.offset(of: nextStart)
+            case let .ended(at):
+                throw WALStreamError.serverEndedStreaming(at: at)
+            }
+        }
+    }
+
+    enum ReceiveOutcome {
+        case stopped
+        case timelineEnded(next: TimelineID, start: LSN)
+        case ended(at: LSN)
+    }
+
+    /// The receive loop: write to the spool, fsync when the socket runs dry, report positions,
+    /// queue completed segments and periodic partial copies.
+    func receive(
+        _ stream: ReplicationStream, timeline: TimelineID, spool: WALSpool, progress: SharedProgress,
+        queue: AsyncStream<UploadJob>.Continuation
+    ) throws -> ReceiveOutcome {
+        let clock = ContinuousClock()
+        var lastStatusTime = clock.now - options.statusInterval
+        var lastPartialTime = clock.now
+        var lastPartialEnd = LSN.zero
+        var reported: (write: LSN, flush: LSN)?
+        var replyRequested = false
+
+        func report(force: Bool) throws {
+            let status = progress.value.status
+            let changed = reported.map { $0.write != status.write || $0.flush != status.flush } ?? true
+            let flushMoved = reported.map { $0.flush != status.flush } ?? true
+            let due = clock.now - lastStatusTime >= options.statusInterval
+            guard force || due || flushMoved || (options.synchronous && changed) else { return }
+            try stream.sendStatus(write: status.write, flush: status.flush, apply: .zero, replyRequested: false)
+            reported = status
+            lastStatusTime = clock.now
+        }
+
+        while true {
+            if isStopping {
+                try finish(stream, spool: spool, progress: progress, queue: queue)
+                return .stopped
+            }
+            let pending = progress.value.received > progress.value.written
+            let event = try stream.receive(timeout: pending ? .zero : .milliseconds(100))
+            switch event {
+            case let .walData(start, _, _, bytes):
+                let completed = try bytes.withUnsafeBytes { try spool.write($0, at: start, timeline: timeline) }
+                progress.update { $0.didReceive(upTo: start + UInt64(bytes.count)) }
+                for segment in completed {
+                    progress.update { $0.didSyncSpool(upTo: segment.endLSN) }
+                    queue.yield(.segment(segment, path: spool.completedPath(segment)))
+                }
+                continue  // drain what is already there before fsync
+            case let .keepalive(_, _, reply):
+                replyRequested = replyRequested || reply
+            case let .endOfTimeline(next, start):
+                return .timelineEnded(next: next, start: start)
+            case .endOfStream:
+                return .ended(at: progress.value.received)
+            case nil:
+                break
+            }
+            if progress.value.received > progress.value.written {
+                try spool.sync()
+                progress.update { $0.didSyncSpool() }
+            }
+            if let segment = spool.currentSegment, clock.now - lastPartialTime >= options.partialUploadInterval {
+                let written = progress.value.written
+                if written > max(segment.startLSN, lastPartialEnd) {
+                    queue.yield(.partial(segment, path: spool.partialPath(segment), length: Int(written - segment.startLSN), final: false))
+                    lastPartialEnd = written
+                }
+                lastPartialTime = clock.now
+            }
+            try report(force: replyRequested)
+            replyRequested = false
+        }
+    }
+
+    /// A graceful stop: fsync, store the partial segment, wait (bounded) for the repository to
+    /// hold everything written, send a last status, end the stream.
+    private func finish(_ stream: ReplicationStream, spool: WALSpool, progress: SharedProgress, queue: AsyncStream<UploadJob>.Continuation) throws {
+        try spool.sync()
+        progress.update { $0.didSyncSpool() }
+        let written = progress.value.written
+        if let segment = spool.currentSegment, written > segment.startLSN {
+            queue.yield(.partial(segment, path: spool.partialPath(segment), length: Int(written - segment.startLSN), final: false))
+        }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while progress.value.archived < written && ContinuousClock.now < deadline {
+            usleep(50_000)
+        }
+        let status = progress.value.status
+        try stream.sendStatus(write: status.write, flush: status.flush, apply: .zero, replyRequested: false)
+        try? stream.stop()
+        logger.info("final status sent", metadata: ["write": "\(status.write)", "flush": "\(status.flush)"])
+    }
+}

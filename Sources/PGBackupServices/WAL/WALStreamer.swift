@@ -1,0 +1,151 @@
+import Foundation
+import Logging
+import PGBackupFoundations
+import PGBackupPostgres
+import PGBackupRepository
+import PGBackupStorage
+import Synchronization
+
+/// How the daemon streams WAL.
+public struct WALStreamerOptions: Sendable {
+    /// Local spool directory; the server's part lives in `<spool>/<server>/`.
+    public var spoolDirectory: String
+    /// Status updates go out at least this often (and whenever the server asks).
+    public var statusInterval: Duration = .seconds(10)
+    /// The segment being written is stored in the repository this often, bounding what losing
+    /// the spool's disk can lose.
+    public var partialUploadInterval: Duration = .seconds(10)
+    /// Reports *write* after every fsync of the spool, for `synchronous_standby_names` with
+    /// `synchronous_commit = remote_write` (RPO 0).
+    public var synchronous = false
+    /// Waits between reconnection attempts, the last one repeated.
+    public var reconnectDelays: [Duration] = [.seconds(1), .seconds(2), .seconds(4), .seconds(8), .seconds(16), .seconds(30)]
+
+    public init(spoolDirectory: String) { self.spoolDirectory = spoolDirectory }
+}
+
+/// Why streaming cannot go on at all (as opposed to a lost connection, which is retried).
+public enum WALStreamError: Error, Sendable, CustomStringConvertible {
+    case serverEndedStreaming(at: LSN)
+
+    public var description: String {
+        switch self {
+        case let .serverEndedStreaming(at): "the server ended WAL streaming at \(at) without a timeline switch"
+        }
+    }
+}
+
+/// The daemon's WAL part: streams from the primary through a physical replication slot into the
+/// spool, and from the spool into the repository, reporting *write* for the spool and *flush*
+/// for the repository (see `StreamProgress`). Reconnects with capped backoff; follows timeline
+/// switches; on `requestStop()` stores the partial segment and sends a final status.
+public final class WALStreamer: Sendable {
+    public let settings: Settings
+    public let options: WALStreamerOptions
+    public let logger: Logger
+    private let stopRequested = Atomic<Bool>(false)
+
+    public init(settings: Settings, options: WALStreamerOptions, logger: Logger) {
+        self.settings = settings
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Asks `run()` to finish gracefully; safe from any thread (e.g. a signal handler's queue).
+    public func requestStop() {
+        stopRequested.store(true, ordering: .sequentiallyConsistent)
+    }
+
+    var isStopping: Bool { stopRequested.load(ordering: .sequentiallyConsistent) }
+
+    /// Streams until `requestStop()`. Throws only for what retrying cannot fix: a repository that
+    /// is missing or belongs to another cluster, an unusable spool.
+    public func run() async throws {
+        let conninfo = try settings.requireConninfo()
+        let store = try StoreFactory.open(settings)
+        let repository = Repository(store: store, server: settings.server)
+        let info = try await repository.info()
+        let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
+        let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)
+        let spoolDirectory = "\(options.spoolDirectory)/\(settings.server)"
+        let spool = try WALSpool(directory: spoolDirectory, segmentSize: segmentSize)
+
+        let continuity = try await archive.continuity()
+        let archivedEnd = continuity.latestTimeline.flatMap { continuity.endOfArchive(timeline: $0) } ?? .zero
+        let progress = SharedProgress(StreamProgress(start: archivedEnd, archived: archivedEnd))
+        let (jobs, queue) = AsyncStream.makeStream(of: UploadJob.self)
+        let uploader = WALUploader(archive: archive, progress: progress, logger: logger)
+
+        // Segments a previous run completed but did not store go first; partial files are
+        // streamed again (the server kept their WAL: it was never reported as flushed).
+        for segment in spool.pendingSegments() { queue.yield(.segment(segment, path: spool.completedPath(segment))) }
+        spool.discardPartials()
+
+        async let uploading: Void = uploader.run(jobs)
+        var attempt = 0
+        while !isStopping {
+            do {
+                let continuity = try await archive.continuity()
+                let plan = SessionPlan(
+                    conninfo: conninfo, slot: settings.slot, info: info, location: store.location, segmentSize: segmentSize,
+                    archiveEnd: continuity.latestTimeline.flatMap { timeline in
+                        continuity.endOfArchive(timeline: timeline).map { (timeline, $0) }
+                    })
+                try await BlockingIO.run { [self] in
+                    try self.stream(plan, spool: SendableBox(spool), progress: progress, queue: queue) { attempt = 0 }
+                }
+            } catch let error as RepositoryError {
+                queue.finish()
+                await uploading
+                throw error
+            } catch {
+                guard !isStopping else { break }
+                let delay = options.reconnectDelays[min(attempt, options.reconnectDelays.count - 1)]
+                attempt += 1
+                logger.error("WAL streaming interrupted; reconnecting in \(delay)", metadata: ["error": "\(error)"])
+                try? await sleep(delay)
+            }
+        }
+        queue.finish()
+        await uploading
+        logger.info("WAL streaming stopped", metadata: ["archived": "\(progress.value.archived)"])
+    }
+
+    /// Sleeps in short steps so a stop request is not kept waiting.
+    private func sleep(_ duration: Duration) async throws {
+        let deadline = ContinuousClock.now + duration
+        while !isStopping && ContinuousClock.now < deadline {
+            try await Task.sleep(for: min(.milliseconds(200), deadline - ContinuousClock.now))
+        }
+    }
+}
+
+/// What one connection needs to know before it streams.
+struct SessionPlan: Sendable {
+    var conninfo: String
+    var slot: String
+    var info: RepositoryInfo
+    /// The repository's location, for messages.
+    var location: String
+    var segmentSize: WALSegmentSize
+    /// The repository's end: timeline and position after its last contiguous segment.
+    var archiveEnd: (TimelineID, LSN)?
+
+    /// Where streaming starts: the repository's end, else the slot's restart point, else the
+    /// server's current segment — always at a segment boundary.
+    static func start(archiveEnd: (TimelineID, LSN)?, slot: (LSN, TimelineID?)?, server: (TimelineID, LSN),
+                      segmentSize: WALSegmentSize) -> (timeline: TimelineID, lsn: LSN) {
+        func boundary(_ lsn: LSN) -> LSN { lsn - segmentSize.offset(of: lsn) }
+        if let (timeline, end) = archiveEnd { return (timeline, boundary(end)) }
+        if let (restart, timeline) = slot, restart != .zero { return (timeline ?? server.0, boundary(restart)) }
+        return (server.0, boundary(server.1))
+    }
+}
+
+/// Hands the spool (used by one thread at a time: the current session's) into the blocking closure.
+/// Safe because sessions run strictly one after another in `WALStreamer.run()`, each awaited
+/// before the next starts, so the spool is never touched by two threads at once.
+struct SendableBox<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import PGBackupServices
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct DaemonCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "daemon",
+        abstract: "Run the sidecar: stream WAL from the primary into the repository.",
+        discussion: """
+            Connects to the primary over the replication protocol (PGBACKUP_CONNINFO), creates the \
+            physical replication slot (PGBACKUP_SLOT, default pgbackup) when missing, and streams \
+            WAL into the local spool (PGBACKUP_SPOOL), then into the repository, segment by \
+            segment, compressed and checksummed. The segment being written is stored too, every \
+            --partial-interval seconds.
+
+            The slot advances only past WAL that the repository holds: standby status updates \
+            report *write* for WAL fsync'd in the spool and *flush* for WAL stored in the \
+            repository. For RPO 0, list the daemon's application_name (default pgbackup) in the \
+            primary's synchronous_standby_names with synchronous_commit = remote_write, and pass \
+            --synchronous.
+
+            Lost connections are retried with capped backoff; timeline switches are followed. \
+            SIGTERM or SIGINT: the partial segment is stored, a final status is sent, exit 0.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: ArgumentHelp("Local spool directory (default: $PGBACKUP_SPOOL, then /var/lib/pgbackup/spool).", valueName: "dir"))
+    var spool: String?
+
+    @Option(help: ArgumentHelp("Seconds between standby status updates.", valueName: "seconds"))
+    var statusInterval: Double = 10
+
+    @Option(help: ArgumentHelp("Seconds between uploads of the segment being written.", valueName: "seconds"))
+    var partialInterval: Double = 10
+
+    @Flag(help: "Report each fsync of the spool at once (for synchronous_standby_names).")
+    var synchronous = false
+
+    func validate() throws {
+        guard statusInterval > 0, partialInterval > 0 else {
+            throw ValidationError("--status-interval and --partial-interval must be positive")
+        }
+    }
+
+    func run() async throws {
+        var settings = try global.settings()
+        if let spool { settings.spoolDirectory = spool }
+        let logger = global.logger(for: settings, label: "daemon")
+        var options = WALStreamerOptions(spoolDirectory: settings.spoolDirectory)
+        options.statusInterval = .milliseconds(Int(statusInterval * 1000))
+        options.partialUploadInterval = .milliseconds(Int(partialInterval * 1000))
+        options.synchronous = synchronous
+        let streamer = WALStreamer(settings: settings, options: options, logger: logger)
+
+        // SIGTERM/SIGINT ask for a graceful stop instead of killing the process.
+        let signals = [SIGTERM, SIGINT].map { number -> any DispatchSourceSignal in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                logger.info("stopping: signal \(number) received")
+                streamer.requestStop()
+            }
+            source.resume()
+            return source
+        }
+        defer { signals.forEach { $0.cancel() } }
+        logger.info("pgbackup daemon starting", metadata: ["server": "\(settings.server)", "repository": "\(settings.repository?.description ?? "-")"])
+        try await streamer.run()
+    }
+}
