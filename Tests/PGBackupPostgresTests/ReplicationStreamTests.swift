@@ -179,7 +179,7 @@ struct ReplicationStreamTests {
         }
     }
 
-    @Test func streamingFromRemovedWALExplainsTheGap() async throws {
+    @Test func refusalsAreExplainedAndLeaveTheConnectionUsable() async throws {
         try await withPostgresCluster(.init(name: "removed", settings: ["wal_keep_size": "0"])) { cluster in
             let connection = try PostgresConnection(conninfo: cluster.conninfo(replication: true), replication: .physical)
             let first = try connection.identifySystem()
@@ -190,6 +190,29 @@ struct ReplicationStreamTests {
                 return !FileManager.default.fileExists(atPath: cluster.dataDirectory + "/pg_wal/" + old.name)
             }
             let stream = ReplicationStream(connection: connection)
+            #expect(throws: ReplicationError.self) { try stream.receive(timeout: .zero) }
+            #expect(throws: ReplicationError.self) { try stream.sendStatus(write: .zero, flush: .zero) }
+
+            // Refused at once: a slot that does not exist.
+            let missing = try #require(throws: ReplicationError.self) {
+                try stream.start(slot: "missing", at: old.startLSN, timeline: first.timeline)
+            }
+            #expect(missing.sqlState == "42704")
+            #expect(missing.description.hasPrefix(
+                "unable to start streaming WAL from \(old.startLSN) on timeline 1 (slot 'missing'): replication slot \"missing\" does not exist"))
+            #expect(!stream.isStreaming)
+
+            // Refused after the COPY began: a start beyond the server's flush position.
+            let flushed = try await cluster.currentWALLSN()
+            let future = WALSegmentName(timeline: first.timeline, containing: flushed, segmentSize: Self.segmentSize).endLSN + Self.segmentSize.bytes
+            try stream.start(slot: nil, at: future, timeline: first.timeline)
+            let ahead = try #require(throws: ReplicationError.self) {
+                while true { _ = try nextEvent(stream) }
+            }
+            #expect(ahead.description.contains("requested starting point \(future) is ahead of the WAL flush position"))
+            #expect(!stream.isStreaming)
+
+            // Refused after the COPY began: WAL the server no longer has.
             try stream.start(slot: nil, at: old.startLSN, timeline: first.timeline)
             let error = try #require(throws: ReplicationError.self) {
                 while true { _ = try nextEvent(stream) }

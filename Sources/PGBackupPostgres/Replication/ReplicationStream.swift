@@ -84,22 +84,30 @@ public final class ReplicationStream {
         let command = "START_REPLICATION " + (slot.map { "SLOT \($0) " } ?? "") + "PHYSICAL \(lsn) TIMELINE \(timeline.rawValue)"
         let action = "start streaming WAL from \(lsn) on timeline \(timeline)" + (slot.map { " (slot '\($0)')" } ?? "")
         let connection = try postgres.handle
-        guard let result = PQexec(connection, command) else {
+        // PQsendQuery, not PQexec: on a finished timeline the answer is two results (the
+        // next-timeline row, then CommandComplete), and PQexec would keep only the last.
+        guard PQsendQuery(connection, command) == 1 else {
             throw lost(PostgresConnection.errorMessage(connection))
         }
-        defer { PQclear(result) }
         receivedEnd = nil
+        let deadline = ContinuousClock.now + protocolTimeout
+        guard let result = try nextResult(deadline: deadline, waitingFor: "the answer to START_REPLICATION") else {
+            throw PostgresError.unexpectedResponse("no result in answer to START_REPLICATION")
+        }
+        defer { PQclear(result) }
         switch PQresultStatus(result) {
         case PGRES_COPY_BOTH:
             state = .streaming(timeline: timeline, start: lsn)
         case PGRES_TUPLES_OK:
             // Nothing to stream: the timeline ended at or before `lsn`. The row names the next
-            // timeline; CommandComplete follows.
+            // timeline; CommandComplete and ReadyForQuery follow.
             let event = try nextTimelineEvent(from: result, current: timeline, streamedUpTo: lsn)
             try finishResults(action: action)
             state = .ended(event)
         case PGRES_FATAL_ERROR, PGRES_NONFATAL_ERROR, PGRES_BAD_RESPONSE:
-            throw remember(PostgresConnection.replicationError(from: result, connection: connection, action: action))
+            let error = remember(PostgresConnection.replicationError(from: result, connection: connection, action: action))
+            if !(error is PostgresError) { try? finishResults(action: action) }
+            throw error
         case let status:
             throw PostgresError.unexpectedResponse("\(statusName(status)) in answer to START_REPLICATION")
         }
