@@ -147,6 +147,50 @@ struct ReplicationStreamTests {
         }
     }
 
+    @Test func aServerShutdownEndsTheStreamOnceEverythingIsConfirmed() async throws {
+        try await withPostgresCluster(.init(name: "shutdown")) { cluster in
+            let connection = try PostgresConnection(conninfo: cluster.conninfo(replication: true), replication: .physical)
+            try connection.createPhysicalReplicationSlot("archiver")
+            let identity = try connection.identifySystem()
+            let stream = ReplicationStream(connection: connection)
+            try stream.start(slot: "archiver", at: identity.xlogPosition, timeline: identity.timeline)
+
+            // A fast shutdown waits for the walsender, which ends the stream (CommandComplete
+            // without CopyDone) only once the client has confirmed all it was sent.
+            async let stopped: Void = cluster.stop(mode: .fast)
+            var position = identity.xlogPosition
+            var ended = false
+            var replies = 0
+            let clock = ContinuousClock()
+            let started = clock.now
+            while !ended, clock.now - started < .seconds(30) {
+                switch try stream.receive(timeout: .milliseconds(500)) {
+                case .walData(let data)?:
+                    #expect(data.start == position)
+                    position = data.end
+                case .keepalive(_, _, let replyRequested)?:
+                    if replyRequested {
+                        replies += 1
+                        try stream.sendStatus(write: position, flush: position)
+                    }
+                case .endOfStream?:
+                    ended = true
+                case let other?:
+                    Issue.record("unexpected \(other)")
+                case nil:
+                    continue
+                }
+            }
+            try await stopped
+            #expect(ended)
+            #expect(replies >= 1, "the walsender asks for confirmation before it ends the stream")
+            #expect(position > identity.xlogPosition, "the shutdown checkpoint was streamed")
+            #expect(!stream.isStreaming)
+            // The server closed the connection after ending the stream.
+            #expect(throws: PostgresError.self) { try stream.start(slot: "archiver", at: position, timeline: identity.timeline) }
+        }
+    }
+
     @Test func terminatingTheWALSenderIsAConnectionLoss() async throws {
         try await withPostgresCluster(.init(name: "terminate")) { cluster in
             let connection = try PostgresConnection(conninfo: cluster.conninfo(replication: true), replication: .physical)
