@@ -263,7 +263,7 @@ struct ReplicationStreamTests {
             }
             #expect(error.sqlState == "58P01")
             #expect(error.description.hasPrefix(
-                "unable to stream WAL on timeline 1: requested WAL segment \(old.name) has already been removed"))
+                "unable to stream WAL from \(old.startLSN) on timeline 1: requested WAL segment \(old.name) has already been removed"))
             #expect(error.description.contains("HINT: the server recycled this WAL before pgbackup archived it"))
             // The refusal leaves the connection usable.
             #expect(!stream.isStreaming)

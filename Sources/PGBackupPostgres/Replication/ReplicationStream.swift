@@ -122,11 +122,15 @@ public final class ReplicationStream {
     ///   the session (e.g. `pg_terminate_backend`, `wal_sender_timeout`); then the stream is
     ///   unusable. `ReplicationError.commandFailed` when the server ended the stream with an
     ///   error (e.g. 58P01, WAL already removed); then the connection is idle again.
-    ///   `ReplicationError.malformedMessage` for a payload that is no replication message.
+    ///   `ReplicationError.malformedMessage` for a payload that is no replication message; the
+    ///   stream cannot be trusted after it: drop it (and its connection).
     public func receive(timeout: Duration) throws -> ReplicationEvent? {
         let timeline: TimelineID
+        let start: LSN
         switch state {
-        case .streaming(let current, _): timeline = current
+        case .streaming(let current, let from):
+            timeline = current
+            start = from
         case .ended(let event):
             state = .idle
             return event
@@ -151,7 +155,7 @@ public final class ReplicationStream {
                 }
             case -1:
                 // The server ended the COPY: CopyDone, CommandComplete or an error.
-                return try finishServerEndedCopy(timeline: timeline)
+                return try finishServerEndedCopy(timeline: timeline, start: start)
             default:
                 throw lost(PostgresConnection.errorMessage(connection))
             }
@@ -249,7 +253,7 @@ public final class ReplicationStream {
     /// CopyDone (PQputCopyEnd), then read the next-timeline row (only at the end of a timeline)
     /// and CommandComplete. A server shutting down sends CommandComplete without CopyDone and
     /// closes. An ErrorResponse ends the COPY too.
-    private func finishServerEndedCopy(timeline: TimelineID) throws -> ReplicationEvent {
+    private func finishServerEndedCopy(timeline: TimelineID, start: LSN) throws -> ReplicationEvent {
         let connection = try postgres.handle
         let deadline = ContinuousClock.now + protocolTimeout
         var nextTimeline: ReplicationEvent?
@@ -263,15 +267,14 @@ public final class ReplicationStream {
                     throw lost(PostgresConnection.errorMessage(connection))
                 }
             case PGRES_TUPLES_OK where nextTimeline == nil:
-                let start = receivedEnd ?? streamStart
-                nextTimeline = try nextTimelineEvent(from: result, current: timeline, streamedUpTo: start)
+                nextTimeline = try nextTimelineEvent(from: result, current: timeline, streamedUpTo: receivedEnd ?? start)
             case PGRES_COMMAND_OK:
                 state = .idle
                 // ReadyForQuery follows, unless the server is shutting down and just closes.
                 if nextTimeline == nil { return try finishAfterEndOfStream() }
             case PGRES_FATAL_ERROR, PGRES_NONFATAL_ERROR, PGRES_BAD_RESPONSE:
                 let error = PostgresConnection.replicationError(
-                    from: result, connection: connection, action: "stream WAL on timeline \(timeline)")
+                    from: result, connection: connection, action: "stream WAL from \(start) on timeline \(timeline)")
                 state = .idle
                 if !(error is PostgresError) {
                     // The server refused and is back at its command loop: read up to ReadyForQuery.
@@ -297,11 +300,6 @@ public final class ReplicationStream {
             state = .broken(reason: reason)
         }
         return .endOfStream
-    }
-
-    private var streamStart: LSN {
-        if case .streaming(_, let start) = state { return start }
-        return .zero
     }
 
     /// Reads the remaining results up to ReadyForQuery (PQgetResult returning NULL), throwing on
