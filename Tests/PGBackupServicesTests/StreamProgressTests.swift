@@ -49,6 +49,18 @@ struct StreamProgressTests {
         }
     }
 
+    @Test func flushNeverGoesBelowTheStreamsStart() {
+        // An empty repository: the stream starts at the slot's restart point, and reporting
+        // less than that would move the slot backwards.
+        var progress = StreamProgress(start: LSN(0x500_0000), archived: .zero)
+        #expect(progress.status == (write: LSN(0x500_0000), flush: LSN(0x500_0000)))
+        progress.didReceive(upTo: LSN(0x580_0000))
+        progress.didSyncSpool()
+        #expect(progress.status == (write: LSN(0x580_0000), flush: LSN(0x500_0000)))
+        progress.didArchive(upTo: LSN(0x540_0000))
+        #expect(progress.status.flush == LSN(0x540_0000))
+    }
+
     @Test func aReconnectionKeepsWhatTheRepositoryHolds() {
         var progress = StreamProgress(start: LSN(0x300_0000), archived: LSN(0x300_0000))
         progress.didReceive(upTo: LSN(0x500_0000))

@@ -15,18 +15,25 @@ public struct StreamProgress: Sendable, Equatable {
     public private(set) var received: LSN
     public private(set) var written: LSN
     public private(set) var archived: LSN
+    /// Where the current stream started. WAL before it is not the stream's business: when the
+    /// repository's end lies before it (an empty repository, or WAL the server no longer had),
+    /// *flush* reports this instead, because PostgreSQL moves a physical slot to whatever flush
+    /// position it is told, backwards too.
+    public private(set) var streamStart: LSN
 
     /// Starts a stream at `start`, with the repository durable up to `archived`.
     public init(start: LSN, archived: LSN) {
         self.received = start
         self.written = start
         self.archived = archived
+        self.streamStart = start
     }
 
     /// A (re)connection restarts receiving at `start`; what the repository holds stays.
     public mutating func restart(at start: LSN) {
         received = start
         written = start
+        streamStart = start
     }
 
     /// WAL up to `end` was handed to the spool.
@@ -49,10 +56,10 @@ public struct StreamProgress: Sendable, Equatable {
         archived = max(archived, end)
     }
 
-    /// The standby status update to send: *write* is the spool, *flush* the repository, and
-    /// flush never passes write (the repository only ever holds what the spool fsync'd first,
-    /// except WAL archived before this stream started, which the server has already been told).
+    /// The standby status update to send: *write* is the spool, *flush* the repository (or the
+    /// stream's start, see `streamStart`), and write is never reported below flush.
     public var status: (write: LSN, flush: LSN) {
-        (write: max(written, archived), flush: archived)
+        let flush = max(archived, streamStart)
+        return (write: max(written, flush), flush: flush)
     }
 }

@@ -98,9 +98,9 @@ extension WALStreamer {
             let pending = progress.value.received > progress.value.written
             let event = try stream.receive(timeout: pending ? .zero : .milliseconds(100))
             switch event {
-            case let .walData(start, _, _, bytes):
-                let completed = try bytes.withUnsafeBytes { try spool.write($0, at: start, timeline: timeline) }
-                progress.update { $0.didReceive(upTo: start + UInt64(bytes.count)) }
+            case let .walData(data):
+                let completed = try data.bytes.withUnsafeBytes { try spool.write($0, at: data.start, timeline: timeline) }
+                progress.update { $0.didReceive(upTo: data.end) }
                 for segment in completed {
                     progress.update { $0.didSyncSpool(upTo: segment.endLSN) }
                     queue.yield(.segment(segment, path: spool.completedPath(segment)))

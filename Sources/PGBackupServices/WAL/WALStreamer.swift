@@ -70,8 +70,7 @@ public final class WALStreamer: Sendable {
         let spoolDirectory = "\(options.spoolDirectory)/\(settings.server)"
         let spool = try WALSpool(directory: spoolDirectory, segmentSize: segmentSize)
 
-        let continuity = try await archive.continuity()
-        let archivedEnd = continuity.latestTimeline.flatMap { continuity.endOfArchive(timeline: $0) } ?? .zero
+        let archivedEnd = try await archive.continuity().streamingResumePoint?.lsn ?? .zero
         let progress = SharedProgress(StreamProgress(start: archivedEnd, archived: archivedEnd))
         let (jobs, queue) = AsyncStream.makeStream(of: UploadJob.self)
         let uploader = WALUploader(archive: archive, progress: progress, logger: logger)
@@ -88,9 +87,7 @@ public final class WALStreamer: Sendable {
                 let continuity = try await archive.continuity()
                 let plan = SessionPlan(
                     conninfo: conninfo, slot: settings.slot, info: info, location: store.location, segmentSize: segmentSize,
-                    archiveEnd: continuity.latestTimeline.flatMap { timeline in
-                        continuity.endOfArchive(timeline: timeline).map { (timeline, $0) }
-                    })
+                    archiveEnd: continuity.streamingResumePoint.map { ($0.timeline, $0.lsn) })
                 try await BlockingIO.run { [self] in
                     try self.stream(plan, spool: SendableBox(spool), progress: progress, queue: queue) { attempt = 0 }
                 }
@@ -117,6 +114,15 @@ public final class WALStreamer: Sendable {
         while !isStopping && ContinuousClock.now < deadline {
             try await Task.sleep(for: min(.milliseconds(200), deadline - ContinuousClock.now))
         }
+    }
+}
+
+extension WALContinuity {
+    /// Where streaming resumes: the end of the newest timeline that holds any segment. A newer
+    /// timeline with only its history file is reached by streaming on from there: the server
+    /// ends the old timeline at the switch point and the stream follows it.
+    var streamingResumePoint: (timeline: TimelineID, lsn: LSN)? {
+        timelines.last { $0.endOfArchive != nil }.map { ($0.timeline, $0.endOfArchive!) }
     }
 }
 

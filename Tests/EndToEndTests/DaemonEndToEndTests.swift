@@ -1,0 +1,224 @@
+import Foundation
+import Testing
+import PGBackupFoundations
+import PGBackupTestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A cluster with 1 MiB WAL segments (many segments from little load), a file:// repository,
+/// a spool, and the built `pgbackup daemon` streaming from it.
+struct DaemonFixture {
+    let cluster: PostgresCluster
+    let scratch: ScratchDirectory
+    let conninfo: String
+    var repository: String { scratch.path + "/repo" }
+    var environment: [String: String] {
+        ["PGBACKUP_REPO": "file://\(repository)", "PGBACKUP_CONNINFO": conninfo, "PGBACKUP_SPOOL": scratch.path + "/spool"]
+    }
+    static let segmentSize = try! WALSegmentSize(megabytes: 1)
+    static let options = PostgresCluster.Options(settings: ["wal_keep_size": "'256MB'"], walSegmentSizeMB: 1)
+
+    init(cluster: PostgresCluster, scratch: ScratchDirectory, conninfo: String? = nil) async throws {
+        self.cluster = cluster
+        self.scratch = scratch
+        self.conninfo = conninfo ?? cluster.conninfo(replication: true)
+        let initialized = try await PGBackupBinary.run(["init"], environment: environment)
+        guard initialized.status == 0 else { throw FixtureError("init failed: \(initialized.standardError)") }
+    }
+
+    func startDaemon(_ arguments: [String] = ["--status-interval", "1", "--partial-interval", "1"]) throws -> BackgroundProcess {
+        var env = environment
+        env["PATH"] = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        env["PGBACKUP_CONFIG"] = "/dev/null"
+        return try BackgroundProcess(PGBackupBinary.path, ["daemon", "--log-level", "debug"] + arguments, environment: env)
+    }
+
+    /// The completed segments the repository holds, by timeline, sorted.
+    func archivedSegments() throws -> [WALSegmentName] {
+        let walDirectory = repository + "/main/wal"
+        var names: [WALSegmentName] = []
+        for directory in (try? FileManager.default.contentsOfDirectory(atPath: walDirectory)) ?? [] where directory.count == 16 {
+            for file in try FileManager.default.contentsOfDirectory(atPath: walDirectory + "/" + directory) {
+                let base = file.split(separator: ".").first.map(String.init) ?? file
+                if let name = try? WALSegmentName(parsing: base, segmentSize: Self.segmentSize), !file.contains(".backup") {
+                    names.append(name)
+                }
+            }
+        }
+        return names.sorted()
+    }
+
+    /// Waits until the repository holds `segment`.
+    func waitForArchive(of segment: WALSegmentName, daemon: BackgroundProcess, timeout: Duration = .seconds(90)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while try !archivedSegments().contains(segment) {
+            guard daemon.isRunning else { throw FixtureError("the daemon exited: \(daemon.standardError.suffix(3000))") }
+            guard ContinuousClock.now < deadline else {
+                throw FixtureError("segment \(segment.name) not archived in time; daemon log: \(daemon.standardError.suffix(3000))")
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    /// Switches to a new segment and returns the one just completed.
+    func switchSegment(on server: PostgresCluster? = nil) async throws -> WALSegmentName {
+        let server = server ?? cluster
+        _ = try await server.sql("CREATE TABLE IF NOT EXISTS switch_marker(i int)", "INSERT INTO switch_marker VALUES (1)")
+        let switched = try await server.sql("SELECT pg_switch_wal()").trimmingCharacters(in: .whitespacesAndNewlines)
+        let timeline = try await server.sql("SELECT timeline_id FROM pg_control_checkpoint()").trimmingCharacters(in: .whitespacesAndNewlines)
+        return WALSegmentName(timeline: TimelineID(UInt32(timeline)!), containing: LSN(switched)!, segmentSize: Self.segmentSize)
+    }
+
+    /// Fetches `segment` with `pgbackup wal-fetch` and compares it with the server's own file.
+    /// Returns false when the server no longer has the file to compare with.
+    func fetchedMatchesServer(_ segment: WALSegmentName, server: PostgresCluster? = nil) async throws -> Bool {
+        let serverFile = (server ?? cluster).dataDirectory + "/pg_wal/" + segment.name
+        guard let expected = FileManager.default.contents(atPath: serverFile) else { return false }
+        let destination = scratch.path + "/fetched-\(segment.name)"
+        let fetched = try await PGBackupBinary.run(["wal-fetch", segment.name, destination], environment: environment)
+        #expect(fetched.status == 0, "wal-fetch \(segment.name): \(fetched.standardError)")
+        let actual = FileManager.default.contents(atPath: destination)
+        #expect(actual == expected, "segment \(segment.name) differs from the server's pg_wal file")
+        try? FileManager.default.removeItem(atPath: destination)
+        return true
+    }
+}
+
+struct FixtureError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Segments that follow one another without a gap on one timeline.
+func isContiguous(_ segments: [WALSegmentName]) -> Bool {
+    zip(segments, segments.dropFirst()).allSatisfy { $0.next == $1 }
+}
+
+@Suite("pgbackup daemon: WAL streaming, end to end", .serialized)
+struct DaemonEndToEndTests {
+    @Test func everyArchivedSegmentIsByteIdenticalAndAStopIsGraceful() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try await withPostgresCluster(DaemonFixture.options) { cluster in
+            let fixture = try await DaemonFixture(cluster: cluster, scratch: scratch)
+            let daemon = try fixture.startDaemon()
+            try await cluster.waitUntil("the daemon streams", timeout: .seconds(60)) {
+                try await cluster.sql("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'pgbackup'").contains("1")
+            }
+            let bench = try await cluster.pgbench(["-i", "-s", "1", "-q"])
+            #expect(bench.succeeded, "\(bench.standardError)")
+            let last = try await fixture.switchSegment()
+            try await fixture.waitForArchive(of: last, daemon: daemon)
+
+            daemon.send(SIGTERM)
+            let stopped = try await daemon.wait(timeout: .seconds(60))
+            #expect(stopped.status == 0 && !stopped.terminatedBySignal, "daemon log: \(stopped.standardError.suffix(3000))")
+            #expect(stopped.standardError.contains("final status sent"))
+
+            let segments = try fixture.archivedSegments().filter { $0 <= last }
+            #expect(segments.count >= 10, "pgbench -i -s 1 writes over 10 MiB of WAL")
+            #expect(isContiguous(segments))
+            var compared = 0
+            for segment in segments where try await fixture.fetchedMatchesServer(segment) { compared += 1 }
+            #expect(compared >= 10)
+            let spool = try FileManager.default.contentsOfDirectory(atPath: scratch.path + "/spool/main")
+            #expect(!spool.contains { !$0.hasSuffix(".partial") }, "completed segments leave the spool once stored: \(spool)")
+        }
+    }
+
+    @Test func theSlotNeverPassesWhatTheRepositoryHolds() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try await withPostgresCluster(DaemonFixture.options) { cluster in
+            let fixture = try await DaemonFixture(cluster: cluster, scratch: scratch)
+            // Partial uploads off: the repository's durable end is then exactly its last segment's end.
+            let daemon = try fixture.startDaemon(["--status-interval", "0.2", "--partial-interval", "3600"])
+            try await cluster.waitUntil("the slot exists", timeout: .seconds(60)) {
+                try await cluster.sql("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'pgbackup' AND active").contains("1")
+            }
+            _ = try await cluster.pgbench(["-i", "-s", "1", "-q"])
+            async let load = cluster.pgbench(["-c", "4", "-T", "8", "-n"])
+            var samples = 0
+            var advanced = Set<LSN>()
+            let deadline = ContinuousClock.now + .seconds(9)
+            while ContinuousClock.now < deadline {
+                let text = try await cluster.sql("SELECT restart_lsn FROM pg_replication_slots WHERE slot_name = 'pgbackup'")
+                let durableEnd = try fixture.archivedSegments().last?.endLSN ?? .zero  // read after the slot: it only grows
+                if let restart = LSN(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                    #expect(restart <= durableEnd, "restart_lsn \(restart) is beyond the repository's end \(durableEnd)")
+                    advanced.insert(restart)
+                    samples += 1
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(try await load.succeeded)
+            #expect(samples > 20)
+            #expect(advanced.count > 3, "the slot moved as segments were archived")
+            daemon.send(SIGTERM)
+            try await daemon.wait()
+        }
+    }
+
+    @Test func aKilledDaemonResumesWithoutAGap() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try await withPostgresCluster(DaemonFixture.options) { cluster in
+            let fixture = try await DaemonFixture(cluster: cluster, scratch: scratch)
+            _ = try await cluster.pgbench(["-i", "-s", "1", "-q"])
+            let first = try fixture.startDaemon()
+            async let load = cluster.pgbench(["-c", "2", "-T", "8", "-n"])
+            try await Task.sleep(for: .seconds(3))
+            first.send(SIGKILL)
+            let killed = try await first.wait()
+            #expect(killed.terminatedBySignal)
+            try await Task.sleep(for: .seconds(1))
+            let second = try fixture.startDaemon()
+            #expect(try await load.succeeded)
+            let last = try await fixture.switchSegment()
+            try await fixture.waitForArchive(of: last, daemon: second)
+            second.send(SIGTERM)
+            try await second.wait()
+
+            let segments = try fixture.archivedSegments().filter { $0 <= last }
+            #expect(isContiguous(segments), "a gap: \(segments.map(\.name))")
+            #expect(segments.count >= 3)
+            var compared = 0
+            for segment in segments.suffix(8) where try await fixture.fetchedMatchesServer(segment) { compared += 1 }
+            #expect(compared >= 3)
+        }
+    }
+
+    @Test func aPromotionIsFollowedOntoTheNewTimeline() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try await withPostgresCluster(DaemonFixture.options) { primary in
+            let standby = try await primary.makeStandby()
+            let fixture = try await DaemonFixture(cluster: standby, scratch: scratch, conninfo: standby.conninfo(replication: true))
+            let daemon = try fixture.startDaemon()
+            _ = try await primary.pgbench(["-i", "-s", "1", "-q"])
+            let beforePromotion = try await fixture.switchSegment(on: primary)
+            try await fixture.waitForArchive(of: beforePromotion, daemon: daemon)
+
+            try await standby.promote()
+            _ = try await standby.sql("CREATE TABLE after_promotion AS SELECT generate_series(1, 50000) AS i")
+            let afterPromotion = try await fixture.switchSegment(on: standby)
+            #expect(afterPromotion.timeline == TimelineID(2))
+            try await fixture.waitForArchive(of: afterPromotion, daemon: daemon)
+            daemon.send(SIGTERM)
+            try await daemon.wait()
+
+            #expect(FileManager.default.fileExists(atPath: fixture.repository + "/main/wal/00000002.history"))
+            let segments = try fixture.archivedSegments()
+            let timeline1 = segments.filter { $0.timeline == TimelineID(1) }
+            let timeline2 = segments.filter { $0.timeline == TimelineID(2) && $0 <= afterPromotion }
+            #expect(isContiguous(timeline1) && isContiguous(timeline2))
+            // No gap across the switch: timeline 2 starts with the segment that follows timeline 1's last whole one
+            // (that segment is partial on timeline 1 and whole on timeline 2).
+            let switchSegment = try #require(timeline2.first)
+            #expect(timeline1.last?.segmentNumber.advanced(by: 1) == switchSegment.segmentNumber)
+            for segment in timeline2 { #expect(try await fixture.fetchedMatchesServer(segment, server: standby)) }
+        }
+    }
+}
