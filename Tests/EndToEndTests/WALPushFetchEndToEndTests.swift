@@ -103,6 +103,40 @@ struct WALPushFetchEndToEndTests {
         }
     }
 
+    @Test func aStandbyReplaysFromTheArchiveThroughRestoreCommand() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let config = scratch.path + "/pgbackup.yaml"
+        try await withPostgresCluster(Self.archivingOptions(config: config)) { primary in
+            let setup = try await ArchiveSetup.make(in: scratch, for: primary)
+            let standby = try await primary.makeStandby()
+            // Cut the standby off from the primary: from now on, WAL reaches it only through
+            // restore_command, i.e. wal-fetch.
+            try await standby.sql(
+                "ALTER SYSTEM SET primary_conninfo = ''",
+                "ALTER SYSTEM SET restore_command = '\(PGBackupBinary.path) wal-fetch --config \(setup.config) %f %p'",
+                "ALTER SYSTEM SET wal_retrieve_retry_interval = '200ms'",
+                "SELECT pg_reload_conf()")
+            try await standby.waitUntil("the standby's WAL receiver to stop") {
+                try await standby.sql("SELECT count(*) FROM pg_stat_wal_receiver") == "0"
+            }
+
+            try await primary.sql("CREATE TABLE archived_only AS SELECT g FROM generate_series(1, 1000) g")
+            let segment = try await primary.sql("SELECT pg_walfile_name(pg_current_wal_insert_lsn())")
+            try await primary.sql("SELECT pg_switch_wal()")
+            try await primary.waitUntil("\(segment) archived") {
+                try await primary.sql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver") >= segment
+            }
+            try await standby.waitUntil("the standby to replay the archived segment") {
+                try await standby.sql("SELECT count(*) FROM archived_only") == "1000"
+            }
+            let log = try String(contentsOfFile: standby.logFile, encoding: .utf8)
+            #expect(log.contains("restored log file \"\(segment)\" from archive"), "standby log:\n\(standby.logTail())")
+            // The standby asked for files the archive does not hold yet, over and over: quietly.
+            #expect(!log.contains("pgbackup: error"), "standby log:\n\(standby.logTail())")
+        }
+    }
+
     @Test func missingFilesAreQuietAndHistoryAndPartialFilesAreServed() async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
