@@ -184,3 +184,32 @@ public struct WALContinuity: Hashable, Sendable {
         return ranges
     }
 }
+
+extension WALContinuity.Timeline: Encodable {
+    private enum CodingKeys: String, CodingKey {
+        case timeline, ranges, gaps, endOfArchive, hasHistoryFile, partials, backupHistoryFiles
+    }
+
+    /// For `--json` reports: segment and file names as PostgreSQL writes them, LSNs as `X/Y`.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(timeline, forKey: .timeline)
+        try container.encode(ranges, forKey: .ranges)
+        try container.encode(gaps, forKey: .gaps)
+        try container.encode(endOfArchive, forKey: .endOfArchive)
+        try container.encode(hasHistoryFile, forKey: .hasHistoryFile)
+        try container.encode(partials.map(\.name), forKey: .partials)
+        try container.encode(backupHistoryFiles.map(\.name), forKey: .backupHistoryFiles)
+    }
+}
+
+extension WALContinuity: Encodable {
+    private enum CodingKeys: String, CodingKey { case segmentSize, timelines, unrecognizedKeys }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(segmentSize, forKey: .segmentSize)
+        try container.encode(timelines, forKey: .timelines)
+        try container.encode(unrecognizedKeys, forKey: .unrecognizedKeys)
+    }
+}

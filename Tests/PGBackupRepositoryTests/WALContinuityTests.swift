@@ -1,3 +1,4 @@
+import Foundation
 import PGBackupFoundations
 import Testing
 @testable import PGBackupRepository
@@ -117,5 +118,20 @@ struct WALContinuityTests {
                          #""count" : 5"#, #""startLSN" : "0/3000000""#, #""endLSN" : "0/8000000""#] {
             #expect(text.contains(fragment), "\(text)")
         }
+    }
+
+    @Test func theWholeAnalysisEncodesForJSONReports() throws {
+        let keys = keys(1, [1, 2, 4]) + [layout.key(of: .partial(segment(1, 5), .zstd)), layout.key(of: .history(TimelineID(2)))]
+        let continuity = WALContinuity(keys: keys, layout: layout, segmentSize: size)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(RepositoryJSON.encode(continuity))) as? [String: Any])
+        #expect(object["segmentSize"] as? Int == 16 << 20)
+        let timelines = try #require(object["timelines"] as? [[String: Any]])
+        #expect(timelines.map { $0["timeline"] as? Int } == [1, 2])
+        #expect((timelines[0]["ranges"] as? [Any])?.count == 2)
+        #expect(((timelines[0]["gaps"] as? [[String: Any]])?.first?["first"] as? String) == "000000010000000000000003")
+        #expect(timelines[0]["endOfArchive"] as? String == "0/5000000")
+        #expect(timelines[0]["partials"] as? [String] == ["000000010000000000000005"])
+        #expect(timelines[1]["hasHistoryFile"] as? Bool == true)
+        #expect(timelines[1]["endOfArchive"] is NSNull || timelines[1]["endOfArchive"] == nil)
     }
 }
