@@ -205,7 +205,7 @@ struct WALArchiveTests {
             let key = try await f.archive.storeSegment(segment, contentsOf: try f.file(segment.name, f.segmentContent(seed: 9))).key
             let positions: [(Int) -> Int] = [{ $0 / 3 }, { $0 - 30 }, { $0 - 1 }]
             for position in positions {
-                try await f.archive.storeSegment(segment, contentsOf: f.directory + "/" + segment.name)  // repair
+                _ = try await f.archive.storeSegment(segment, contentsOf: f.directory + "/" + segment.name)  // repair
                 try await f.damage(key, at: position)
                 let absent = f.directory + "/absent"
                 let present = try f.file("present", Array("old content".utf8))
