@@ -10,6 +10,12 @@ public struct FileSystemError: Error, Sendable, CustomStringConvertible {
     public var path: String
     public var reason: String
 
+    public init(operation: String, path: String, reason: String) {
+        self.operation = operation
+        self.path = path
+        self.reason = reason
+    }
+
     public var description: String { "unable to \(operation) '\(path)': \(reason)" }
 }
 

@@ -1,0 +1,120 @@
+import PGBackupFoundations
+
+/// What one key under `<server>/wal/` holds (DESIGN.md, "Repository format").
+public enum WALArchiveEntry: Hashable, Sendable {
+    /// `<TTTTTTTTXXXXXXXX>/<segment>.<zst|gz|raw>`: a completed segment.
+    case segment(WALSegmentName, CompressionAlgorithm)
+    /// `partial/<segment>.partial.<zst|gz|raw>`: the segment being written (or the `.partial`
+    /// file PostgreSQL archives at promotion), shorter than a segment.
+    case partial(WALSegmentName, CompressionAlgorithm)
+    /// `<TTTTTTTT>.history`: a timeline history file, sealed raw.
+    case history(TimelineID)
+    /// `<TTTTTTTTXXXXXXXX>/<segment>.<offset>.backup`: a backup history file, sealed raw.
+    case backupHistory(WALSegmentName, offset: UInt32)
+
+    /// The PostgreSQL file name the entry holds (`…03`, `…03.partial`, `00000002.history`, …).
+    public var fileName: WALFileName {
+        switch self {
+        case .segment(let segment, _): .segment(segment)
+        case .partial(let segment, _): .partialSegment(segment)
+        case .history(let timeline): .history(timeline)
+        case let .backupHistory(segment, offset): .backupHistory(segment, offset: offset)
+        }
+    }
+
+    /// How the object's content is stored: history and backup history files are always raw.
+    public var algorithm: CompressionAlgorithm {
+        switch self {
+        case .segment(_, let algorithm), .partial(_, let algorithm): algorithm
+        case .history, .backupHistory: .none
+        }
+    }
+}
+
+/// The keys of the WAL archive, and the reverse: which entry a key holds. Pure.
+///
+/// ```
+/// <server>/wal/<TTTTTTTTXXXXXXXX>/<segment>.<zst|gz|raw>        completed segments
+/// <server>/wal/<TTTTTTTTXXXXXXXX>/<segment>.<offset>.backup     backup history files (sealed raw)
+/// <server>/wal/<TTTTTTTT>.history                               timeline history files (sealed raw)
+/// <server>/wal/partial/<segment>.partial.<zst|gz|raw>           partial segments
+/// ```
+///
+/// Every object is sealed (`ObjectSeal`); history and backup history files are stored raw
+/// without an extension, so `head` shows them (followed by the 48-byte seal).
+public struct WALArchiveLayout: Hashable, Sendable {
+    /// `<server>/wal/`
+    public let prefix: String
+
+    public init(prefix: String) {
+        self.prefix = prefix
+    }
+
+    public init(repository: RepositoryLayout) {
+        self.init(prefix: repository.walPrefix)
+    }
+
+    /// `<prefix>partial/`
+    public var partialPrefix: String { prefix + "partial/" }
+
+    /// The key of `entry`.
+    public func key(of entry: WALArchiveEntry) -> String {
+        switch entry {
+        case let .segment(segment, algorithm):
+            segmentKeyPrefix(segment) + algorithm.fileExtension
+        case let .partial(segment, algorithm):
+            partialKeyPrefix(segment) + algorithm.fileExtension
+        case .history(let timeline):
+            prefix + timeline.hex + ".history"
+        case let .backupHistory(segment, offset):
+            prefix + segment.directory.name + "/" + WALFileName.backupHistory(segment, offset: offset).name
+        }
+    }
+
+    /// `<prefix><directory>/<segment>.`: what every stored copy of the segment (in whatever
+    /// compression) and the segment's backup history files start with.
+    public func segmentKeyPrefix(_ segment: WALSegmentName) -> String {
+        prefix + segment.directory.name + "/" + segment.name + "."
+    }
+
+    /// `<prefix>partial/<segment>.partial.`: what every stored partial copy of the segment starts with.
+    public func partialKeyPrefix(_ segment: WALSegmentName) -> String {
+        partialPrefix + segment.name + ".partial."
+    }
+
+    /// The entry `key` holds, or nil for a key that is not part of the WAL archive's layout
+    /// (outside the prefix, a segment in the wrong directory, an unknown extension, …).
+    public func entry(forKey key: String, segmentSize: WALSegmentSize) -> WALArchiveEntry? {
+        guard key.hasPrefix(prefix) else { return nil }
+        let parts = key.dropFirst(prefix.count).split(separator: "/", omittingEmptySubsequences: false)
+        switch parts.count {
+        case 1:
+            guard case .history(let timeline)? = try? WALFileName(parsing: parts[0], segmentSize: segmentSize) else { return nil }
+            return .history(timeline)
+        case 2 where parts[0] == "partial":
+            let name = parts[1]
+            guard let dot = name.lastIndex(of: "."),
+                  let algorithm = try? CompressionAlgorithm(fileExtension: name[name.index(after: dot)...]),
+                  case .partialSegment(let segment)? = try? WALFileName(parsing: name[..<dot], segmentSize: segmentSize)
+            else { return nil }
+            return .partial(segment, algorithm)
+        case 2:
+            let (directory, name) = (parts[0], parts[1])
+            let entry: WALArchiveEntry
+            let segment: WALSegmentName
+            if case let .backupHistory(backupSegment, offset)? = try? WALFileName(parsing: name, segmentSize: segmentSize) {
+                (entry, segment) = (.backupHistory(backupSegment, offset: offset), backupSegment)
+            } else if let dot = name.lastIndex(of: "."),
+                      let algorithm = try? CompressionAlgorithm(fileExtension: name[name.index(after: dot)...]),
+                      case .segment(let stored)? = try? WALFileName(parsing: name[..<dot], segmentSize: segmentSize) {
+                (entry, segment) = (.segment(stored, algorithm), stored)
+            } else {
+                return nil
+            }
+            // A segment filed under another directory is not where readers look for it.
+            return segment.directory.name == directory ? entry : nil
+        default:
+            return nil
+        }
+    }
+}

@@ -1,0 +1,25 @@
+import Logging
+import PGBackupRepository
+
+/// `pgbackup wal-fetch NAME DEST`: restores one WAL-directory file from the archive
+/// (`restore_command = 'pgbackup wal-fetch %f %p'`).
+///
+/// The file arrives verified and atomically (see `WALArchive.fetch`): a damaged object fails
+/// and leaves DEST untouched. A file the archive does not hold throws
+/// `WALArchiveError.notFound`, which PostgreSQL expects all the time: the command reports it
+/// quietly.
+public struct WALFetchService: Sendable {
+    public let settings: Settings
+    public let logger: Logger
+
+    public init(settings: Settings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+    }
+
+    public func run(name: String, destination: String) async throws {
+        let archive = try await WALArchiveAccess.open(settings)
+        try await archive.fetch(name, to: destination)
+        logger.debug("fetched", metadata: ["file": "\(name)", "destination": "\(destination)"])
+    }
+}

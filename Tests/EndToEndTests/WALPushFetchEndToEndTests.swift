@@ -1,0 +1,209 @@
+import Foundation
+import PGBackupTestSupport
+import Testing
+
+/// `wal-push` as a real PostgreSQL 15's archive_command, and `wal-fetch` as restore_command would
+/// run it, through the built binary.
+@Suite("pgbackup wal-push and wal-fetch, end to end")
+struct WALPushFetchEndToEndTests {
+    /// A repository for `cluster`, created by `pgbackup init` and handed to the server's OS user
+    /// (archive_command runs as that user), and a configuration file naming it.
+    struct ArchiveSetup {
+        let repository: String
+        let config: String
+
+        static func make(in scratch: ScratchDirectory, for cluster: PostgresCluster) async throws -> ArchiveSetup {
+            let repository = scratch.path + "/repo"
+            let config = scratch.path + "/pgbackup.yaml"
+            try "repository: file://\(repository)\n".write(toFile: config, atomically: true, encoding: .utf8)
+            let initialized = try await PGBackupBinary.run(
+                ["init", "--config", config], environment: ["PGBACKUP_CONNINFO": cluster.conninfo(replication: true)])
+            #expect(initialized.status == 0, "stderr: \(initialized.standardError)")
+            if cluster.serverUser.switchesUser {
+                try await runProcess("/bin/chown", ["-R", "\(cluster.serverUser.uid):\(cluster.serverUser.gid)", repository]).checked()
+            }
+            return ArchiveSetup(repository: repository, config: config)
+        }
+
+        /// The path of an archived segment's object.
+        func object(_ segment: String, _ ext: String = "zst") -> String {
+            "\(repository)/main/wal/\(segment.prefix(16))/\(segment).\(ext)"
+        }
+    }
+
+    /// archive_command runs the binary with the configuration file (scratch directories under
+    /// /tmp are world-readable), because the server's environment holds no PGBACKUP_* variables.
+    static func archivingOptions(config: String) -> PostgresCluster.Options {
+        PostgresCluster.Options(name: "archive", settings: [
+            "archive_mode": "on",
+            "archive_command": "'\(PGBackupBinary.path) wal-push --config \(config) %p'",
+        ])
+    }
+
+    @Test func archiveCommandStoresSegmentsThatFetchReturnsIdentical() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let config = scratch.path + "/pgbackup.yaml"
+        try await withPostgresCluster(Self.archivingOptions(config: config)) { cluster in
+            let setup = try await ArchiveSetup.make(in: scratch, for: cluster)
+
+            try await cluster.sql("CREATE TABLE t AS SELECT g, md5(g::text) AS h FROM generate_series(1, 40000) g")
+            let segment = try await cluster.sql("SELECT pg_walfile_name(pg_current_wal_insert_lsn())")
+            try await cluster.sql("SELECT pg_switch_wal()")
+            try await cluster.waitUntil("\(segment) archived", timeout: .seconds(60)) {
+                let last = try await cluster.sql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")
+                return last >= segment
+            }
+            let stats = try await cluster.rows("SELECT archived_count, failed_count FROM pg_stat_archiver")
+            #expect(Int(stats[0][0]) ?? 0 >= 1)
+            #expect(stats[0][1] == "0", "archive_command failed; server log:\n\(cluster.logTail())")
+
+            // The stored object decompresses with the real zstd to the server's own segment.
+            let original = try Data(contentsOf: URL(fileURLWithPath: "\(cluster.dataDirectory)/pg_wal/\(segment)"))
+            #expect(original.count == 16 << 20)
+            let unzstd = try await runProcess("/usr/bin/env", ["zstd", "-d", "-c", "-q", setup.object(segment)])
+            #expect(unzstd.status == 0, "\(unzstd.standardError)")
+            #expect(unzstd.standardOutputData == original, "zstd -d gives \(unzstd.standardOutputData.count) bytes")
+
+            // wal-fetch returns it identical, quietly.
+            let fetched = try await PGBackupBinary.run(["wal-fetch", "--config", setup.config, segment, scratch.path + "/RECOVERYXLOG"])
+            #expect(fetched.status == 0, "stderr: \(fetched.standardError)")
+            #expect(fetched.standardError.isEmpty && fetched.standardOutput.isEmpty)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: scratch.path + "/RECOVERYXLOG")) == original)
+
+            // PostgreSQL may push a segment again (it retries when it missed our success).
+            let again = try await PGBackupBinary.run(["wal-push", "--config", setup.config, "\(cluster.dataDirectory)/pg_wal/\(segment)"])
+            #expect(again.status == 0, "stderr: \(again.standardError)")
+
+            // Different content under the archived name: exit 1, a clear message, nothing changed.
+            var different = original
+            different[different.count / 2] ^= 0xFF
+            try FileManager.default.createDirectory(atPath: scratch.path + "/other", withIntermediateDirectories: true)
+            try different.write(to: URL(fileURLWithPath: scratch.path + "/other/" + segment))
+            let storedBefore = try Data(contentsOf: URL(fileURLWithPath: setup.object(segment)))
+            let conflict = try await PGBackupBinary.run(["wal-push", "--config", setup.config, scratch.path + "/other/" + segment])
+            #expect(conflict.status == 1)
+            #expect(conflict.standardError.contains("unable to archive '\(segment)'"), "stderr: \(conflict.standardError)")
+            #expect(conflict.standardError.contains("already holds different content"))
+            #expect(conflict.standardError.contains("HINT:"))
+            #expect(try Data(contentsOf: URL(fileURLWithPath: setup.object(segment))) == storedBefore)
+
+            // A damaged object: exit 1, the object named, DEST never created.
+            var damaged = storedBefore
+            damaged[damaged.count / 3] ^= 0x01
+            try damaged.write(to: URL(fileURLWithPath: setup.object(segment)))
+            let destination = scratch.path + "/DAMAGED"
+            let refused = try await PGBackupBinary.run(["wal-fetch", "--config", setup.config, segment, destination])
+            #expect(refused.status == 1)
+            #expect(refused.standardError.contains("unable to verify 'main/wal/\(segment.prefix(16))/\(segment).zst'"),
+                    "stderr: \(refused.standardError)")
+            #expect(!FileManager.default.fileExists(atPath: destination))
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: scratch.path).filter { $0.contains("pgbackup-tmp") }
+            #expect(leftovers.isEmpty)
+        }
+    }
+
+    @Test func aStandbyReplaysFromTheArchiveThroughRestoreCommand() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let config = scratch.path + "/pgbackup.yaml"
+        try await withPostgresCluster(Self.archivingOptions(config: config)) { primary in
+            let setup = try await ArchiveSetup.make(in: scratch, for: primary)
+            let standby = try await primary.makeStandby()
+            // Cut the standby off from the primary: from now on, WAL reaches it only through
+            // restore_command, i.e. wal-fetch.
+            try await standby.sql(
+                "ALTER SYSTEM SET primary_conninfo = ''",
+                "ALTER SYSTEM SET restore_command = '\(PGBackupBinary.path) wal-fetch --config \(setup.config) %f %p'",
+                "ALTER SYSTEM SET wal_retrieve_retry_interval = '200ms'",
+                "SELECT pg_reload_conf()")
+            try await standby.waitUntil("the standby's WAL receiver to stop") {
+                try await standby.sql("SELECT count(*) FROM pg_stat_wal_receiver") == "0"
+            }
+
+            try await primary.sql("CREATE TABLE archived_only AS SELECT g FROM generate_series(1, 1000) g")
+            let segment = try await primary.sql("SELECT pg_walfile_name(pg_current_wal_insert_lsn())")
+            try await primary.sql("SELECT pg_switch_wal()")
+            try await primary.waitUntil("\(segment) archived") {
+                try await primary.sql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver") >= segment
+            }
+            try await standby.waitUntil("the standby to replay the archived segment") {
+                try await standby.sql("SELECT count(*) FROM archived_only") == "1000"
+            }
+            let log = try String(contentsOfFile: standby.logFile, encoding: .utf8)
+            #expect(log.contains("restored log file \"\(segment)\" from archive"), "standby log:\n\(standby.logTail())")
+            // The standby asked for files the archive does not hold yet, over and over: quietly.
+            #expect(!log.contains("pgbackup: error"), "standby log:\n\(standby.logTail())")
+        }
+    }
+
+    @Test func missingFilesAreQuietAndHistoryAndPartialFilesAreServed() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try await withPostgresCluster { cluster in
+            let setup = try await ArchiveSetup.make(in: scratch, for: cluster)
+            let segment = try await cluster.sql("SELECT pg_walfile_name(pg_current_wal_lsn())")
+
+            // PostgreSQL probes for files that do not exist: exit 1, nothing on stderr, no DEST.
+            for name in ["00000002.history", segment, "000000010000000A000000FF"] {
+                let started = ContinuousClock.now
+                let missing = try await PGBackupBinary.run(["wal-fetch", "--config", setup.config, name, scratch.path + "/RECOVERYXLOG"])
+                // Not a speed test: a generous bound that only a retry loop or a hang would break.
+                #expect(ContinuousClock.now - started < .seconds(10))
+                #expect(missing.status == 1)
+                #expect(missing.standardError.isEmpty, "stderr: \(missing.standardError)")
+                #expect(!FileManager.default.fileExists(atPath: scratch.path + "/RECOVERYXLOG"))
+            }
+            let verbose = try await PGBackupBinary.run(["wal-fetch", "--config", setup.config, "--log-level", "debug", "00000002.history", scratch.path + "/x"])
+            #expect(verbose.status == 1 && verbose.standardError.contains("not in the WAL archive"))
+
+            // A timeline history file round-trips byte for byte.
+            let history = "1\t0/3000028\tno recovery target specified\n"
+            try history.write(toFile: scratch.path + "/00000002.history", atomically: true, encoding: .utf8)
+            let pushed = try await PGBackupBinary.run(["wal-push", "--config", setup.config, scratch.path + "/00000002.history"])
+            #expect(pushed.status == 0, "stderr: \(pushed.standardError)")
+            let fetched = try await PGBackupBinary.run(["wal-fetch", "--config", setup.config, "00000002.history", scratch.path + "/RECOVERYHISTORY"])
+            #expect(fetched.status == 0, "stderr: \(fetched.standardError)")
+            #expect(try String(contentsOfFile: scratch.path + "/RECOVERYHISTORY", encoding: .utf8) == history)
+
+            // A segment held only as a .partial is served zero-padded to the segment size.
+            let partialContent = Data((0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 1) })
+            try partialContent.write(to: URL(fileURLWithPath: scratch.path + "/\(segment).partial"))
+            let pushedPartial = try await PGBackupBinary.run(["wal-push", "--config", setup.config, scratch.path + "/\(segment).partial"])
+            #expect(pushedPartial.status == 0, "stderr: \(pushedPartial.standardError)")
+            let padded = try await PGBackupBinary.run(["wal-fetch", "--config", setup.config, segment, scratch.path + "/RECOVERYXLOG"])
+            #expect(padded.status == 0, "stderr: \(padded.standardError)")
+            let restored = try Data(contentsOf: URL(fileURLWithPath: scratch.path + "/RECOVERYXLOG"))
+            #expect(restored.count == 16 << 20)
+            #expect(restored.prefix(100_000) == partialContent)
+            #expect(restored.dropFirst(100_000).allSatisfy { $0 == 0 })
+
+            // Not a WAL file name: exit 1 with the reason.
+            let foreign = try await PGBackupBinary.run(["wal-push", "--config", setup.config, setup.config])
+            #expect(foreign.status == 1)
+            #expect(foreign.standardError.contains("unable to parse WAL file name 'pgbackup.yaml'"), "stderr: \(foreign.standardError)")
+        }
+    }
+
+    @Test func walPushNeedsAnInitializedRepository() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try FileManager.default.createDirectory(atPath: scratch.path + "/repo", withIntermediateDirectories: true)
+        try Data(count: 16 << 20).write(to: URL(fileURLWithPath: scratch.path + "/000000010000000000000001"))
+        let env = ["PGBACKUP_REPO": "file://\(scratch.path)/repo"]
+        let push = try await PGBackupBinary.run(["wal-push", scratch.path + "/000000010000000000000001"], environment: env)
+        #expect(push.status == 1)
+        #expect(push.standardError.contains("no repository for server 'main'"), "stderr: \(push.standardError)")
+        #expect(push.standardError.contains("HINT: run `pgbackup init`"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path + "/repo").isEmpty)
+
+        let fetch = try await PGBackupBinary.run(["wal-fetch", "000000010000000000000001", scratch.path + "/x"], environment: env)
+        #expect(fetch.status == 1)
+        #expect(fetch.standardError.contains("no repository for server 'main'"))
+
+        let usage = try await PGBackupBinary.run(["wal-fetch", "000000010000000000000001"], environment: env)
+        #expect(usage.status == 2)
+        let help = try await PGBackupBinary.run(["wal-push", "--help"])
+        #expect(help.status == 0 && help.standardOutput.contains("archive_command") && help.standardOutput.contains("--config"))
+    }
+}
