@@ -18,7 +18,9 @@ public final class BackgroundProcess: Sendable {
         command = ([executable] + arguments).joined(separator: " ")
         scratch = FileManager.default.temporaryDirectory.appendingPathComponent("pgbackup-bg-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: scratch + "/stdin", contents: Data())
+        guard FileManager.default.createFile(atPath: scratch + "/stdin", contents: Data()) else {
+            throw ProcessError.launchFailed(command: command, reason: "unable to create \(scratch)/stdin")
+        }
         pid = try spawn(executable, arguments: arguments, environment: environment, stdin: scratch + "/stdin",
                         stdout: scratch + "/stdout", stderr: scratch + "/stderr", directory: nil, command: command)
     }

@@ -39,7 +39,8 @@ struct DaemonFixture {
     func archivedSegments() throws -> [WALSegmentName] {
         let walDirectory = repository + "/main/wal"
         var names: [WALSegmentName] = []
-        for directory in (try? FileManager.default.contentsOfDirectory(atPath: walDirectory)) ?? [] where directory.count == 16 {
+        for directory in (try? FileManager.default.contentsOfDirectory(atPath: walDirectory)) ?? []
+        where (try? WALLogDirectory(parsing: directory)) != nil {
             for file in try FileManager.default.contentsOfDirectory(atPath: walDirectory + "/" + directory) {
                 let base = file.split(separator: ".").first.map(String.init) ?? file
                 if let name = try? WALSegmentName(parsing: base, segmentSize: Self.segmentSize), !file.contains(".backup") {
@@ -66,9 +67,9 @@ struct DaemonFixture {
     func switchSegment(on server: PostgresCluster? = nil) async throws -> WALSegmentName {
         let server = server ?? cluster
         _ = try await server.sql("CREATE TABLE IF NOT EXISTS switch_marker(i int)", "INSERT INTO switch_marker VALUES (1)")
-        let switched = try await server.sql("SELECT pg_switch_wal()").trimmingCharacters(in: .whitespacesAndNewlines)
-        let timeline = try await server.sql("SELECT timeline_id FROM pg_control_checkpoint()").trimmingCharacters(in: .whitespacesAndNewlines)
-        return WALSegmentName(timeline: TimelineID(UInt32(timeline)!), containing: LSN(switched)!, segmentSize: Self.segmentSize)
+        // pg_walfile_name of pg_switch_wal()'s result names the segment the switch completed.
+        let name = try await server.sql("SELECT pg_walfile_name(pg_switch_wal())").trimmingCharacters(in: .whitespacesAndNewlines)
+        return try WALSegmentName(parsing: name, segmentSize: Self.segmentSize)
     }
 
     /// Fetches `segment` with `pgbackup wal-fetch` and compares it with the server's own file.

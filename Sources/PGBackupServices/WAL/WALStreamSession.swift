@@ -6,10 +6,9 @@ import PGBackupRepository
 extension WALStreamer {
     /// One connection's life, on a blocking thread: connect, check the cluster, make sure of the
     /// slot, stream (following timeline switches) until a stop request or an error.
-    /// `connected` runs once streaming has started, to reset the reconnection backoff.
     func stream(
         _ plan: SessionPlan, spool box: SendableBox<WALSpool>, progress: SharedProgress,
-        queue: AsyncStream<UploadJob>.Continuation, connected: () -> Void
+        queue: AsyncStream<UploadJob>.Continuation
     ) throws {
         let spool = box.value
         let connection = try PostgresConnection(conninfo: plan.conninfo, replication: .physical)
@@ -37,7 +36,6 @@ extension WALStreamer {
             progress.update { $0.restart(at: position) }
             try stream.start(slot: plan.slot, at: position, timeline: timeline)
             logger.info("streaming WAL", metadata: ["from": "\(position)", "timeline": "\(timeline)", "slot": "\(plan.slot)"])
-            connected()
             switch try receive(stream, timeline: timeline, spool: spool, progress: progress, queue: queue) {
             case .stopped:
                 return

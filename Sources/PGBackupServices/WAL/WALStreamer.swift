@@ -82,14 +82,16 @@ public final class WALStreamer: Sendable {
 
         async let uploading: Void = uploader.run(jobs)
         var attempt = 0
+        let spoolBox = SendableBox(spool)
         while !isStopping {
+            let sessionStart = ContinuousClock.now
             do {
                 let continuity = try await archive.continuity()
                 let plan = SessionPlan(
                     conninfo: conninfo, slot: settings.slot, info: info, location: store.location, segmentSize: segmentSize,
                     archiveEnd: continuity.streamingResumePoint.map { ($0.timeline, $0.lsn) })
                 try await BlockingIO.run { [self] in
-                    try self.stream(plan, spool: SendableBox(spool), progress: progress, queue: queue) { attempt = 0 }
+                    try self.stream(plan, spool: spoolBox, progress: progress, queue: queue)
                 }
             } catch let error as RepositoryError {
                 queue.finish()
@@ -97,6 +99,8 @@ public final class WALStreamer: Sendable {
                 throw error
             } catch {
                 guard !isStopping else { break }
+                // A session that streamed for a while was a success: start the backoff anew.
+                if ContinuousClock.now - sessionStart > .seconds(60) { attempt = 0 }
                 let delay = options.reconnectDelays[min(attempt, options.reconnectDelays.count - 1)]
                 attempt += 1
                 logger.error("WAL streaming interrupted; reconnecting in \(delay)", metadata: ["error": "\(error)"])
