@@ -1,0 +1,136 @@
+import Foundation
+import Testing
+import PGBackupFoundations
+import PGBackupTestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("pgbackup daemon: acknowledgement, partial segments, reconnection", .serialized)
+struct DaemonResilienceTests {
+    @Test func synchronousCommitsWaitForTheSpoolAndProceed() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try await withPostgresCluster(DaemonFixture.options) { cluster in
+            let fixture = try await DaemonFixture(cluster: cluster, scratch: scratch)
+            let daemon = try fixture.startDaemon(["--synchronous", "--status-interval", "10", "--partial-interval", "3600"])
+            _ = try await cluster.sql("CREATE TABLE synced(i int, at pg_lsn)")
+            try await cluster.waitUntil("the daemon streams", timeout: .seconds(60)) {
+                try await cluster.sql("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'pgbackup'").contains("1")
+            }
+            _ = try await cluster.sql("ALTER SYSTEM SET synchronous_standby_names = 'pgbackup'",
+                                      "ALTER SYSTEM SET synchronous_commit = 'remote_write'", "SELECT pg_reload_conf()")
+            try await cluster.waitUntil("the daemon is the synchronous standby", timeout: .seconds(30)) {
+                try await cluster.sql("SELECT sync_state FROM pg_stat_replication WHERE application_name = 'pgbackup'").contains("sync")
+            }
+            let started = ContinuousClock.now
+            for i in 1...20 {
+                // The LSN is taken before the commit record, so the commit ends after it.
+                let before = try #require(LSN(try await cluster.sql("INSERT INTO synced VALUES (\(i), pg_current_wal_insert_lsn()) RETURNING at")
+                    .trimmingCharacters(in: .whitespacesAndNewlines)))
+                let written = try #require(LSN(try await cluster.sql("SELECT write_lsn FROM pg_stat_replication WHERE application_name = 'pgbackup'")
+                    .trimmingCharacters(in: .whitespacesAndNewlines)))
+                #expect(written > before, "commit \(i) returned before the daemon reported its WAL written")
+                // Written means fsync'd in the spool: the spool file already holds that WAL.
+                let segment = WALSegmentName(timeline: TimelineID(1), containing: before, segmentSize: DaemonFixture.segmentSize)
+                let spooled = (try? FileManager.default.attributesOfItem(atPath: "\(scratch.path)/spool/main/\(segment.name).partial")[.size] as? Int)
+                    ?? (try? FileManager.default.attributesOfItem(atPath: "\(scratch.path)/spool/main/\(segment.name)")[.size] as? Int)
+                    ?? (fixture.archivedSegmentsOrEmpty().contains(segment) ? 1 << 20 : 0)
+                #expect(UInt64(spooled) > DaemonFixture.segmentSize.offset(of: before))
+            }
+            // With status sent only every 10 s, 20 commits would take minutes unless each fsync
+            // of the spool is reported at once (generous bound: machines are busy).
+            #expect(ContinuousClock.now - started < .seconds(60))
+            _ = try await cluster.sql("ALTER SYSTEM RESET synchronous_standby_names", "SELECT pg_reload_conf()")
+            daemon.send(SIGTERM)
+            #expect(try await daemon.wait().status == 0)
+        }
+    }
+
+    @Test func losingTheSpoolLosesAtMostThePartialInterval() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try await withPostgresCluster(DaemonFixture.options) { cluster in
+            let fixture = try await DaemonFixture(cluster: cluster, scratch: scratch)
+            let daemon = try fixture.startDaemon(["--status-interval", "1", "--partial-interval", "1"])
+            try await cluster.waitUntil("the daemon streams", timeout: .seconds(60)) {
+                try await cluster.sql("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'pgbackup'").contains("1")
+            }
+            _ = try await cluster.sql("CREATE TABLE kept AS SELECT generate_series(1, 2000) AS i")
+            let end = try #require(LSN(try await cluster.sql("SELECT pg_current_wal_flush_lsn()").trimmingCharacters(in: .whitespacesAndNewlines)))
+            let segment = WALSegmentName(timeline: TimelineID(1), containing: end, segmentSize: DaemonFixture.segmentSize)
+            // The daemon reports flush only for WAL the repository holds: wait for it to cover `end`.
+            try await cluster.waitUntil("the partial segment is stored", timeout: .seconds(30)) {
+                let flushed = LSN(try await cluster.sql("SELECT flush_lsn FROM pg_stat_replication WHERE application_name = 'pgbackup'")
+                    .trimmingCharacters(in: .whitespacesAndNewlines))
+                return flushed.map { $0 >= end } ?? false
+            }
+            // Lose the sidecar: process and disk.
+            daemon.send(SIGKILL)
+            try await daemon.wait()
+            try FileManager.default.removeItem(atPath: scratch.path + "/spool")
+
+            let fetched = scratch.path + "/fetched"
+            let result = try await PGBackupBinary.run(["wal-fetch", segment.name, fetched], environment: fixture.environment)
+            #expect(result.status == 0, "\(result.standardError)")
+            let restored = try #require(FileManager.default.contents(atPath: fetched))
+            let server = try #require(FileManager.default.contents(atPath: cluster.dataDirectory + "/pg_wal/" + segment.name))
+            let covered = Int(DaemonFixture.segmentSize.offset(of: end))
+            #expect(restored.count == server.count, "served zero-padded to the segment size")
+            #expect(restored.prefix(covered) == server.prefix(covered), "the stored partial holds the WAL up to \(end)")
+        }
+    }
+
+    @Test func aLostConnectionIsRetriedWithoutAGap() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try await withPostgresCluster(DaemonFixture.options) { cluster in
+            let fixture = try await DaemonFixture(cluster: cluster, scratch: scratch)
+            let daemon = try fixture.startDaemon()
+            @Sendable func streamingPID() async throws -> String {
+                try await cluster.sql("SELECT pid FROM pg_stat_replication WHERE application_name = 'pgbackup'")
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            try await cluster.waitUntil("the daemon streams", timeout: .seconds(60)) { try await !streamingPID().isEmpty }
+            let firstPID = try await streamingPID()
+            _ = try await cluster.sql("CREATE TABLE before_cut AS SELECT generate_series(1, 30000) AS i")
+            _ = try await cluster.sql("SELECT pg_terminate_backend(\(firstPID))")
+            _ = try await cluster.sql("CREATE TABLE after_cut AS SELECT generate_series(1, 30000) AS i")
+            try await cluster.waitUntil("the daemon reconnects", timeout: .seconds(60)) {
+                let pid = try await streamingPID()
+                return !pid.isEmpty && pid != firstPID
+            }
+            let last = try await fixture.switchSegment()
+            try await fixture.waitForArchive(of: last, daemon: daemon)
+            daemon.send(SIGTERM)
+            let stopped = try await daemon.wait()
+            #expect(stopped.status == 0)
+            #expect(stopped.standardError.contains("reconnecting"))
+            let segments = try fixture.archivedSegments().filter { $0 <= last }
+            #expect(isContiguous(segments), "a gap: \(segments.map(\.name))")
+            for segment in segments.suffix(4) { _ = try await fixture.fetchedMatchesServer(segment) }
+        }
+    }
+
+    @Test func anotherClustersRepositoryStopsTheDaemon() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try await withPostgresCluster(DaemonFixture.options) { first in
+            let fixture = try await DaemonFixture(cluster: first, scratch: scratch)
+            try await withPostgresCluster(DaemonFixture.options) { second in
+                var env = fixture.environment
+                env["PGBACKUP_CONNINFO"] = second.conninfo(replication: true)
+                let result = try await PGBackupBinary.run(["daemon"], environment: env, timeout: .seconds(60))
+                #expect(result.status == 1)
+                #expect(result.standardError.contains("belongs to database system"))
+                let slots = try await second.sql("SELECT count(*) FROM pg_replication_slots")
+                #expect(slots.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "no slot is created on a cluster the repository does not belong to")
+            }
+        }
+    }
+}
+
+extension DaemonFixture {
+    func archivedSegmentsOrEmpty() -> [WALSegmentName] { (try? archivedSegments()) ?? [] }
+}
