@@ -134,3 +134,41 @@ struct DaemonResilienceTests {
 extension DaemonFixture {
     func archivedSegmentsOrEmpty() -> [WALSegmentName] { (try? archivedSegments()) ?? [] }
 }
+
+@Suite("pgbackup daemon: WAL the server no longer has", .serialized)
+struct DaemonGapTests {
+    @Test func recycledWALIsReportedAsAGapAndStreamingGoesOn() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        var options = DaemonFixture.options
+        options.settings["wal_keep_size"] = "0"
+        try await withPostgresCluster(options) { cluster in
+            let fixture = try await DaemonFixture(cluster: cluster, scratch: scratch)
+            let first = try fixture.startDaemon()
+            let archived = try await fixture.switchSegment()
+            try await fixture.waitForArchive(of: archived, daemon: first)
+            first.send(SIGTERM)
+            try await first.wait()
+
+            // Without the slot the server recycles WAL the repository never got.
+            _ = try await cluster.sql("SELECT pg_drop_replication_slot('pgbackup')")
+            for _ in 0..<4 {
+                _ = try await cluster.sql("CREATE TABLE IF NOT EXISTS filler(i int)", "INSERT INTO filler SELECT generate_series(1, 20000)")
+                _ = try await fixture.switchSegment()
+            }
+            _ = try await cluster.sql("CHECKPOINT")
+            _ = try await cluster.sql("CHECKPOINT")
+
+            let second = try fixture.startDaemon()
+            let later = try await fixture.switchSegment()
+            try await fixture.waitForArchive(of: later, daemon: second)
+            second.send(SIGTERM)
+            let stopped = try await second.wait()
+            #expect(stopped.status == 0)
+            #expect(stopped.standardError.contains("the archive has a gap"), "log: \(stopped.standardError.suffix(2000))")
+            let segments = try fixture.archivedSegments()
+            #expect(!isContiguous(segments), "the gap stays visible: \(segments.map(\.name))")
+            #expect(segments.contains(archived) && segments.contains(later))
+        }
+    }
+}

@@ -32,11 +32,30 @@ extension WALStreamer {
             server: (system.timeline, system.xlogPosition), segmentSize: plan.segmentSize)
 
         let stream = ReplicationStream(connection: connection)
+        var resumingFromArchive = plan.archiveEnd != nil
         while true {
             progress.update { $0.restart(at: position) }
-            try stream.start(slot: plan.slot, at: position, timeline: timeline)
-            logger.info("streaming WAL", metadata: ["from": "\(position)", "timeline": "\(timeline)", "slot": "\(plan.slot)"])
-            switch try receive(stream, timeline: timeline, spool: spool, progress: progress, queue: queue) {
+            let outcome: ReceiveOutcome
+            do {
+                try stream.start(slot: plan.slot, at: position, timeline: timeline)
+                logger.info("streaming WAL", metadata: ["from": "\(position)", "timeline": "\(timeline)", "slot": "\(plan.slot)"])
+                outcome = try receive(stream, timeline: timeline, spool: spool, progress: progress, queue: queue)
+            } catch let error as ReplicationError where error.sqlState == "58P01" && resumingFromArchive {
+                // The server recycled WAL the repository never got (the slot was dropped or
+                // recreated meanwhile). Waiting cannot bring it back: say so loudly, leave the
+                // gap visible in the archive, and keep archiving from what the server still has.
+                let resume = SessionPlan.start(
+                    archiveEnd: nil, slot: slot.flatMap { info in info.restartLSN.map { ($0, info.restartTimeline) } },
+                    server: (system.timeline, system.xlogPosition), segmentSize: plan.segmentSize)
+                logger.error(
+                    "the server no longer has the WAL after the repository's end: the archive has a gap from \(position) to \(resume.lsn); point-in-time recovery cannot cross it — take a new base backup",
+                    metadata: ["error": "\(error)"])
+                (timeline, position) = resume
+                resumingFromArchive = false
+                continue
+            }
+            resumingFromArchive = false
+            switch outcome {
             case .stopped:
                 return
             case let .timelineEnded(next, nextStart):
