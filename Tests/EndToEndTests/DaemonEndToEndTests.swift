@@ -156,7 +156,7 @@ struct DaemonEndToEndTests {
             }
             #expect(try await load.succeeded)
             #expect(samples > 20)
-            #expect(advanced.count > 3, "the slot moved as segments were archived")
+            #expect(advanced.count >= 2, "the slot moved as segments were archived")
             daemon.send(SIGTERM)
             try await daemon.wait()
         }
