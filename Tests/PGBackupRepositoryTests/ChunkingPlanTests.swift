@@ -88,5 +88,8 @@ struct ChunkingPlanTests {
             try ChunkingPolicy(chunkSize: 1 << 20, smallFileLimit: 2 << 20).validate()
         }
         #expect(error?.description == "invalid chunking settings: the small-file limit (2097152) must be between 0 and the pack size (1048576)")
+        // Planning with such a policy anyway never puts a file into a pack it does not fit.
+        let plan = ChunkingPlan(files: [.init(path: "a", size: 150)], policy: ChunkingPolicy(chunkSize: 100, smallFileLimit: 200, packSize: 100))
+        #expect(plan.placements == [.chunks([.init(offset: 0, size: 100), .init(offset: 100, size: 50)])])
     }
 }

@@ -40,9 +40,10 @@ public struct ChunkingPolicy: Sendable, Hashable, Codable {
         }
     }
 
-    /// Whether a file of `size` bytes is packed: non-empty and below `smallFileLimit`.
+    /// Whether a file of `size` bytes is packed: non-empty, below `smallFileLimit`, and no
+    /// larger than a pack (which a validated policy implies).
     public func isPacked(size: Int64) -> Bool {
-        size > 0 && size < Int64(smallFileLimit)
+        size > 0 && size < Int64(smallFileLimit) && size <= Int64(packSize)
     }
 
     /// The chunks of a file of `size` bytes that is not packed: fixed offsets 0, chunkSize,
