@@ -1,0 +1,133 @@
+import Foundation
+
+/// A backup's identity: the UTC second it was started, written `20261122T101500Z` (ISO 8601
+/// basic format). Ids of one server are unique, and sort by time both as values and as text,
+/// so a listing of `backups/` is already in time order.
+///
+/// Two backups started within the same second get consecutive seconds: `allocate(at:taken:)`
+/// moves forward to the first free second (the backup lock keeps two writers of one server
+/// from racing for it).
+public struct BackupID: Hashable, Comparable, Sendable, Codable, CustomStringConvertible, LosslessStringConvertible {
+    /// Seconds since 1970-01-01T00:00:00Z.
+    public let secondsSinceEpoch: Int64
+
+    /// The backup id of the second holding `date` (fractions are dropped).
+    public init(date: Date) {
+        secondsSinceEpoch = Int64(date.timeIntervalSince1970.rounded(.down))
+    }
+
+    /// Parses `YYYYMMDDTHHMMSSZ` (years 1970…9999, a real calendar date and time of day).
+    public init(parsing text: some StringProtocol) throws(BackupIDError) {
+        let bytes = Array(text.utf8)
+        guard bytes.count == 16, bytes[8] == UInt8(ascii: "T"), bytes[15] == UInt8(ascii: "Z") else {
+            throw BackupIDError(text: String(text))
+        }
+        func number(_ range: Range<Int>) throws(BackupIDError) -> Int64 {
+            var value: Int64 = 0
+            for byte in bytes[range] {
+                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { throw BackupIDError(text: String(text)) }
+                value = value * 10 + Int64(byte - UInt8(ascii: "0"))
+            }
+            return value
+        }
+        let (year, month, day) = (try number(0..<4), try number(4..<6), try number(6..<8))
+        let (hour, minute, second) = (try number(9..<11), try number(11..<13), try number(13..<15))
+        guard year >= 1970, (1...12).contains(month), day >= 1, day <= Self.daysIn(month: month, year: year),
+              hour < 24, minute < 60, second < 60 else {
+            throw BackupIDError(text: String(text))
+        }
+        let days = Self.daysFromCivil(year: year, month: month, day: day)
+        secondsSinceEpoch = days * 86_400 + hour * 3_600 + minute * 60 + second
+    }
+
+    public init?(_ description: String) {
+        try? self.init(parsing: description)
+    }
+
+    /// The start of the second the id names.
+    public var date: Date { Date(timeIntervalSince1970: TimeInterval(secondsSinceEpoch)) }
+
+    /// `20261122T101500Z`
+    public var description: String {
+        let days = secondsSinceEpoch >= 0 ? secondsSinceEpoch / 86_400 : (secondsSinceEpoch - 86_399) / 86_400
+        let rest = secondsSinceEpoch - days * 86_400
+        let (year, month, day) = Self.civilFromDays(days)
+        func pad(_ value: Int64, _ width: Int) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        return pad(year, 4) + pad(month, 2) + pad(day, 2) + "T"
+            + pad(rest / 3_600, 2) + pad(rest / 60 % 60, 2) + pad(rest % 60, 2) + "Z"
+    }
+
+    /// The id one second later.
+    public var next: BackupID { BackupID(secondsSinceEpoch: secondsSinceEpoch + 1) }
+
+    /// The id for a backup starting at `date`: that second's id, or the first later second not
+    /// in `taken` (ids of existing backups, complete or not).
+    public static func allocate(at date: Date, taken: Set<BackupID>) -> BackupID {
+        var id = BackupID(date: date)
+        while taken.contains(id) { id = id.next }
+        return id
+    }
+
+    public static func < (lhs: BackupID, rhs: BackupID) -> Bool { lhs.secondsSinceEpoch < rhs.secondsSinceEpoch }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        do {
+            try self.init(parsing: text)
+        } catch {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: error.description)
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+
+    private init(secondsSinceEpoch: Int64) { self.secondsSinceEpoch = secondsSinceEpoch }
+
+    // Howard Hinnant's civil-date algorithms (proleptic Gregorian), pure integer arithmetic, so
+    // ids never depend on a Calendar's or the process's time zone.
+    private static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
+    }
+
+    private static func civilFromDays(_ days: Int64) -> (Int64, Int64, Int64) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+
+    private static func daysIn(month: Int64, year: Int64) -> Int64 {
+        switch month {
+        case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
+    }
+}
+
+/// Text that is not a backup id.
+public struct BackupIDError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var text: String
+
+    public var description: String {
+        "'\(text)' is not a backup id: expected the form 20261122T101500Z (UTC)"
+            + "\nHINT: `pgbackup list` shows the backups and their ids"
+    }
+}

@@ -1,0 +1,108 @@
+import PGBackupFoundations
+import PGBackupStorage
+
+/// The content-addressed chunk store of one server: `<server>/chunks/<ab>/<sha256>.<ext>`
+/// (`BackupLayout`), shared by every backup of the server.
+///
+/// Contract:
+/// - A chunk's key is the SHA-256 of its *uncompressed* content, so one content is stored once
+///   whatever the compression: `store` uploads nothing when an object for that digest exists in
+///   any compression (`ChunkRef.new == false`).
+/// - A new chunk is compressed with `compression`, sealed (`ObjectSeal`) and put atomically: a
+///   chunk object is complete or absent. Two writers storing the same content at once write the
+///   same bytes; whichever put lands last wins, harmlessly.
+/// - `store` trusts an existing object by its key (one `head`, no read-back): a chunk damaged
+///   after it was written is found by `fetch` and by `pgbackup verify`, not by deduplication.
+/// - `fetch` verifies the object against its seal *and* that the content's SHA-256 is the key's:
+///   a damaged object is a `SealError`, a wrong one `ChunkStoreError.contentMismatch`, both
+///   naming the object's key.
+/// - Memory: one chunk (at most `maximumChunkSize`) plus the codec's buffers.
+/// - Chunks are never deleted here: they are shared, and only a mark-and-sweep over every
+///   manifest (and every backup in progress) may remove one.
+public struct ChunkStore: Sendable {
+    public let repository: Repository
+    /// How new chunks are compressed; fetches take any compression.
+    public let compression: Compression
+    public let layout: BackupLayout
+
+    /// The largest chunk `store` accepts and `fetch` reads: a bound on memory, well above the
+    /// default chunk size (`ChunkingPolicy.defaultChunkSize`, 4 MiB).
+    public static let maximumChunkSize = 64 << 20
+
+    public init(repository: Repository, compression: Compression) {
+        self.repository = repository
+        self.compression = compression
+        self.layout = BackupLayout(repository: repository.layout)
+    }
+
+    var store: any ObjectStore { repository.store }
+    var objects: SealedObjects { SealedObjects(store: store) }
+
+    /// Stores `bytes` as a chunk unless a chunk with their SHA-256 is stored already.
+    public func store(_ bytes: [UInt8]) async throws -> ChunkRef {
+        guard bytes.count <= Self.maximumChunkSize else {
+            throw ChunkStoreError.tooLarge(size: bytes.count, limit: Self.maximumChunkSize)
+        }
+        let sha256 = SHA256Hasher.hash(bytes)
+        if let existing = try await storedObject(sha256, preferring: compression.algorithm) {
+            return ChunkRef(sha256: sha256, size: Int64(bytes.count), storedSize: existing.info.size, algorithm: existing.algorithm, new: false)
+        }
+        let key = layout.chunkKey(sha256, compression.algorithm)
+        let (_, info) = try await objects.put(key: key, content: bytes, compression: compression)
+        return ChunkRef(sha256: sha256, size: Int64(bytes.count), storedSize: info.size, algorithm: compression.algorithm, new: true)
+    }
+
+    /// The chunk's content, verified. Looks for the object in `ref.algorithm` first, then in the
+    /// other compressions; `ChunkStoreError.missing` when there is none.
+    public func fetch(_ ref: ChunkRef) async throws -> [UInt8] {
+        try await fetch(sha256: ref.sha256, size: ref.size, preferring: ref.algorithm)
+    }
+
+    /// The content of the chunk `sha256` of `size` bytes (as a manifest records it), verified.
+    public func fetch(sha256: SHA256Digest, size: Int64, preferring algorithm: CompressionAlgorithm? = nil) async throws -> [UInt8] {
+        for candidate in Self.searchOrder(preferring: algorithm ?? compression.algorithm) {
+            let key = layout.chunkKey(sha256, candidate)
+            var content: [UInt8] = []
+            let seal: ObjectSeal
+            do {
+                seal = try await objects.read(key: key, algorithm: candidate) { piece in
+                    guard content.count + piece.count <= Self.maximumChunkSize else {
+                        throw ChunkStoreError.sizeMismatch(key: key, expected: size, actual: Int64(content.count + piece.count))
+                    }
+                    content.append(contentsOf: piece)
+                }
+            } catch StorageError.notFound {
+                continue
+            }
+            guard seal.sha256 == sha256 else { throw ChunkStoreError.contentMismatch(key: key, content: seal.sha256) }
+            guard Int64(seal.length) == size else {
+                throw ChunkStoreError.sizeMismatch(key: key, expected: size, actual: Int64(seal.length))
+            }
+            return content
+        }
+        throw ChunkStoreError.missing(sha256: sha256, location: store.location)
+    }
+
+    /// Whether a chunk with this digest is stored, in any compression.
+    public func contains(_ sha256: SHA256Digest) async throws -> Bool {
+        try await storedObject(sha256, preferring: compression.algorithm) != nil
+    }
+
+    /// The stored object of the chunk, looking in `preferring`'s key first (the usual hit).
+    private func storedObject(
+        _ sha256: SHA256Digest, preferring: CompressionAlgorithm
+    ) async throws -> (info: ObjectInfo, algorithm: CompressionAlgorithm)? {
+        for candidate in Self.searchOrder(preferring: preferring) {
+            do {
+                return (try await store.head(layout.chunkKey(sha256, candidate)), candidate)
+            } catch StorageError.notFound {
+                continue
+            }
+        }
+        return nil
+    }
+
+    private static func searchOrder(preferring first: CompressionAlgorithm) -> [CompressionAlgorithm] {
+        [first] + CompressionAlgorithm.allCases.filter { $0 != first }
+    }
+}

@@ -1,0 +1,115 @@
+import PGBackupFoundations
+import PGBackupStorage
+
+/// Sealed objects (`ObjectSeal`) in and out of a store, piece by piece: the one place the
+/// repository writes, verifies and reads them. The WAL archive, the chunk store and the backup
+/// catalog all go through it.
+///
+/// Contract:
+/// - A put streams its content through an `ObjectSealer` in pieces of at most `pieceSize` and
+///   is visible only if it all succeeds (the store's atomic put); on any error the writer is
+///   aborted and the key keeps its previous content, or none.
+/// - Every read checks the whole object against its seal before returning: a damaged object is
+///   a `SealError` naming its key; a missing one is `StorageError.notFound`.
+struct SealedObjects: Sendable {
+    let store: any ObjectStore
+    /// The unit content is fed to the sealer and objects are read in.
+    let pieceSize: Int
+
+    init(store: any ObjectStore, pieceSize: Int = 1 << 20) {
+        self.store = store
+        self.pieceSize = pieceSize
+    }
+
+    /// Streams the pieces `next` returns (until it returns nil) into the sealed object `key`.
+    /// Returns the seal and what the store reports.
+    func put(
+        key: String, compression: Compression, next: () async throws -> [UInt8]?
+    ) async throws -> (ObjectSeal, ObjectInfo) {
+        let writer = try await store.writer(for: key)
+        do {
+            let sealer = try ObjectSealer(compression: compression)
+            while let piece = try await next() {
+                // Compressed output is never much larger than its input: one piece's worth at most.
+                var output: [UInt8] = []
+                try sealer.update(piece) { output.append(contentsOf: $0) }
+                if !output.isEmpty { try await writer.write(output) }
+            }
+            var output: [UInt8] = []
+            let seal = try sealer.finish { output.append(contentsOf: $0) }
+            try await writer.write(output)
+            let info = try await writer.commit()
+            return (seal, info)
+        } catch {
+            await writer.abort()
+            throw error
+        }
+    }
+
+    /// Stores `content` (already in memory: a chunk, a manifest) as the sealed object `key`.
+    func put(key: String, content: [UInt8], compression: Compression) async throws -> (ObjectSeal, ObjectInfo) {
+        var offset = 0
+        let pieceSize = self.pieceSize
+        return try await put(key: key, compression: compression) {
+            guard offset < content.count else { return nil }
+            let end = min(content.count, offset + pieceSize)
+            defer { offset = end }
+            return Array(content[offset..<end])
+        }
+    }
+
+    /// Reads the whole object, hands its content to `sink` piece by piece as it is decoded, and
+    /// checks it against its seal; returns the seal. Content reaches `sink` *before* it is
+    /// verified: a caller keeps it provisional until this returns.
+    @discardableResult
+    func read(
+        key: String, algorithm: CompressionAlgorithm, into sink: (UnsafeRawBufferPointer) throws -> Void
+    ) async throws -> ObjectSeal {
+        let reader = try await store.reader(for: key)
+        do {
+            let opener = try ObjectOpener(algorithm: algorithm, object: key)
+            while true {
+                let piece = try await reader.read(maxLength: pieceSize)
+                if piece.isEmpty { break }
+                try opener.update(piece, into: sink)
+            }
+            let seal = try opener.finish(into: sink)
+            await reader.close()
+            return seal
+        } catch {
+            await reader.close()
+            throw error
+        }
+    }
+
+    /// The verified content of a small object (a chunk, a manifest), at most `limit` bytes:
+    /// `StorageError.tooLarge` past it, so memory stays bounded.
+    func content(key: String, algorithm: CompressionAlgorithm, limit: Int) async throws -> [UInt8] {
+        var content: [UInt8] = []
+        let location = store.location
+        try await read(key: key, algorithm: algorithm) { piece in
+            guard content.count + piece.count <= limit else {
+                throw StorageError.tooLarge(key: key, limit: limit, store: location)
+            }
+            content.append(contentsOf: piece)
+        }
+        return content
+    }
+
+    /// Reads the whole object and checks it against its seal; returns the seal.
+    func verify(key: String, algorithm: CompressionAlgorithm) async throws -> ObjectSeal {
+        try await read(key: key, algorithm: algorithm) { _ in }
+    }
+
+    /// The seal of a stored copy that verifies; nil when the object is missing or damaged.
+    /// Other failures (the store cannot be read) are thrown.
+    func usableSeal(key: String, algorithm: CompressionAlgorithm) async throws -> ObjectSeal? {
+        do {
+            return try await verify(key: key, algorithm: algorithm)
+        } catch is SealError {
+            return nil
+        } catch StorageError.notFound {
+            return nil
+        }
+    }
+}
