@@ -20,8 +20,8 @@ public struct TarReader: Sendable {
         case finished
     }
 
-    /// Whether a stream that ends without the two zero blocks is complete. PostgreSQL's
-    /// `BASE_BACKUP` (15+) sends each tablespace's tar without them; `pg_basebackup` adds them.
+    /// Whether a stream that ends without the two zero blocks is complete. (PostgreSQL 15's
+    /// `BASE_BACKUP` does end each archive with them: checked against a real server.)
     public let allowMissingEndMarker: Bool
     /// The largest pax or GNU long-name header accepted, in bytes.
     public let maximumExtendedHeaderSize: Int
