@@ -80,19 +80,13 @@ public struct SHA256Digest: Sendable, Hashable, Comparable, CustomStringConverti
     }
 }
 
-extension SHA256Digest: Codable {
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let text = try container.decode(String.self)
+extension SHA256Digest: JSONTextValue {
+    public init(from decoder: any Decoder) throws { try self.init(jsonTextFrom: decoder) }
+    public func encode(to encoder: any Encoder) throws { try encodeJSONText(to: encoder) }
+    public init(jsonText text: String) throws {
         guard let digest = SHA256Digest(hex: text) else {
-            throw DecodingError.dataCorruptedError(
-                in: container, debugDescription: "'\(text)' is not a SHA-256 digest (expected 64 hex digits)")
+            throw InvalidTextValue("'\(text)' is not a SHA-256 digest (expected 64 hex digits)")
         }
         self = digest
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
     }
 }

@@ -106,19 +106,8 @@ public enum Compression: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-extension Compression: Codable {
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let text = try container.decode(String.self)
-        do {
-            try self.init(parsing: text)
-        } catch {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: error.description)
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
+extension Compression: JSONTextValue {
+    public init(from decoder: any Decoder) throws { try self.init(jsonTextFrom: decoder) }
+    public func encode(to encoder: any Encoder) throws { try encodeJSONText(to: encoder) }
+    public init(jsonText text: String) throws { try self.init(parsing: text) }
 }

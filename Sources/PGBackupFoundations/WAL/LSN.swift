@@ -1,5 +1,5 @@
 /// A PostgreSQL write-ahead log position (`pg_lsn`), printed as two hex halves: `16/B374D848`.
-public struct LSN: RawRepresentable, Hashable, Comparable, Sendable, CustomStringConvertible, Codable {
+public struct LSN: RawRepresentable, Hashable, Comparable, Sendable, JSONTextValue {
     public var rawValue: UInt64
 
     public init(rawValue: UInt64) { self.rawValue = rawValue }
@@ -34,18 +34,11 @@ public struct LSN: RawRepresentable, Hashable, Comparable, Sendable, CustomStrin
     /// The number of WAL bytes from `rhs` to `lhs` (`lhs` must not be before `rhs`).
     public static func - (lhs: LSN, rhs: LSN) -> UInt64 { lhs.rawValue - rhs.rawValue }
 
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let text = try container.decode(String.self)
-        guard let lsn = LSN(text) else {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "'\(text)' is not an LSN (expected X/Y in hex)")
-        }
+    public init(from decoder: any Decoder) throws { try self.init(jsonTextFrom: decoder) }
+    public func encode(to encoder: any Encoder) throws { try encodeJSONText(to: encoder) }
+    public init(jsonText text: String) throws {
+        guard let lsn = LSN(text) else { throw InvalidTextValue("'\(text)' is not an LSN (expected X/Y in hex)") }
         self = lsn
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import PGBackupFoundations
 
 /// A backup's identity: the UTC second it was started, written `20261122T101500Z` (ISO 8601
 /// basic format). Ids of one server are unique, and sort by time both as values and as text,
@@ -7,7 +8,7 @@ import Foundation
 /// Two backups started within the same second get consecutive seconds: `allocate(at:taken:)`
 /// moves forward to the first free second (the backup lock keeps two writers of one server
 /// from racing for it).
-public struct BackupID: Hashable, Comparable, Sendable, Codable, CustomStringConvertible, LosslessStringConvertible {
+public struct BackupID: Hashable, Comparable, Sendable, JSONTextValue, LosslessStringConvertible {
     /// Seconds since 1970-01-01T00:00:00Z.
     public let secondsSinceEpoch: Int64
 
@@ -73,20 +74,9 @@ public struct BackupID: Hashable, Comparable, Sendable, Codable, CustomStringCon
 
     public static func < (lhs: BackupID, rhs: BackupID) -> Bool { lhs.secondsSinceEpoch < rhs.secondsSinceEpoch }
 
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let text = try container.decode(String.self)
-        do {
-            try self.init(parsing: text)
-        } catch {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: error.description)
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
+    public init(from decoder: any Decoder) throws { try self.init(jsonTextFrom: decoder) }
+    public func encode(to encoder: any Encoder) throws { try encodeJSONText(to: encoder) }
+    public init(jsonText text: String) throws { try self.init(parsing: text) }
 
     private init(secondsSinceEpoch: Int64) { self.secondsSinceEpoch = secondsSinceEpoch }
 
