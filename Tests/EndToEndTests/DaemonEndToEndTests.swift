@@ -134,8 +134,8 @@ struct DaemonEndToEndTests {
         defer { scratch.remove() }
         try await withPostgresCluster(DaemonFixture.options) { cluster in
             let fixture = try await DaemonFixture(cluster: cluster, scratch: scratch)
-            // Partial uploads off: the repository's durable end is then exactly its last segment's end.
-            let daemon = try fixture.startDaemon(["--status-interval", "0.2", "--partial-interval", "3600"])
+            // Partial uploads off (0): the repository's durable end is then exactly its last segment's end.
+            let daemon = try fixture.startDaemon(["--status-interval", "0.2", "--partial-interval", "0"])
             try await cluster.waitUntil("the slot exists", timeout: .seconds(60)) {
                 try await cluster.sql("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'pgbackup' AND active").contains("1")
             }

@@ -14,7 +14,7 @@ struct DaemonResilienceTests {
         defer { scratch.remove() }
         try await withPostgresCluster(DaemonFixture.options) { cluster in
             let fixture = try await DaemonFixture(cluster: cluster, scratch: scratch)
-            let daemon = try fixture.startDaemon(["--synchronous", "--status-interval", "10", "--partial-interval", "3600"])
+            let daemon = try fixture.startDaemon(["--synchronous", "--status-interval", "10", "--partial-interval", "0"])
             _ = try await cluster.sql("CREATE TABLE synced(i int, at pg_lsn)")
             try await cluster.waitUntil("the daemon streams", timeout: .seconds(60)) {
                 try await cluster.sql("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'pgbackup'").contains("1")
@@ -53,7 +53,9 @@ struct DaemonResilienceTests {
         defer { scratch.remove() }
         try await withPostgresCluster(DaemonFixture.options) { cluster in
             let fixture = try await DaemonFixture(cluster: cluster, scratch: scratch)
-            let daemon = try fixture.startDaemon(["--status-interval", "1", "--partial-interval", "1"])
+            // A long interval: the partial segment must reach the repository because the stream
+            // goes quiet after the insert, not because the timer fires.
+            let daemon = try fixture.startDaemon(["--status-interval", "1", "--partial-interval", "600"])
             try await cluster.waitUntil("the daemon streams", timeout: .seconds(60)) {
                 try await cluster.sql("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'pgbackup'").contains("1")
             }

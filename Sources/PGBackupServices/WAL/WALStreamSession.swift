@@ -136,13 +136,21 @@ extension WALStreamer {
                 try spool.sync()
                 progress.update { $0.didSyncSpool() }
             }
-            if let segment = spool.currentSegment, clock.now - lastPartialTime >= options.partialUploadInterval {
+            // The segment being written goes to the repository every partialUploadInterval, and
+            // also once the stream has been quiet for 100 ms (at most once a second), so that
+            // after a burst the repository — and *flush* — catch up in about one upload.
+            let quiet = event == nil && !pending
+            let sinceLastPartial = clock.now - lastPartialTime
+            if let interval = options.partialUploadInterval, let segment = spool.currentSegment,
+               sinceLastPartial >= interval || (quiet && sinceLastPartial >= min(interval, .seconds(1))) {
                 let written = progress.value.written
                 if written > max(segment.startLSN, lastPartialEnd) {
                     queue.yield(.partial(segment, path: spool.partialPath(segment), length: Int(written - segment.startLSN), final: false))
                     lastPartialEnd = written
+                    lastPartialTime = clock.now
+                } else if sinceLastPartial >= interval {
+                    lastPartialTime = clock.now
                 }
-                lastPartialTime = clock.now
             }
             try report(force: replyRequested)
             replyRequested = false

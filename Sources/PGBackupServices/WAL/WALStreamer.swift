@@ -12,9 +12,9 @@ public struct WALStreamerOptions: Sendable {
     public var spoolDirectory: String
     /// Status updates go out at least this often (and whenever the server asks).
     public var statusInterval: Duration = .seconds(10)
-    /// The segment being written is stored in the repository this often, bounding what losing
-    /// the spool's disk can lose.
-    public var partialUploadInterval: Duration = .seconds(10)
+    /// The segment being written is stored in the repository this often (and when the stream
+    /// goes quiet), bounding what losing the spool's disk can lose. Nil: only on a graceful stop.
+    public var partialUploadInterval: Duration? = .seconds(10)
     /// Reports *write* after every fsync of the spool, for `synchronous_standby_names` with
     /// `synchronous_commit = remote_write` (RPO 0).
     public var synchronous = false

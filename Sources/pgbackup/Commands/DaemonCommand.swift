@@ -16,7 +16,7 @@ struct DaemonCommand: AsyncParsableCommand {
             physical replication slot (PGBACKUP_SLOT, default pgbackup) when missing, and streams \
             WAL into the local spool (PGBACKUP_SPOOL), then into the repository, segment by \
             segment, compressed and checksummed. The segment being written is stored too, every \
-            --partial-interval seconds.
+            --partial-interval seconds and whenever the stream goes quiet (at most once a second).
 
             The slot advances only past WAL that the repository holds: standby status updates \
             report *write* for WAL fsync'd in the spool and *flush* for WAL stored in the \
@@ -37,15 +37,15 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds between standby status updates.", valueName: "seconds"))
     var statusInterval: Double = 10
 
-    @Option(help: ArgumentHelp("Seconds between uploads of the segment being written.", valueName: "seconds"))
+    @Option(help: ArgumentHelp("Seconds between uploads of the segment being written while WAL keeps coming (it is also stored once the stream goes quiet); 0: only on a graceful stop.", valueName: "seconds"))
     var partialInterval: Double = 10
 
     @Flag(help: "Report each fsync of the spool at once (for synchronous_standby_names).")
     var synchronous = false
 
     func validate() throws {
-        guard statusInterval > 0, partialInterval > 0 else {
-            throw ValidationError("--status-interval and --partial-interval must be positive")
+        guard statusInterval > 0, partialInterval >= 0 else {
+            throw ValidationError("--status-interval must be positive and --partial-interval not negative")
         }
     }
 
@@ -55,7 +55,7 @@ struct DaemonCommand: AsyncParsableCommand {
         let logger = global.logger(for: settings, label: "daemon")
         var options = WALStreamerOptions(spoolDirectory: settings.spoolDirectory)
         options.statusInterval = .milliseconds(Int(statusInterval * 1000))
-        options.partialUploadInterval = .milliseconds(Int(partialInterval * 1000))
+        options.partialUploadInterval = partialInterval > 0 ? .milliseconds(Int(partialInterval * 1000)) : nil
         options.synchronous = synchronous
         let streamer = WALStreamer(settings: settings, options: options, logger: logger)
 
