@@ -94,18 +94,4 @@ extension BaseBackupStream {
         state = .broken(reason: reason)
         return .connectionLost(reason: reason)
     }
-
-    func statusName(_ status: ExecStatusType) -> String {
-        PQresStatus(status).map { String(cString: $0) } ?? "status \(status.rawValue)"
-    }
-}
-
-/// Waits with poll(2), without a time limit, until `socket` is readable (or in error, which the
-/// next libpq call reports). Retries on EINTR.
-func waitUntilReadable(_ socket: Int32) -> Bool {
-    while true {
-        var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
-        let ready = poll(&descriptor, 1, -1)
-        if ready > 0 || errno != EINTR { return true }
-    }
 }

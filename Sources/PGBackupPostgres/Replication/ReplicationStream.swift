@@ -367,10 +367,6 @@ public final class ReplicationStream {
         state = .broken(reason: reason)
         return .connectionLost(reason: reason)
     }
-
-    private func statusName(_ status: ExecStatusType) -> String {
-        PQresStatus(status).map { String(cString: $0) } ?? "status \(status.rawValue)"
-    }
 }
 
 @available(*, unavailable, message: "a ReplicationStream has one owner thread")

@@ -27,8 +27,9 @@ extension WALStreamer {
             }
             slot = try connection.readReplicationSlot(plan.slot)
         }
+        let slotRestart = slot.flatMap { info in info.restartLSN.map { ($0, info.restartTimeline) } }
         var (timeline, position) = SessionPlan.start(
-            archiveEnd: plan.archiveEnd, slot: slot.flatMap { info in info.restartLSN.map { ($0, info.restartTimeline) } },
+            archiveEnd: plan.archiveEnd, slot: slotRestart,
             server: (system.timeline, system.xlogPosition), segmentSize: plan.segmentSize)
 
         let stream = ReplicationStream(connection: connection)
@@ -45,7 +46,7 @@ extension WALStreamer {
                 // recreated meanwhile). Waiting cannot bring it back: say so loudly, leave the
                 // gap visible in the archive, and keep archiving from what the server still has.
                 let resume = SessionPlan.start(
-                    archiveEnd: nil, slot: slot.flatMap { info in info.restartLSN.map { ($0, info.restartTimeline) } },
+                    archiveEnd: nil, slot: slotRestart,
                     server: (system.timeline, system.xlogPosition), segmentSize: plan.segmentSize)
                 logger.error(
                     "the server no longer has the WAL after the repository's end: the archive has a gap from \(position) to \(resume.lsn); point-in-time recovery cannot cross it — take a new base backup",
