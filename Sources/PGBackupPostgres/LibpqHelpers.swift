@@ -1,4 +1,4 @@
-/// Small libpq helpers shared by the replication stream and the base backup stream.
+// Small libpq helpers shared by the replication stream and the base backup stream.
 import CLibPQ
 
 #if canImport(Glibc)
