@@ -118,9 +118,26 @@ struct BackupEndToEndTests {
         try await withPostgresCluster(Self.options) { cluster in
             let fixture = try await DaemonFixture(cluster: cluster, scratch: scratch)
             _ = try await Self.prepare(cluster, scale: 5)
-            let first = try await backupSummary(fixture)
+            // --progress stays quiet when standard error is not a terminal.
+            let firstRun = try await PGBackupBinary.run(["backup", "--json", "--progress"], environment: fixture.environment)
+            try #require(firstRun.status == 0, "\(firstRun.standardError)")
+            #expect(!firstRun.standardError.contains("\u{1B}[K") && !firstRun.standardError.contains("\r"))
+            let first = try decode(BackupSummary.self, firstRun.standardOutput)
             try await cluster.sql("UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid <= 20", "CHECKPOINT")
-            let second = try await backupSummary(fixture)
+
+            // On a terminal (script(1) gives it one) it shows bytes done of the total and the rate.
+            var environment = fixture.environment
+            environment["PGBACKUP_CONFIG"] = "/dev/null"
+            let onTerminal = try await runProcess(
+                "/usr/bin/script", ["-qec", "'\(PGBackupBinary.path)' backup --progress --log-level warning", "/dev/null"],
+                environment: environment.merging(["PATH": "/usr/bin:/bin"]) { $1 })
+            try #require(onTerminal.status == 0, "\(onTerminal.standardOutput)")
+            #expect(onTerminal.standardOutput.contains("\u{1B}[K"), "\(onTerminal.standardOutput)")
+            #expect(onTerminal.standardOutput.contains(" of ") && onTerminal.standardOutput.contains("%)") && onTerminal.standardOutput.contains("/s"))
+            #expect(onTerminal.standardOutput.contains("complete:"))
+            let listed = try decode([BackupSummary].self, try await PGBackupBinary.run(["list", "--json"], environment: fixture.environment).standardOutput)
+            let second = try #require(listed.last)
+            #expect(listed.count == 2)
 
             let ratio = Double(second.storedNew) / Double(first.storedNew)
             print("dedup: first backup stored \(first.storedNew) new bytes, second \(second.storedNew) (ratio \(ratio)); second shares \(second.deduplicatedChunks) chunks")
