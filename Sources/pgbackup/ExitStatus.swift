@@ -13,6 +13,7 @@ enum ExitStatus {
     static func of(_ error: any Error) -> Int32 {
         switch error {
         case is ConfigurationError, is RepositoryLocationError, is ServiceError: usage
+        case RestoreRefusal.invalidOption: usage
         default: failure
         }
     }

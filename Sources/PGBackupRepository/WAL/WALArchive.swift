@@ -1,3 +1,4 @@
+import Foundation
 import PGBackupFoundations
 import PGBackupStorage
 
@@ -117,8 +118,30 @@ public struct WALArchive: Sendable {
     /// Per timeline: the contiguous ranges of completed segments held, the gaps between them,
     /// history files and partial segments (one listing of the WAL prefix).
     public func continuity() async throws -> WALContinuity {
-        let keys = try await store.list(prefix: layout.prefix).map(\.key)
-        return WALContinuity(keys: keys, layout: layout, segmentSize: segmentSize)
+        try await survey().continuity
+    }
+
+    /// The continuity, and when the newest WAL object was stored: an upper bound on the time of
+    /// the newest archived WAL (objects are stored after their WAL is written). One listing.
+    public func survey() async throws -> (continuity: WALContinuity, newestStored: Date?) {
+        let objects = try await store.list(prefix: layout.prefix)
+        return (WALContinuity(keys: objects.map(\.key), layout: layout, segmentSize: segmentSize), objects.map(\.modified).max())
+    }
+
+    /// The archived history file of `timeline`, parsed and checked; nil when the archive has none.
+    public func history(of timeline: TimelineID) async throws -> TimelineHistory? {
+        let key = layout.key(of: .history(timeline))
+        let content: [UInt8]
+        do {
+            content = try await SealedObjects(store: store).content(key: key, algorithm: .none, limit: 1 << 20)
+        } catch StorageError.notFound {
+            return nil
+        }
+        do {
+            return try TimelineHistory(parsing: String(decoding: content, as: UTF8.self), timeline: timeline)
+        } catch {
+            throw RepositoryError.corrupt(key: key, location: store.location, reason: "not a timeline history file (\(error))")
+        }
     }
 
     // MARK: - storing, the details

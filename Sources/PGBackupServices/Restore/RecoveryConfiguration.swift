@@ -1,0 +1,61 @@
+import Foundation
+import PGBackupFoundations
+
+/// The settings a restored data directory starts recovery with: appended to
+/// `postgresql.auto.conf` (later lines win over the backed-up server's own), plus
+/// `recovery.signal`, or `standby.signal` for a standby. Pure.
+public struct RecoveryConfiguration: Sendable, Hashable {
+    public var restoreCommand: String
+    public var target: RestoreTarget
+    /// Nil: `latest` (a standby follows its primary's future timelines).
+    public var timeline: TimelineID?
+    public var action: RestoreTargetAction
+    public var exclusive: Bool
+    /// Set for `--standby`: the node streams from this primary once it has replayed the archive.
+    public var primaryConninfo: String?
+
+    public init(restoreCommand: String, target: RestoreTarget, timeline: TimelineID?, action: RestoreTargetAction, exclusive: Bool, primaryConninfo: String?) {
+        self.restoreCommand = restoreCommand
+        self.target = target
+        self.timeline = timeline
+        self.action = action
+        self.exclusive = exclusive
+        self.primaryConninfo = primaryConninfo
+    }
+
+    /// `recovery.signal`, or `standby.signal` for a standby.
+    public var signalFile: String { primaryConninfo == nil ? "recovery.signal" : "standby.signal" }
+
+    /// The block appended to `postgresql.auto.conf`.
+    public func autoConfBlock(comment: String) -> String {
+        var settings: [(String, String)] = [("restore_command", restoreCommand)]
+        switch target {
+        case .latest: break
+        case .immediate: settings.append(("recovery_target", "immediate"))
+        case .time(let date): settings.append(("recovery_target_time", RestoreTime.format(date)))
+        case .lsn(let lsn): settings.append(("recovery_target_lsn", lsn.description))
+        case .xid(let xid): settings.append(("recovery_target_xid", String(xid)))
+        case .name(let name): settings.append(("recovery_target_name", name))
+        }
+        settings.append(("recovery_target_timeline", timeline.map { String($0.rawValue) } ?? "latest"))
+        if target != .latest {
+            settings.append(("recovery_target_action", action.rawValue))
+            if exclusive { settings.append(("recovery_target_inclusive", "off")) }
+        }
+        if let primaryConninfo { settings.append(("primary_conninfo", primaryConninfo)) }
+        return "\n# \(comment)\n" + settings.map { "\($0.0) = \(Self.quoted($0.1))" }.joined(separator: "\n") + "\n"
+    }
+
+    /// A configuration-file string literal: single quotes, quotes and backslashes doubled.
+    static func quoted(_ value: String) -> String {
+        "'" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "''") + "'"
+    }
+
+    /// A word for `/bin/sh` (PostgreSQL runs `restore_command` through it): as is when it is
+    /// plainly safe, else single-quoted.
+    public static func shellWord(_ word: String) -> String {
+        let safe = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "/._-=:+,@%"))
+        if !word.isEmpty && word.unicodeScalars.allSatisfy(safe.contains) { return word }
+        return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+}
