@@ -64,6 +64,8 @@ public final class FaultProxy: Sendable {
         var afterScript = 0
         var injected: [Fault] = []
         var stopped = false
+        var forwarding = 0
+        var peakForwarding = 0
     }
 
     public let port: Int
@@ -104,6 +106,9 @@ public final class FaultProxy: Sendable {
     public var requestCount: Int { state.withLock { $0.requests } }
     /// The faults injected so far, in order.
     public var injectedFaults: [Fault] { state.withLock { $0.injected } }
+
+    /// The most requests that were being forwarded at the same time.
+    public var peakConcurrentRequests: Int { state.withLock { $0.peakForwarding } }
 
     /// Replaces the plan (the counters go on).
     public func setPlan(_ plan: Plan) {
@@ -232,6 +237,11 @@ public final class FaultProxy: Sendable {
         lines.removeAll { $0.lowercased().hasPrefix("connection:") }
         lines.append("Connection: close")
         sendAll(upstream, Array((lines.joined(separator: "\r\n") + "\r\n\r\n").utf8) + rest)
+        state.withLock {
+            $0.forwarding += 1
+            $0.peakForwarding = max($0.peakForwarding, $0.forwarding)
+        }
+        defer { state.withLock { $0.forwarding -= 1 } }
 
         // Client → server on another thread; server → client here. The server closes after its
         // answer (Connection: close); then both sides are shut and both descriptors closed once

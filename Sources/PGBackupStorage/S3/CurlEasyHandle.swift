@@ -101,6 +101,10 @@ final class CurlEasyHandle: @unchecked Sendable {
             throw CurlFailure(code: Int32(code.rawValue), message: detail.isEmpty ? summary : "\(summary): \(detail)",
                               isRetryable: Self.retryableCodes.contains(code), timedOut: code == CURLE_OPERATION_TIMEDOUT)
         }
+        guard transfer.headersComplete else {
+            throw CurlFailure(code: Int32(CURLE_PARTIAL_FILE.rawValue), message: "the connection closed in the middle of the answer's headers",
+                              isRetryable: true, timedOut: false)
+        }
         var status = 0
         _ = pgb_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
         return S3HTTPResponse(status: status, headers: transfer.headers, body: transfer.received)
@@ -126,6 +130,9 @@ private final class Transfer {
     let limit: Int
     var received: [UInt8] = []
     var headers: [String: String] = [:]
+    /// Whether the last response's header block ended with its blank line: a connection cut
+    /// inside the headers can still look like a success to curl (a HEAD has no body to miss).
+    var headersComplete = false
     var exceededLimit = false
 
     init(body: [UInt8], limit: Int) {
@@ -168,6 +175,9 @@ private func curlCollectHeader(_ buffer: UnsafeMutablePointer<CChar>?, _ size: I
     if line.hasPrefix("HTTP/") {
         // A new response (after `100 Continue`, or a redirect): only the last one's headers count.
         transfer.headers = [:]
+        transfer.headersComplete = false
+    } else if line == "\r\n" || line == "\n" {
+        transfer.headersComplete = true
     } else if let colon = line.firstIndex(of: ":") {
         let name = line[..<colon].lowercased()
         let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
