@@ -37,7 +37,10 @@ let package = Package(
             name: "PGBackupFoundations",
             dependencies: ["CZlib", "CZstd", .product(name: "Crypto", package: "swift-crypto")]
         ),
-        .target(name: "PGBackupStorage", dependencies: ["PGBackupFoundations", "CCurlShim"]),
+        .target(
+            name: "PGBackupStorage",
+            dependencies: ["PGBackupFoundations", "CCurlShim", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .target(name: "PGBackupPostgres", dependencies: ["PGBackupFoundations", "CLibPQ"]),
         .target(name: "PGBackupRepository", dependencies: ["PGBackupFoundations", "PGBackupStorage"]),
         .target(

@@ -4,12 +4,12 @@ import Testing
 
 /// Every `ObjectStore` driver passes this one suite (STYLE.md, habit 1).
 enum StoreDriver: String, CaseIterable, CustomTestStringConvertible, Sendable {
-    case file, memory
+    case file, memory, s3
 
     var testDescription: String { rawValue }
 
     /// A fresh, empty store and a closure that removes it.
-    func make() throws -> (any ObjectStore, @Sendable () -> Void) {
+    func make() async throws -> (any ObjectStore, @Sendable () async -> Void) {
         switch self {
         case .file:
             let root = FileManager.default.temporaryDirectory.path + "/pgbackup-store-\(UUID().uuidString)"
@@ -17,14 +17,23 @@ enum StoreDriver: String, CaseIterable, CustomTestStringConvertible, Sendable {
             return (store, { try? FileManager.default.removeItem(atPath: root) })
         case .memory:
             return (MemoryObjectStore(), {})
+        case .s3:
+            // A fresh prefix in the shared moto server's bucket: real S3, signatures checked.
+            let store = try await S3TestStore.make()
+            return (store, { try? await store.delete(store.list(prefix: "").map(\.key)) })
         }
     }
 }
 
 func withStore(_ driver: StoreDriver, _ body: (any ObjectStore) async throws -> Void) async throws {
-    let (store, cleanup) = try driver.make()
-    defer { cleanup() }
-    try await body(store)
+    let (store, cleanup) = try await driver.make()
+    do {
+        try await body(store)
+    } catch {
+        await cleanup()
+        throw error
+    }
+    await cleanup()
 }
 
 func randomBytes(_ count: Int) -> [UInt8] {

@@ -1,0 +1,101 @@
+import Crypto
+import Foundation
+import PGBackupFoundations
+
+/// The object requests: one-shot PUT, the four steps of a multipart upload, ranged GET. They throw
+/// `S3Error`; the store maps it to a `StorageError` naming the key.
+extension S3Client {
+    /// PUT of a whole object. Its SHA-256 goes both in the signature (`x-amz-content-sha256`,
+    /// hex) and in `x-amz-checksum-sha256` (base64), which S3 checks and keeps with the object.
+    func putObject(objectKey: String, body: [UInt8]) async throws {
+        let digest = SHA256Hasher.hash(body)
+        let request = S3HTTPRequest(
+            method: .put, url: urls.url(key: objectKey),
+            headers: [("x-amz-content-sha256", digest.description),
+                      ("x-amz-checksum-sha256", Data(digest.bytes).base64EncodedString()),
+                      ("Content-Type", "application/octet-stream")],
+            body: body)
+        _ = try await sendExpectingSuccess(request)
+    }
+
+    /// CreateMultipartUpload: the upload id. Not idempotent: a retried create whose first answer
+    /// was lost leaves one empty upload behind (`S3ObjectStore.abortAbandonedUploads` clears it).
+    func createUpload(objectKey: String) async throws -> String {
+        let request = S3HTTPRequest(
+            method: .post, url: urls.url(key: objectKey, query: [("uploads", "")]),
+            headers: S3ObjectStore.emptyPayload + [("Content-Type", "application/octet-stream")])
+        let response = try await sendExpectingSuccess(request)
+        guard let id = S3XML.uploadID(response.body) else {
+            throw S3Error.malformedResponse(reason: "CreateMultipartUpload answer has no UploadId", endpoint: endpoint)
+        }
+        return id
+    }
+
+    /// UploadPart: the part's ETag, which CompleteMultipartUpload needs.
+    func uploadPart(objectKey: String, uploadID: String, number: Int, body: [UInt8]) async throws -> String {
+        let request = S3HTTPRequest(
+            method: .put, url: urls.url(key: objectKey, query: [("partNumber", String(number)), ("uploadId", uploadID)]),
+            headers: S3ObjectStore.payloadHeaders(body), body: body)
+        let response = try await sendExpectingSuccess(request)
+        guard let etag = response.headers["etag"], !etag.isEmpty else {
+            throw S3Error.malformedResponse(reason: "UploadPart answer has no ETag", endpoint: endpoint)
+        }
+        return etag
+    }
+
+    /// CompleteMultipartUpload: the object appears, whole. S3 may answer 200 with an `<Error>`
+    /// body (it sends the status before it has finished): that is a failure, retried like a 5xx.
+    /// When a retry finds the upload gone (`NoSuchUpload`), an earlier attempt whose answer was
+    /// lost completed it; the object's size confirms that.
+    func completeUpload(objectKey: String, uploadID: String, etags: [String], expectedSize: Int64) async throws {
+        let body = S3XML.completeRequest(etags)
+        let request = S3HTTPRequest(
+            method: .post, url: urls.url(key: objectKey, query: [("uploadId", uploadID)]),
+            headers: S3ObjectStore.payloadHeaders(body) + [("Content-Type", "application/xml")], body: body)
+        var generator = SystemRandomNumberGenerator()
+        var attempt = 0
+        while true {
+            attempt += 1
+            let response = try await send(request)
+            if response.isSuccess {
+                guard let failure = S3XML.error(response.body) else { return }
+                let error = S3Error.server(status: 200, code: failure.code, message: failure.message, requestID: failure.requestID,
+                                           endpoint: endpoint, attempts: attempt)
+                guard S3RetryPolicy.isRetryable(status: 500, code: failure.code), attempt < configuration.retryPolicy.maxAttempts else {
+                    throw error
+                }
+                try await Task.sleep(for: configuration.retryPolicy.delay(afterAttempt: attempt, using: &generator))
+                continue
+            }
+            let error = serverError(response)
+            if error.code == "NoSuchUpload" && (attempt > 1 || response.attempts > 1) {
+                let head = try await send(S3HTTPRequest(method: .head, url: urls.url(key: objectKey), headers: S3ObjectStore.emptyPayload))
+                if head.isSuccess, head.headers["content-length"] == String(expectedSize) { return }
+            }
+            throw error
+        }
+    }
+
+    /// AbortMultipartUpload: the parts are discarded. An upload already gone counts as aborted.
+    func abortUpload(objectKey: String, uploadID: String) async throws {
+        let request = S3HTTPRequest(method: .delete, url: urls.url(key: objectKey, query: [("uploadId", uploadID)]),
+                                    headers: S3ObjectStore.emptyPayload)
+        let response = try await send(request)
+        guard response.isSuccess || serverError(response).code == "NoSuchUpload" else { throw serverError(response) }
+    }
+
+    /// GET of the bytes `[offset, offset + length)` of an object, only if its ETag is still
+    /// `etag` (when given). The answer is returned whatever its status (`S3ObjectReader` reads it).
+    func getRange(objectKey: String, offset: Int64, length: Int, ifMatch etag: String?) async throws -> S3HTTPResponse {
+        var headers = S3ObjectStore.emptyPayload + [("Range", "bytes=\(offset)-\(offset + Int64(length) - 1)")]
+        if let etag { headers.append(("If-Match", etag)) }
+        return try await send(S3HTTPRequest(method: .get, url: urls.url(key: objectKey), headers: headers, responseLimit: length))
+    }
+}
+
+/// MD5 in base64, for Content-MD5 (what DeleteObjects requires); not used for anything secret.
+enum MD5 {
+    static func base64Digest(_ bytes: [UInt8]) -> String {
+        Data(Insecure.MD5.hash(data: bytes)).base64EncodedString()
+    }
+}
