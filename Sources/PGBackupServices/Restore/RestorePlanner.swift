@@ -3,7 +3,7 @@ import PGBackupFoundations
 import PGBackupRepository
 
 /// What a restore will do, decided before anything is written.
-public struct RestorePlan: Sendable, Hashable {
+public struct RestoreSelection: Sendable, Hashable {
     /// The backup to restore.
     public var backup: BackupSummary
     /// The timeline recovery follows, and its history (a timeline without history: itself only).
@@ -46,7 +46,7 @@ public struct RestorePlanner: Sendable {
         self.server = server
     }
 
-    public func plan(target: RestoreTarget, timeline requested: RestoreTimeline, backupID: BackupID?) throws(RestoreRefusal) -> RestorePlan {
+    public func plan(target: RestoreTarget, timeline requested: RestoreTimeline, backupID: BackupID?) throws(RestoreRefusal) -> RestoreSelection {
         guard !backups.isEmpty else { throw .noBackups(server: server) }
         var candidates = backups
         if let backupID {
@@ -121,7 +121,7 @@ public struct RestorePlanner: Sendable {
         }
         let segments = history.segments(from: backup.startLSN, to: max(needEnd, backup.startLSN + 1), segmentSize: continuity.segmentSize)
         let walNeeded = segments.first.map { first in first == segments.last! ? first.name : "\(first.name)…\(segments.last!.name)" } ?? "none"
-        return RestorePlan(backup: backup, timeline: history.timeline, endOfArchive: needEnd, walNeeded: walNeeded)
+        return RestoreSelection(backup: backup, timeline: history.timeline, endOfArchive: needEnd, walNeeded: walNeeded)
     }
 
     /// The history of `timeline`: its file's, or timeline 1's (no file).
