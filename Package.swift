@@ -51,7 +51,7 @@ let package = Package(
         .executableTarget(
             name: "pgbackup",
             dependencies: [
-                "PGBackupServices",
+                "PGBackupServices", "PGBackupRepository",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -71,7 +71,10 @@ let package = Package(
         .testTarget(name: "PGBackupPostgresTests", dependencies: ["PGBackupPostgres", "PGBackupTestSupport"]),
         .testTarget(name: "PGBackupRepositoryTests", dependencies: ["PGBackupRepository", "PGBackupTestSupport"]),
         .testTarget(name: "PGBackupServicesTests", dependencies: ["PGBackupServices", "PGBackupTestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["pgbackup", "PGBackupTestSupport"]),
+        .testTarget(
+            name: "EndToEndTests",
+            // The repository library reads back what the binary stored, to check it object by object.
+            dependencies: ["pgbackup", "PGBackupRepository", "PGBackupStorage", "PGBackupTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -58,17 +58,23 @@ public struct FileObjectStore: ObjectStore {
         let path = try path(of: key)
         let location = self.location
         let fd = try await BlockingIO.run { () throws -> Int32 in
-            do {
-                try FileSystem.makeDirectories(FileSystem.directory(of: path))
-            } catch {
-                throw StorageError.failed(operation: "create the directory of", key: key, store: location, reason: "\(error)")
+            // A `delete` may remove the directory, empty, between its creation and the open:
+            // then create it again.
+            var attempt = 0
+            while true {
+                attempt += 1
+                do {
+                    try FileSystem.makeDirectories(FileSystem.directory(of: path))
+                } catch {
+                    throw StorageError.failed(operation: "create the directory of", key: key, store: location, reason: "\(error)")
+                }
+                let temporary = FileObjectWriter.temporaryPath(for: path)
+                let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+                if fd >= 0 { return fd }
+                guard errno == ENOENT, attempt < 5 else {
+                    throw StorageError.failed(operation: "create", key: key, store: location, reason: FileSystem.errnoDescription())
+                }
             }
-            let temporary = FileObjectWriter.temporaryPath(for: path)
-            let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
-            guard fd >= 0 else {
-                throw StorageError.failed(operation: "create", key: key, store: location, reason: FileSystem.errnoDescription())
-            }
-            return fd
         }
         return FileObjectWriter(key: key, path: path, fd: fd, store: location)
     }
@@ -133,6 +139,14 @@ public struct FileObjectStore: ObjectStore {
                 directories.insert(FileSystem.directory(of: path))
             }
             for directory in directories { FileSystem.syncDirectory(directory) }
+            // Directories left empty go too (deepest first), as on an object store, where a
+            // prefix exists only while objects have it. rmdir(2) removes only empty ones.
+            for directory in directories.sorted(by: { $0.count > $1.count }) {
+                var current = directory
+                while current.count > root.count, current.hasPrefix(root + "/"), rmdir(current) == 0 {
+                    current = FileSystem.directory(of: current)
+                }
+            }
         }
     }
 

@@ -271,6 +271,14 @@ public final class PostgresCluster: Sendable {
 
     // MARK: talking to the server
 
+    /// Creates a directory owned by the server's user, mode 0700, as CREATE TABLESPACE needs.
+    public func makeServerOwnedDirectory(_ path: String) throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        guard chown(path, serverUser.uid, serverUser.gid) == 0 else {
+            throw PostgresClusterError.setupFailed(step: "chown \(path)", reason: String(cString: strerror(errno)), logTail: "")
+        }
+    }
+
     /// Runs each statement with its own `psql -c` (so each is its own transaction: several
     /// statements in one `-c` are one transaction, and CREATE DATABASE refuses that) as the
     /// superuser, stopping at the first error. Returns psql's unaligned, tuples-only output

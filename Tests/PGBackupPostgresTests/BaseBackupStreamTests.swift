@@ -18,7 +18,7 @@ struct BaseBackupStreamTests {
         try await withPostgresCluster(.init(name: "basebackup", settings: ["autovacuum": "off"])) { cluster in
             try await cluster.pgbench(["-i", "-s", "1", "-q"])
             let location = cluster.baseDirectory + "/tablespace-ts"
-            try makeServerOwnedDirectory(location, cluster: cluster)
+            try cluster.makeServerOwnedDirectory(location)
             try await cluster.sql(
                 "CREATE TABLESPACE ts LOCATION '\(location)'",
                 "CREATE TABLE quiet (id int, payload text) TABLESPACE ts",
@@ -136,13 +136,5 @@ struct BaseBackupStreamTests {
         try #require(newlines.count >= 2)
         let covered = backup.manifest[...newlines[newlines.count - 2]]
         #expect(json["Manifest-Checksum"] as? String == SHA256Hasher.hash(Array(covered)).description)
-    }
-}
-
-/// A directory owned by the cluster's server user, as CREATE TABLESPACE needs.
-func makeServerOwnedDirectory(_ path: String, cluster: PostgresCluster) throws {
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
-    guard chown(path, cluster.serverUser.uid, cluster.serverUser.gid) == 0 else {
-        throw CollectorError(what: "chown \(path): \(String(cString: strerror(errno)))")
     }
 }

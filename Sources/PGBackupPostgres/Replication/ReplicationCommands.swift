@@ -35,20 +35,22 @@ extension PostgresConnection {
         return ReplicationSlotInfo(slotType: slotType, restartLSN: restartLSN, restartTimeline: restartTimeline)
     }
 
-    /// `CREATE_REPLICATION_SLOT name PHYSICAL [RESERVE_WAL]`.
+    /// `CREATE_REPLICATION_SLOT name [TEMPORARY] PHYSICAL [RESERVE_WAL]`.
     ///
     /// With `reserveWAL` the slot keeps WAL from the last checkpoint's redo position on, at once;
     /// without, it keeps nothing until a client first streams from it. (The command answers
     /// `consistent_point` 0/0 for a physical slot: `readReplicationSlot` gives the real
-    /// restart LSN.) Works on a standby too.
+    /// restart LSN.) A `temporary` slot belongs to this connection: only it can stream from the
+    /// slot, and the server drops it when the connection ends, however it ends. Works on a
+    /// standby too.
     ///
     /// - Returns: `.alreadyExists` when a slot of that name exists (SQLSTATE 42710), left as is.
     @discardableResult
-    public func createPhysicalReplicationSlot(_ name: String, reserveWAL: Bool = true) throws -> ReplicationSlotCreation {
+    public func createPhysicalReplicationSlot(_ name: String, reserveWAL: Bool = true, temporary: Bool = false) throws -> ReplicationSlotCreation {
         try validateSlotName(name)
         do {
             try replicationCommand(
-                "CREATE_REPLICATION_SLOT \(name) PHYSICAL" + (reserveWAL ? " RESERVE_WAL" : ""),
+                "CREATE_REPLICATION_SLOT \(name)" + (temporary ? " TEMPORARY" : "") + " PHYSICAL" + (reserveWAL ? " RESERVE_WAL" : ""),
                 action: "create physical replication slot '\(name)'")
             return .created
         } catch let error as ReplicationError where error.sqlState == "42710" {

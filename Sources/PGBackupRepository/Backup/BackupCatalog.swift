@@ -116,6 +116,17 @@ public struct BackupCatalog: Sendable {
         return BackupID.allocate(at: date, taken: Set(taken))
     }
 
+    /// Marks backup `id` as being taken by `owner` (`backups/<id>/in-progress.json`): from now on
+    /// its objects are visible as an incomplete backup until `commit` and `clearInProgress`.
+    public func markInProgress(_ id: BackupID, owner: LockOwner) async throws {
+        _ = try await objects.put(key: layout.inProgressKey(id), content: try RepositoryJSON.encode(owner), compression: .none)
+    }
+
+    /// Removes the in-progress mark of a committed backup.
+    public func clearInProgress(_ id: BackupID) async throws {
+        try await store.delete([layout.inProgressKey(id)])
+    }
+
     /// Stores PostgreSQL's `backup_manifest` of backup `id` (sealed, compressed) and returns the
     /// record the manifest keeps of it.
     public func storeServerManifest(

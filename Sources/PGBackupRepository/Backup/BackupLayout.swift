@@ -5,6 +5,7 @@ import PGBackupFoundations
 /// ```
 /// <server>/chunks/<ab>/<sha256>.<zst|gz|raw>        content-addressed chunks and packs, shared
 /// <server>/backups/<id>/backup_manifest.<ext>       PostgreSQL's own backup_manifest, sealed
+/// <server>/backups/<id>/in-progress.json            while the backup runs: who takes it
 /// <server>/backups/<id>/backup.json                 the manifest, sealed raw, written LAST
 /// <server>/locks/backup.json                        the backup lock (`RepositoryLock`)
 /// ```
@@ -29,6 +30,9 @@ public struct BackupLayout: Hashable, Sendable {
 
     /// `<server>/backups/<id>/backup.json`
     public func manifestKey(_ id: BackupID) -> String { backupPrefix(id) + "backup.json" }
+
+    /// `<server>/backups/<id>/in-progress.json`: the backup is being taken (its lock owner).
+    public func inProgressKey(_ id: BackupID) -> String { backupPrefix(id) + "in-progress.json" }
 
     /// `<server>/backups/<id>/backup_manifest.<ext>`
     public func serverManifestKey(_ id: BackupID, _ algorithm: CompressionAlgorithm) -> String {

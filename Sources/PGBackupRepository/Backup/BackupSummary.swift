@@ -1,7 +1,7 @@
 import Foundation
 import PGBackupFoundations
 
-/// One line of `pgbackup list`.
+/// One line of `pgbackup list`: a backup without its file list.
 public struct BackupSummary: Codable, Sendable, Hashable {
     public enum Status: String, Codable, Sendable, Hashable {
         /// `backup.json` exists: the backup is whole (the catalog lists nothing else).
@@ -16,9 +16,18 @@ public struct BackupSummary: Codable, Sendable, Hashable {
     public var stopLSN: LSN
     public var startTime: Date
     public var stopTime: Date
+    /// Bytes of file content backed up.
     public var databaseSize: Int64
-    /// Bytes this backup added to the repository.
+    /// Bytes this backup added to the repository, and the stored bytes of the chunks it shares
+    /// with earlier backups.
     public var storedNew: Int64
+    public var storedDeduplicated: Int64
+    public var newChunks: Int
+    public var deduplicatedChunks: Int
+    public var compression: Compression
+    public var durationSeconds: Double
+    /// The WAL segments a restore of it needs at least.
+    public var wal: BackupManifest.WALRange
     public var pinned: Bool
 
     public init(_ manifest: BackupManifest) {
@@ -32,6 +41,12 @@ public struct BackupSummary: Codable, Sendable, Hashable {
         stopTime = manifest.stopTime
         databaseSize = manifest.totals.databaseSize
         storedNew = manifest.totals.storedNew
+        storedDeduplicated = manifest.totals.storedDeduplicated
+        newChunks = manifest.totals.newChunks
+        deduplicatedChunks = manifest.totals.deduplicatedChunks
+        compression = manifest.compression
+        durationSeconds = manifest.durationSeconds
+        wal = manifest.wal
         pinned = manifest.pinned
     }
 }

@@ -17,15 +17,20 @@ public struct ClusterIdentity: Sendable, Hashable, Codable {
         try await BlockingIO.run {
             let connection = try PostgresConnection(conninfo: conninfo, replication: .physical)
             defer { connection.close() }
-            let system = try connection.identifySystem()
-            let segmentSizeText = try connection.showParameter("wal_segment_size")
-            guard let segmentSize = parseMemorySize(segmentSizeText) else {
-                throw ServiceError.unsupported("unexpected wal_segment_size '\(segmentSizeText)' from the server")
-            }
-            return ClusterIdentity(
-                systemIdentifier: system.systemIdentifier, timeline: system.timeline, walPosition: system.xlogPosition,
-                versionNumber: Int(try connection.serverVersion), walSegmentSize: segmentSize)
+            return try read(from: connection)
         }
+    }
+
+    /// Asks an open replication connection. Blocking.
+    public static func read(from connection: PostgresConnection) throws -> ClusterIdentity {
+        let system = try connection.identifySystem()
+        let segmentSizeText = try connection.showParameter("wal_segment_size")
+        guard let segmentSize = parseMemorySize(segmentSizeText) else {
+            throw ServiceError.unsupported("unexpected wal_segment_size '\(segmentSizeText)' from the server")
+        }
+        return ClusterIdentity(
+            systemIdentifier: system.systemIdentifier, timeline: system.timeline, walPosition: system.xlogPosition,
+            versionNumber: Int(try connection.serverVersion), walSegmentSize: segmentSize)
     }
 }
 

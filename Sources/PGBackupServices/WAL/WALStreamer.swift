@@ -95,7 +95,7 @@ public final class WALStreamer: Sendable {
                 }
             } catch let error as RepositoryError {
                 queue.finish()
-                await uploading
+                try await uploading
                 throw error
             } catch {
                 guard !isStopping else { break }
@@ -108,7 +108,7 @@ public final class WALStreamer: Sendable {
             }
         }
         queue.finish()
-        await uploading
+        try await uploading
         logger.info("WAL streaming stopped", metadata: ["archived": "\(progress.value.archived)"])
     }
 

@@ -36,8 +36,11 @@ struct WALUploader: Sendable {
     let progress: SharedProgress
     let logger: Logger
     var retryDelays: [Duration] = [.seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30)]
+    /// How many times a job is tried before `run` gives up and throws its error; nil: until it
+    /// succeeds (the daemon: meanwhile *flush* stays put and the server keeps the WAL).
+    var attempts: Int?
 
-    func run(_ jobs: AsyncStream<UploadJob>) async {
+    func run(_ jobs: AsyncStream<UploadJob>) async throws {
         for await job in jobs {
             var attempt = 0
             while true {
@@ -47,6 +50,7 @@ struct WALUploader: Sendable {
                 } catch {
                     let delay = retryDelays[min(attempt, retryDelays.count - 1)]
                     attempt += 1
+                    if let attempts, attempt >= attempts { throw error }
                     logger.error("unable to store WAL in the repository; retrying in \(delay)", metadata: ["error": "\(error)"])
                     try? await Task.sleep(for: delay)
                 }

@@ -1,0 +1,30 @@
+import PGBackupFoundations
+
+/// Why a base backup failed, beyond the errors of the layers below (connection, replication,
+/// repository, storage), which reach the caller as they are.
+public enum BackupError: Error, Sendable, CustomStringConvertible {
+    /// The tar stream held an entry a data directory cannot have (a device, a hard link), or a
+    /// file whose content does not match its header.
+    case unexpectedArchiveEntry(path: String, type: String)
+    /// The server ended the WAL stream the backup needs (a timeline switch: the server was
+    /// promoted or demoted during the backup).
+    case walStreamEnded(at: LSN, timeline: TimelineID)
+    /// The server's `backup_manifest` exceeded what pgbackup keeps in memory.
+    case serverManifestTooLarge(limit: Int)
+    /// The backup stream ended before the server reported the backup's end.
+    case incompleteStream(String)
+
+    public var description: String {
+        switch self {
+        case let .unexpectedArchiveEntry(path, type):
+            return "unexpected entry in the base backup stream: '\(path)' (\(type))"
+        case let .walStreamEnded(at, timeline):
+            return "the server ended the WAL stream of timeline \(timeline) at \(at) during the backup (was it promoted or demoted?); "
+                + "the backup is incomplete and was not kept\nHINT: run the backup again against the current primary"
+        case let .serverManifestTooLarge(limit):
+            return "the server's backup_manifest exceeds \(limit >> 20) MiB"
+        case let .incompleteStream(what):
+            return "the base backup stream ended early: \(what)"
+        }
+    }
+}

@@ -1,0 +1,248 @@
+import Foundation
+import Logging
+import PGBackupFoundations
+import PGBackupPostgres
+import PGBackupRepository
+import PGBackupStorage
+import Synchronization
+
+/// `pgbackup backup`: one base backup over the replication protocol, into the repository.
+/// Callable from the CLI and from inside the daemon (a scheduled backup).
+///
+/// How it goes:
+/// 1. Checks the repository and the server (same cluster, same segment size), opens the WAL
+///    connection with its temporary slot (`BackupWALReceiver`), takes the server's backup lock
+///    (`RepositoryLock`; a second backup is refused) and removes what earlier backups that never
+///    completed left behind.
+/// 2. Runs `BASE_BACKUP` and reads it on one thread; `ArchiveSplitter` cuts the tar streams into
+///    chunks, which `ChunkUploadPool` compresses and stores `jobs` at a time (unchanged chunks
+///    are found stored already and not uploaded again). Meanwhile the WAL from the backup's
+///    start to its stop is streamed into the WAL archive, and the lock is refreshed.
+/// 3. Stores the server's `backup_manifest`, then — last, in one atomic put — `backup.json`
+///    (`BackupCatalog.commit`). Until then the backup does not exist: a crash anywhere before
+///    leaves only garbage that the next backup removes (`backups/<id>/in-progress.json` marks it)
+///    and chunks that later backups reuse.
+///
+/// Memory: `jobs + 3` chunk buffers (4 MiB each by default), the codecs' buffers, and the list
+/// of files (about 200 bytes per file and per chunk).
+public struct BackupService: Sendable {
+    public let settings: Settings
+    public let logger: Logger
+
+    public init(settings: Settings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+    }
+
+    public func run(_ options: BackupOptions = BackupOptions()) async throws -> BackupManifest {
+        try options.chunking.validate()
+        let began = ContinuousClock.now
+        let conninfo = try settings.requireConninfo()
+        let store = try StoreFactory.open(settings)
+        let repository = Repository(store: store, server: settings.server)
+        let info = try await repository.info()
+        let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
+
+        // Both connections first: an unreachable server or a refused login fails before the
+        // repository is touched.
+        let walReceiver = BackupWALReceiver(slot: "pgbackup_backup_\(getpid())", segmentSize: segmentSize, logger: logger)
+        let (backupConnection, walConnection, cluster) = try await BlockingIO.run {
+            let backup = try BaseBackupStream.openConnection(conninfo: conninfo)
+            do {
+                let cluster = try ClusterIdentity.read(from: backup)
+                try info.check(belongsTo: cluster.systemIdentifier, walSegmentSize: cluster.walSegmentSize, location: store.location)
+                let wal = try walReceiver.open(conninfo: conninfo)
+                return (SendableBox(backup), SendableBox(wal), cluster)
+            } catch {
+                backup.close()
+                throw error
+            }
+        }
+        defer {
+            backupConnection.value.close()
+            walConnection.value.close()
+        }
+
+        let lock = RepositoryLock(repository: repository, name: "backup", staleAfter: options.lockStaleAfter)
+        let owner = try await lock.acquire()
+        do {
+            let manifest = try await takeBackup(
+                options, repository: repository, segmentSize: segmentSize, cluster: cluster, began: began,
+                lock: (lock, owner), backupConnection: backupConnection, walConnection: walConnection, walReceiver: walReceiver)
+            try await lock.release(owner)
+            return manifest
+        } catch {
+            try? await lock.release(owner)
+            throw error
+        }
+    }
+
+    /// Everything that happens under the backup lock.
+    private func takeBackup(
+        _ options: BackupOptions, repository: Repository, segmentSize: WALSegmentSize, cluster: ClusterIdentity,
+        began: ContinuousClock.Instant, lock: (RepositoryLock, LockOwner),
+        backupConnection: SendableBox<PostgresConnection>, walConnection: SendableBox<PostgresConnection>,
+        walReceiver: BackupWALReceiver
+    ) async throws -> BackupManifest {
+        let catalog = BackupCatalog(repository: repository)
+        for id in try await catalog.cleanupIncomplete(olderThan: 0) {
+            logger.info("removed the leftovers of backup \(id), which never completed")
+        }
+        let spoolDirectory = "\(settings.spoolDirectory)/\(settings.server).backup"
+        try? FileManager.default.removeItem(atPath: spoolDirectory)
+        let spool = SendableBox(try WALSpool(directory: spoolDirectory, segmentSize: segmentSize))
+        defer { try? FileManager.default.removeItem(atPath: spoolDirectory) }
+
+        let id = try await catalog.allocateID(at: Date())
+        try await catalog.markInProgress(id, owner: lock.1)
+        logger.info("base backup \(id) starting", metadata: ["server": "\(settings.server)", "jobs": "\(options.jobs)"])
+
+        let chunkStore = ChunkStore(repository: repository, compression: settings.compression)
+        let pool = ChunkUploadPool(chunkStore: chunkStore, jobs: options.jobs)
+        let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)
+        let reader = BackupStreamReader(
+            label: options.label ?? "pgbackup \(id)", checkpoint: options.checkpoint, chunking: options.chunking,
+            maxRate: options.maxRateKilobytesPerSecond, onProgress: options.onProgress, began: began)
+
+        enum Part: Sendable {
+            case streamed(StreamedBackup)
+            case stored([Int: ChunkRef])
+            case walArchived
+            case lockRefreshed
+        }
+        var streamed: StreamedBackup?
+        var stored: [Int: ChunkRef]?
+        try await withThrowingTaskGroup(of: Part.self) { group in
+            group.addTask {
+                .streamed(try await reader.read(connection: backupConnection, into: pool, wal: walReceiver))
+            }
+            group.addTask { .stored(try await pool.run()) }
+            group.addTask {
+                try await streamWAL(walReceiver, connection: walConnection, spool: spool, archive: archive)
+                return .walArchived
+            }
+            group.addTask { [logger] in
+                let interval = Duration.seconds(options.lockStaleAfter / 5)
+                while !Task.isCancelled {
+                    do {
+                        try await Task.sleep(for: interval)
+                    } catch {
+                        break
+                    }
+                    try await lock.0.refresh(lock.1)
+                    logger.debug("backup lock refreshed")
+                }
+                return .lockRefreshed
+            }
+            var remaining = 3
+            while remaining > 0, let part = try await group.next() {
+                switch part {
+                case .streamed(let value):
+                    streamed = value
+                    remaining -= 1
+                case .stored(let value):
+                    stored = value
+                    remaining -= 1
+                case .walArchived:
+                    remaining -= 1
+                case .lockRefreshed:
+                    break
+                }
+            }
+            group.cancelAll()
+        }
+        guard let streamed, let stored else { throw CancellationError() }
+
+        let manifest = try await commit(
+            streamed, stored: stored, id: id, catalog: catalog, cluster: cluster, segmentSize: segmentSize,
+            chunking: options.chunking, began: began, lock: lock)
+        return manifest
+    }
+
+    /// The WAL part: the receiver's thread, and the uploader that stores what it spools.
+    private func streamWAL(
+        _ receiver: BackupWALReceiver, connection: SendableBox<PostgresConnection>, spool: SendableBox<WALSpool>, archive: WALArchive
+    ) async throws {
+        let progress = SharedProgress(StreamProgress(start: .zero, archived: .zero))
+        let (jobs, queue) = AsyncStream.makeStream(of: UploadJob.self)
+        var uploader = WALUploader(archive: archive, progress: progress, logger: logger)
+        uploader.attempts = 3
+        let configured = uploader
+        @Sendable func upload() async throws {
+            do {
+                try await configured.run(jobs)
+            } catch {
+                receiver.fail(error)
+                throw error
+            }
+        }
+        async let uploading: Void = upload()
+        do {
+            try await withTaskCancellationHandler {
+                try await BlockingIO.run {
+                    try receiver.stream(connection: connection.value, spool: spool.value, progress: progress, queue: queue)
+                }
+            } onCancel: {
+                receiver.cancel()
+            }
+        } catch {
+            queue.finish()
+            try? await uploading
+            throw error
+        }
+        queue.finish()
+        try await uploading
+    }
+
+    /// Stores the server's manifest and commits `backup.json`.
+    private func commit(
+        _ streamed: StreamedBackup, stored: [Int: ChunkRef], id: BackupID, catalog: BackupCatalog, cluster: ClusterIdentity,
+        segmentSize: WALSegmentSize, chunking: ChunkingPolicy, began: ContinuousClock.Instant, lock: (RepositoryLock, LockOwner)
+    ) async throws -> BackupManifest {
+        var totals = BackupManifest.Totals(databaseSize: streamed.contentBytes, newChunks: 0, storedNew: 0, deduplicatedChunks: 0, storedDeduplicated: 0)
+        for ref in stored.values { totals.add(ref) }
+        func chunk(_ job: Int) throws -> ChunkRef {
+            guard let ref = stored[job] else { throw BackupError.incompleteStream("chunk \(job) was never stored") }
+            return ref
+        }
+        let files = try streamed.files.map { file in
+            BackupManifest.File(
+                path: file.path, tablespace: file.tablespace, type: file.type, mode: file.mode, mtime: file.mtime, size: file.size,
+                sha256: file.sha256,
+                chunks: file.chunks.isEmpty ? nil : try file.chunks.map {
+                    BackupManifest.Chunk(offset: $0.offset, size: $0.size, sha256: try chunk($0.job).sha256)
+                },
+                packed: try file.packed.map {
+                    let pack = try chunk($0.job)
+                    return BackupManifest.PackedContent(pack: pack.sha256, packSize: pack.size, offset: $0.offset)
+                },
+                linkTarget: file.linkTarget)
+        }
+        var serverManifest: BackupManifest.StoredObject?
+        if let content = streamed.serverManifest {
+            serverManifest = try await catalog.storeServerManifest(content, for: id, compression: settings.compression)
+        }
+        var manifest = BackupManifest(
+            id: id, server: settings.server, systemIdentifier: cluster.systemIdentifier, postgresVersionNumber: cluster.versionNumber,
+            timeline: streamed.timeline, startLSN: streamed.startLSN, stopLSN: streamed.stopLSN,
+            startTime: streamed.startTime, stopTime: streamed.stopTime, label: streamed.label, compression: settings.compression,
+            chunking: chunking,
+            tablespaces: streamed.tablespaces.compactMap { space in
+                space.oid.map { BackupManifest.Tablespace(oid: $0, location: space.location ?? "") }
+            },
+            files: files, totals: totals, serverManifest: serverManifest,
+            wal: BackupManifest.WALRange(timeline: streamed.timeline, start: streamed.startLSN, stop: streamed.stopLSN, segmentSize: segmentSize),
+            durationSeconds: 0)
+        // A lock lost to someone else means two writers: do not commit on top of theirs.
+        try await lock.0.refresh(lock.1)
+        let elapsed = ContinuousClock.now - began
+        manifest.durationSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        try await catalog.commit(manifest)
+        try await catalog.clearInProgress(id)
+        logger.info("base backup \(id) complete", metadata: [
+            "start": "\(manifest.startLSN)", "stop": "\(manifest.stopLSN)", "bytes": "\(totals.databaseSize)",
+            "stored_new": "\(totals.storedNew)", "deduplicated": "\(totals.storedDeduplicated)",
+        ])
+        return manifest
+    }
+}

@@ -1,0 +1,118 @@
+import ArgumentParser
+import Foundation
+import PGBackupRepository
+import PGBackupServices
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct BackupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Take a base backup now; prints the backup id.",
+        discussion: """
+            Runs BASE_BACKUP over a replication connection (PGBACKUP_CONNINFO) with a fast \
+            checkpoint, cuts every file into 4 MiB chunks stored once by their SHA-256 (a chunk \
+            that an earlier backup stored is not stored again; small files are packed together), \
+            compresses and stores them --jobs at a time, and streams the WAL from the backup's \
+            start to its end into the repository through a temporary replication slot, so the \
+            backup is restorable on its own. backup.json is written last: a backup that did not \
+            complete does not exist, and the next backup removes its leftovers.
+
+            One backup of a server runs at a time: a second one is refused while the first holds \
+            the backup lock. The WAL is spooled under PGBACKUP_SPOOL while the backup runs.
+
+            Standard output: the backup id (or, with --json, the backup's summary). Standard \
+            error: a final summary line, and with --progress on a terminal, the progress.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(help: "Show bytes done, rate and time left on standard error (when it is a terminal).")
+    var progress = false
+
+    @Option(help: ArgumentHelp("Chunks compressed and stored at once (default: the number of cores).", valueName: "n"))
+    var jobs: Int?
+
+    @Option(help: ArgumentHelp("Backup label, written into backup_label (default: pgbackup <id>).", valueName: "text"))
+    var label: String?
+
+    @Option(help: ArgumentHelp("Local spool directory for the backup's WAL (default: $PGBACKUP_SPOOL, then /var/lib/pgbackup/spool).", valueName: "dir"))
+    var spool: String?
+
+    @Option(help: ArgumentHelp("Limit the server's sending rate, in kB/s (32 to 1048576), to spare its disks.", valueName: "kB/s"))
+    var maxRate: Int?
+
+    @Flag(help: "Print the backup's summary as JSON.")
+    var json = false
+
+    func validate() throws {
+        if let jobs, !(1...256).contains(jobs) { throw ValidationError("--jobs must be between 1 and 256, not \(jobs)") }
+        if let maxRate, !BackupOptions.maxRateRange.contains(maxRate) {
+            throw ValidationError("--max-rate must be between \(BackupOptions.maxRateRange.lowerBound) and \(BackupOptions.maxRateRange.upperBound) kB/s, not \(maxRate)")
+        }
+    }
+
+    func run() async throws {
+        var settings = try global.settings()
+        if let spool { settings.spoolDirectory = spool }
+        let logger = global.logger(for: settings, label: "backup")
+        var options = BackupOptions()
+        if let jobs { options.jobs = jobs }
+        options.label = label
+        options.maxRateKilobytesPerSecond = maxRate
+        let line = ProgressLine(enabled: progress && isatty(STDERR_FILENO) == 1)
+        options.onProgress = { line.show($0) }
+        let manifest = try await BackupService(settings: settings, logger: logger).run(options)
+        line.clear()
+
+        let summary = BackupSummary(manifest)
+        let totals = manifest.totals
+        let rate = summary.durationSeconds > 0 ? Double(totals.databaseSize) / summary.durationSeconds : 0
+        FileHandle.standardError.write(Data("""
+            backup \(summary.id) complete: \(Formatting.bytes(totals.databaseSize)) in \(Formatting.duration(summary.durationSeconds)) \
+            (\(Formatting.bytes(Int64(rate)))/s); stored \(Formatting.bytes(totals.storedNew)) new in \(totals.newChunks) chunks, \
+            \(Formatting.bytes(totals.storedDeduplicated)) deduplicated in \(totals.deduplicatedChunks); \
+            LSN \(summary.startLSN) to \(summary.stopLSN) on timeline \(summary.timeline)\n
+            """.utf8))
+        if json {
+            try printJSON(summary)
+        } else {
+            print(summary.id)
+        }
+    }
+}
+
+/// The `--progress` line on standard error, rewritten in place.
+private struct ProgressLine: Sendable {
+    let enabled: Bool
+
+    func show(_ progress: BackupProgress) {
+        guard enabled else { return }
+        var text: String
+        switch progress.phase {
+        case .checkpoint:
+            text = "waiting for the server's checkpoint"
+        case .copying, .finishing:
+            text = Formatting.bytes(progress.bytesDone)
+            if let total = progress.bytesTotal {
+                let percent = min(100, Int(Double(progress.bytesDone) * 100 / Double(max(total, 1))))
+                text += " of \(Formatting.bytes(total)) (\(percent)%)"
+            }
+            text += ", \(Formatting.bytes(Int64(progress.rate)))/s"
+            if progress.phase == .finishing {
+                text += ", storing the last chunks and the WAL"
+            } else if let left = progress.secondsLeft {
+                text += ", \(Formatting.duration(left)) left"
+            }
+        }
+        FileHandle.standardError.write(Data(("\r\u{1B}[K" + text).utf8))
+    }
+
+    func clear() {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    }
+}

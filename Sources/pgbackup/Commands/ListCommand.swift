@@ -1,0 +1,44 @@
+import ArgumentParser
+import PGBackupRepository
+import PGBackupServices
+
+struct ListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List the server's complete backups, oldest first.",
+        discussion: """
+            For each backup: id, status, timeline, start and stop LSN and time, database size, \
+            stored size (new bytes, and bytes shared with earlier backups), compression and \
+            duration. A backup that did not complete is never listed.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(help: "Print the list as JSON.")
+    var json = false
+
+    func run() async throws {
+        let settings = try global.settings()
+        _ = global.logger(for: settings, label: "list")
+        let backups = try await BackupListing(settings: settings).list()
+        if json {
+            try printJSON(backups)
+            return
+        }
+        guard !backups.isEmpty else {
+            print("no backups of server '\(settings.server)'")
+            return
+        }
+        let header = ["ID", "STATUS", "TL", "START LSN", "STOP LSN", "START TIME", "STOP TIME", "SIZE", "NEW", "DEDUPLICATED", "COMPRESSION", "DURATION"]
+        let rows = backups.map { backup in
+            [
+                backup.id.description, backup.status.rawValue, "\(backup.timeline.rawValue)", backup.startLSN.description,
+                backup.stopLSN.description, Formatting.time(backup.startTime), Formatting.time(backup.stopTime),
+                Formatting.bytes(backup.databaseSize), Formatting.bytes(backup.storedNew), Formatting.bytes(backup.storedDeduplicated),
+                backup.compression.description, Formatting.duration(backup.durationSeconds),
+            ]
+        }
+        print(Formatting.table([header] + rows))
+    }
+}
