@@ -20,6 +20,8 @@ public enum RestoreError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A tablespace directory is unusable: not absolute, or inside (or holding) the data
     /// directory or another tablespace's directory.
     case invalidTablespaceDirectory(oid: UInt32, path: String, reason: String)
+    /// The data directory is unusable (not an absolute path).
+    case invalidDataDirectory(path: String, reason: String)
     /// A fresh restore needs an empty (or absent) directory.
     case directoryNotEmpty(path: String)
     /// A delta restore found a live postmaster in the data directory.
@@ -43,6 +45,8 @@ public enum RestoreError: Error, Sendable, Hashable, CustomStringConvertible {
                 + "\nHINT: map it with --tablespace-map \(oid)=DIR"
         case let .invalidTablespaceDirectory(oid, path, reason):
             return "unable to restore tablespace \(oid) into '\(path)': \(reason)"
+        case let .invalidDataDirectory(path, reason):
+            return "unable to restore into '\(path)': \(reason)"
         case let .directoryNotEmpty(path):
             return "unable to restore into '\(path)': the directory is not empty"
                 + "\nHINT: restore into an empty directory, or use --delta to update this copy of the same cluster"

@@ -142,7 +142,8 @@ struct RestorePlan: Sendable {
             throw RestoreError.invalidManifest(path: Self.controlFilePath, reason: "the backup has no (or an empty) global/pg_control")
         }
         // Parents before children, whatever order the manifest lists them in.
-        directories.sort { entries[$0].relativePath.split(separator: "/").count < entries[$1].relativePath.split(separator: "/").count }
+        let depth = directories.map { entries[$0].relativePath.split(separator: "/").count }
+        directories = zip(directories, depth).sorted { ($0.1, $0.0) < ($1.1, $1.0) }.map(\.0)
         self.entries = entries
         self.directories = directories
         self.files = files
@@ -236,7 +237,7 @@ struct RestorePlan: Sendable {
             throw RestoreError.tablespaceNotMapped(oid: oid, location: manifest.tablespaces.first { $0.oid == oid }?.location ?? "unknown")
         }
         guard dataDirectory.hasPrefix("/") else {
-            throw RestoreError.invalidManifest(path: dataDirectory, reason: "the data directory must be an absolute path")
+            throw RestoreError.invalidDataDirectory(path: dataDirectory, reason: "not an absolute path")
         }
         let roots = [(UInt32?.none, dataDirectory)] + mapping.filter { needed.contains($0.key) }.sorted { $0.key < $1.key }.map { (Optional($0.key), $0.value) }
         for (oid, path) in roots.dropFirst() {

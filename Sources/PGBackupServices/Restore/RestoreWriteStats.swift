@@ -21,6 +21,8 @@ public struct RestoreWriteStats: Sendable, Codable, Hashable {
     public var bytesTotal: Int64 = 0
     /// Wall-clock seconds, from the first check to the durable `global/pg_control`.
     public var seconds: Double = 0
+    /// Of which flushing the written files to disk (before pg_control).
+    public var syncSeconds: Double = 0
 
     public init() {}
 }
