@@ -133,7 +133,8 @@ struct RestoreWriterEndToEndTests {
             let chunk = try #require(big.chunks?.dropFirst().first)
             let key = ChunkStore(repository: backed.repository, compression: .default).layout.chunkKey(chunk.sha256, .zstd)
             let object = backed.fixture.repository + "/" + key
-            var bytes = try #require(FileManager.default.contents(atPath: object))
+            let original = try #require(FileManager.default.contents(atPath: object))
+            var bytes = original
             bytes[bytes.count / 2] ^= 0x20
             try bytes.write(to: URL(fileURLWithPath: object))
 
@@ -155,8 +156,23 @@ struct RestoreWriterEndToEndTests {
             #expect(marker.contains(key) && marker.contains("global/pg_control"), "\(marker)")
             #expect(!FileManager.default.fileExists(atPath: pgdata + "/global/pg_control"))
 
+            // A delta over what is left fails the same way, and leaves no pg_control either; once
+            // the object is repaired, a delta completes the directory.
+            let tablespaces = [backed.oid: scratch.path + "/restored-ts"]
+            await #expect(throws: RestoreError.self) {
+                _ = try await backed.writer.write(backed.manifest, dataDirectory: pgdata, tablespaceDirectories: tablespaces, mode: .delta, onProgress: nil)
+            }
+            #expect(FileManager.default.fileExists(atPath: pgdata + "/RESTORE_FAILED"))
+            #expect(!FileManager.default.fileExists(atPath: pgdata + "/global/pg_control"))
+            try original.write(to: URL(fileURLWithPath: object))
+            let repaired = try await backed.writer.write(
+                backed.manifest, dataDirectory: pgdata, tablespaceDirectories: tablespaces, mode: .delta, onProgress: nil)
+            #expect(repaired.chunksFetched < backed.manifest.files.count)
+            #expect(!FileManager.default.fileExists(atPath: pgdata + "/RESTORE_FAILED"))
+            #expect(FileManager.default.fileExists(atPath: pgdata + "/global/pg_control"))
+
             // A fresh restore into what is left is refused; a missing mapping is refused before
-            // anything is written.
+            // anything is written; so is a delta under a running server.
             await #expect(throws: RestoreError.directoryNotEmpty(path: pgdata)) {
                 _ = try await backed.writer.write(
                     backed.manifest, dataDirectory: pgdata, tablespaceDirectories: [backed.oid: scratch.path + "/other-ts"],
@@ -167,6 +183,12 @@ struct RestoreWriterEndToEndTests {
                     backed.manifest, dataDirectory: scratch.path + "/never", tablespaceDirectories: [:], mode: .fresh, onProgress: nil)
             }
             #expect(!FileManager.default.fileExists(atPath: scratch.path + "/never"))
+            try Data("\(getpid())\n\(pgdata)\n".utf8).write(to: URL(fileURLWithPath: pgdata + "/postmaster.pid"))
+            await #expect(throws: RestoreError.serverRunning(dataDirectory: pgdata, pid: getpid())) {
+                _ = try await backed.writer.write(backed.manifest, dataDirectory: pgdata, tablespaceDirectories: tablespaces, mode: .delta, onProgress: nil)
+            }
+            #expect(FileManager.default.fileExists(atPath: pgdata + "/global/pg_control"))
+            #expect(!FileManager.default.fileExists(atPath: pgdata + "/RESTORE_FAILED"))
         }
     }
 
