@@ -175,20 +175,20 @@ enum RestoreFiles {
         try check(fsync(fd), "fsync", path)
     }
 
-    /// Flushes everything written to the file system holding `path` (`syncfs(2)`), which is what
-    /// a restore of thousands of files wants: one call per file system instead of an fsync per
-    /// file and directory. Swift's Glibc module does not declare `syncfs` (a GNU extension), so
-    /// it is looked up by name; where it is missing, `fsyncTree` does the same file by file.
-    static func syncFileSystem(of path: String) throws {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw FileSystemError(operation: "open", path: path, reason: FileSystem.errnoDescription()) }
-        defer { close(fd) }
+    /// Flushes everything written to the file system `fd` (a directory on it) is on: `syncfs(2)`,
+    /// which is what a restore of thousands of files wants — one call per file system instead of
+    /// an fsync per file and directory — and reports write-back errors since `fd` was opened
+    /// (Linux 5.8 and later). Swift's Glibc module does not declare `syncfs` (a GNU extension),
+    /// so it is looked up by name: see `canSyncFileSystems`.
+    static func syncFileSystem(_ fd: Int32, path: String) throws {
         guard let syncfs = Self.syncfs else {
-            try fsyncTree(path)
-            return
+            throw FileSystemError(operation: "flush the file system of", path: path, reason: "the C library has no syncfs")
         }
         try check(syncfs(fd), "flush the file system of", path)
     }
+
+    /// Whether `syncFileSystem` works here (glibc 2.14 and later); else fsync file by file.
+    static var canSyncFileSystems: Bool { syncfs != nil }
 
     /// fsyncs every regular file and directory under `path` (not following links), children first.
     static func fsyncTree(_ path: String) throws {
