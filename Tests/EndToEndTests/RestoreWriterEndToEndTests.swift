@@ -251,7 +251,8 @@ struct RestoreWriterEndToEndTests {
 
     /// Not a test: a measurement, run on demand (`PGBACKUP_BENCH_RESTORE_SCALE=10`). Restores one
     /// pgbench backup of that scale fresh with 1, 2 and 4 jobs, with syncfs and with an fsync per
-    /// file, and as a delta over an unchanged copy; prints seconds and MiB/s (medians of 3).
+    /// file, and as a delta over an unchanged copy; prints seconds and MiB/s (medians of 3), and
+    /// the process's peak RSS (which should not grow with the scale).
     @Test(.enabled(if: ProcessInfo.processInfo.environment["PGBACKUP_BENCH_RESTORE_SCALE"] != nil))
     func throughput() async throws {
         let scale = Int(ProcessInfo.processInfo.environment["PGBACKUP_BENCH_RESTORE_SCALE"] ?? "") ?? 10
@@ -288,6 +289,9 @@ struct RestoreWriterEndToEndTests {
             try await run("fresh, jobs 4, fsync each", jobs: 4, durability: .fsyncEachFile)
             try await run("fresh, jobs 2, fsync each", jobs: 2, durability: .fsyncEachFile)
             try await run("delta unchanged, jobs 2", jobs: 2, durability: .syncFileSystems, delta: true)
+            // Peak memory of this process (the restores; the backup ran in the binary).
+            let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+            print("  peak RSS of the test process: " + (status.split(separator: "\n").first { $0.hasPrefix("VmHWM") } ?? "?"))
         }
     }
 
