@@ -77,7 +77,8 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             // The repository library reads back what the binary stored, to check it object by object.
-            dependencies: ["pgbackup", "PGBackupRepository", "PGBackupStorage", "PGBackupTestSupport"]),
+            // The restore tests call the services' internals (`@testable import PGBackupServices`).
+            dependencies: ["pgbackup", "PGBackupServices", "PGBackupRepository", "PGBackupStorage", "PGBackupTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

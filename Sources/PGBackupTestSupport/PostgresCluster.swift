@@ -82,12 +82,12 @@ public final class PostgresCluster: Sendable {
 
     private init(
         options: Options, port: Int, baseDirectory: String, replicationPassword: String,
-        binaries: PostgresBinaries, serverUser: ServerUser
+        binaries: PostgresBinaries, serverUser: ServerUser, dataDirectory: String? = nil
     ) {
         self.options = options
         self.port = port
         self.baseDirectory = baseDirectory
-        self.dataDirectory = baseDirectory + "/data"
+        self.dataDirectory = dataDirectory ?? baseDirectory + "/data"
         self.socketDirectory = baseDirectory + "/socket"
         self.logFile = baseDirectory + "/server.log"
         self.replicationUser = options.replicationUser
@@ -184,6 +184,41 @@ public final class PostgresCluster: Sendable {
         } catch {
             if let made { await made.destroy() }
             killPostmaster(dataDirectory: base + "/data")
+            try? FileManager.default.removeItem(atPath: base)
+            throw error
+        }
+    }
+
+    /// Starts PostgreSQL on a data directory made elsewhere (a restored backup) and waits until
+    /// it accepts connections: a new base directory holds its socket and log, it listens on a
+    /// free port (`pgbackup_test_local.conf`, included from `postgresql.conf`), and the whole
+    /// tree of `dataDirectory` and of each of `ownedTrees` (tablespace directories) is handed to
+    /// the server's user first. `destroy()` stops it and removes the base directory, not
+    /// `dataDirectory`. A server that must recover first (recovery.signal) is up once it
+    /// accepts connections; wait for the end of recovery with `waitUntil`.
+    public static func start(
+        existingDataDirectory dataDirectory: String, ownedTrees: [String] = [], _ options: Options = Options()
+    ) async throws -> PostgresCluster {
+        let binaries = try await PostgresBinaries.locate()
+        let user = try ServerUser.current()
+        let base = try makeBaseDirectory(name: options.name, user: user)
+        do {
+            try makeOwnedDirectory(base + "/socket", user: user)
+            let conf = dataDirectory + "/postgresql.conf"
+            let text = (try? String(contentsOfFile: conf, encoding: .utf8)) ?? ""
+            if !text.contains("include 'pgbackup_test_local.conf'") {
+                try appendToFile(conf, "\ninclude 'pgbackup_test_local.conf'\n")
+            }
+            for tree in [dataDirectory] + ownedTrees { try user.takeOwnership(ofTree: tree) }
+            guard chmod(dataDirectory, 0o700) == 0 else {
+                throw PostgresClusterError.setupFailed(step: "chmod \(dataDirectory)", reason: String(cString: strerror(errno)), logTail: nil)
+            }
+            let port = try await startOnFreePort(data: dataDirectory, base: base, binaries: binaries, user: user, timeout: options.timeout)
+            return PostgresCluster(
+                options: options, port: port, baseDirectory: base, replicationPassword: options.replicationPassword ?? "",
+                binaries: binaries, serverUser: user, dataDirectory: dataDirectory)
+        } catch {
+            killPostmaster(dataDirectory: dataDirectory)
             try? FileManager.default.removeItem(atPath: base)
             throw error
         }

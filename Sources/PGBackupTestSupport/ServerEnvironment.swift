@@ -87,6 +87,22 @@ public struct ServerUser: Sendable {
     }
 }
 
+extension ServerUser {
+    /// Makes everything under `path` (never following links) belong to this user: `chown -R`
+    /// (a no-op unless we are root).
+    public func takeOwnership(ofTree path: String) throws {
+        guard switchesUser else { return }
+        guard lchown(path, uid, gid) == 0 else {
+            throw PostgresClusterError.setupFailed(step: "chown \(path) to \(name)", reason: String(cString: strerror(errno)), logTail: nil)
+        }
+        var info = stat()
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { return }
+        for name in try FileManager.default.contentsOfDirectory(atPath: path) {
+            try takeOwnership(ofTree: path + "/" + name)
+        }
+    }
+}
+
 /// Our environment without libpq's `PG*` variables (a stray PGPASSWORD, PGHOST or PGSERVICE in
 /// CI must not change what the tests connect to), with C-locale messages so they can be matched.
 func sanitizedEnvironment(adding extra: [String: String] = [:]) -> [String: String] {

@@ -1,0 +1,379 @@
+import Foundation
+import Logging
+import Synchronization
+import Testing
+import PGBackupFoundations
+import PGBackupRepository
+import PGBackupStorage
+import PGBackupTestSupport
+@testable import PGBackupServices
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `RestoreWriter` on real backups taken by the `pgbackup` binary from real PostgreSQL 15
+/// servers: the restored directory matches the server file by file and starts; a damaged chunk
+/// stops it cleanly; a delta restore rewrites only what changed and ends equal to a fresh one.
+@Suite("RestoreWriter on real backups", .serialized)
+struct RestoreWriterEndToEndTests {
+    /// A server with pgbench data and a quiet table in a tablespace, backed up by the binary.
+    struct Backed {
+        let cluster: PostgresCluster
+        let fixture: DaemonFixture
+        let repository: Repository
+        let manifest: BackupManifest
+        let oid: UInt32
+        let quietPath: String
+
+        var writer: RestoreWriter {
+            RestoreWriter(chunkStore: ChunkStore(repository: repository, compression: .default), jobs: 4, logger: Logger(label: "restore-test"))
+        }
+    }
+
+    static func backUp(_ cluster: PostgresCluster, scratch: ScratchDirectory, scale: Int = 2) async throws -> Backed {
+        let fixture = try await DaemonFixture(cluster: cluster, scratch: scratch)
+        let (oid, quietPath) = try await BackupEndToEndTests.prepare(cluster, scale: scale)
+        let summary = try await backupSummary(fixture, ["--jobs", "2"])
+        let repository = Repository(store: try FileObjectStore(root: fixture.repository), server: "main")
+        let manifest = try await BackupCatalog(repository: repository).manifest(summary.id)
+        return Backed(cluster: cluster, fixture: fixture, repository: repository, manifest: manifest, oid: oid, quietPath: quietPath)
+    }
+
+    @Test func aFreshRestoreMatchesTheServerFileByFileAndStarts() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try await withPostgresCluster(BackupEndToEndTests.options) { cluster in
+            let backed = try await Self.backUp(cluster, scratch: scratch)
+            let manifest = backed.manifest
+            let pgdata = scratch.path + "/restored"
+            let tablespace = scratch.path + "/restored-ts"
+            let reports = Mutex<[(Int64, Int64)]>([])
+            let stats = try await backed.writer.write(
+                manifest, dataDirectory: pgdata, tablespaceDirectories: [backed.oid: tablespace], mode: .fresh
+            ) { done, total in reports.withLock { $0.append((done, total)) } }
+
+            let regular = manifest.files.filter { $0.type == .file }
+            #expect(stats.filesWritten == regular.count && stats.filesUnchanged == 0 && stats.filesRemoved == 0)
+            #expect(stats.bytesTotal == manifest.totals.databaseSize)
+            let distinct = Set(regular.flatMap { ($0.chunks ?? []).map(\.sha256) + ($0.packed.map { [$0.pack] } ?? []) })
+            // Every distinct object once, pg_control's pack once more.
+            #expect(stats.chunksFetched == distinct.count + 1)
+            print("restore: \(stats.bytesTotal) bytes, \(regular.count) files, \(stats.chunksFetched) objects in \(stats.seconds) s "
+                + "(\(Double(stats.bytesTotal) / 1_048_576 / stats.seconds) MiB/s, debug build, jobs 4)")
+
+            // Progress: rising, at most a few times per second, ending at the total.
+            let progress = reports.withLock { $0 }
+            #expect(progress.last.map { $0 == (stats.bytesTotal, stats.bytesTotal) } ?? false)
+            #expect(zip(progress, progress.dropFirst()).allSatisfy { pair in pair.0.0 <= pair.1.0 })
+            #expect(Double(progress.count) <= 2 + stats.seconds * 4 + 1)
+
+            // Every file of the server's backup_manifest, at its size; each chunk and packed file
+            // hashes as the manifest says.
+            let serverFiles = try serverManifestFiles(try #require(try await BackupCatalog(repository: backed.repository).serverManifest(of: manifest)))
+            for (path, size) in serverFiles where path != "tablespace_map" {
+                #expect(try fileSize(pgdata + "/" + path) == size, "\(path)")
+            }
+            for file in regular where file.path != "tablespace_map" {
+                let path = (file.tablespace == nil ? pgdata : tablespace) + "/" + file.path
+                for chunk in file.chunks ?? [] {
+                    #expect(try hash(path, offset: chunk.offset, length: chunk.size) == chunk.sha256, "\(file.path) @\(chunk.offset)")
+                }
+                if let sha256 = file.sha256 { #expect(try hash(path, offset: 0, length: file.size) == sha256, "\(file.path)") }
+                #expect(try mode(path) == file.mode, "\(file.path)")
+            }
+            let accounts = try #require(regular.first { $0.size > 8 << 20 && $0.tablespace == nil })
+            let mtime = try modificationTime(pgdata + "/" + accounts.path)
+            #expect(abs(mtime.timeIntervalSince(accounts.mtime)) < 0.001)
+
+            // The quiet table did not change since the backup: byte for byte the live server's.
+            let live = try #require(FileManager.default.contents(atPath: cluster.dataDirectory + "/" + backed.quietPath))
+            #expect(FileManager.default.contents(atPath: pgdata + "/" + backed.quietPath) == live)
+
+            // Tablespace link and map name the new directory; directories 0700; pg_control there.
+            #expect(try FileManager.default.destinationOfSymbolicLink(atPath: pgdata + "/pg_tblspc/\(backed.oid)") == tablespace)
+            #expect(try String(contentsOfFile: pgdata + "/tablespace_map", encoding: .utf8) == "\(backed.oid) \(tablespace)\n")
+            #expect(try mode(pgdata) == 0o700 && mode(tablespace) == 0o700)
+            for directory in manifest.files where directory.type == .directory {
+                let root = directory.tablespace == nil ? pgdata : tablespace
+                #expect(try mode(root + "/" + directory.path) == 0o700, "\(directory.path)")
+            }
+            #expect(FileManager.default.fileExists(atPath: pgdata + "/global/pg_control"))
+            #expect(!FileManager.default.fileExists(atPath: pgdata + "/RESTORE_FAILED"))
+
+            // It starts: recovery to the end of the backup from `pgbackup wal-fetch`, then promotion.
+            let expectedAccounts = try await cluster.sql("SELECT count(*) FROM pgbench_accounts")
+            let expectedQuiet = try await cluster.sql("SELECT md5(string_agg(payload, ',' ORDER BY id)) FROM quiet")
+            try await Self.configureRecovery(pgdata, backed: backed)
+            let restored = try await PostgresCluster.start(
+                existingDataDirectory: pgdata, ownedTrees: [tablespace], PostgresCluster.Options(name: "restored"))
+            do {
+                try await restored.waitUntil("the restored server to finish recovery") {
+                    try await restored.sql("SELECT pg_is_in_recovery()") == "f"
+                }
+                #expect(try await restored.sql("SELECT count(*) FROM pgbench_accounts") == expectedAccounts)
+                #expect(try await restored.sql("SELECT md5(string_agg(payload, ',' ORDER BY id)) FROM quiet") == expectedQuiet)
+                #expect(try await restored.sql("SELECT pg_tablespace_location(\(backed.oid))") == tablespace)
+                await restored.destroy()
+            } catch {
+                print(restored.logTail())
+                await restored.destroy()
+                throw error
+            }
+        }
+    }
+
+    @Test func aDamagedChunkStopsTheRestoreNamingItAndLeavesNoPgControl() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try await withPostgresCluster(BackupEndToEndTests.options) { cluster in
+            let backed = try await Self.backUp(cluster, scratch: scratch)
+            // The second chunk of the biggest file (pgbench_accounts), one byte flipped.
+            let big = try #require(backed.manifest.files.max { $0.size < $1.size })
+            let chunk = try #require(big.chunks?.dropFirst().first)
+            let key = ChunkStore(repository: backed.repository, compression: .default).layout.chunkKey(chunk.sha256, .zstd)
+            let object = backed.fixture.repository + "/" + key
+            let original = try #require(FileManager.default.contents(atPath: object))
+            var bytes = original
+            bytes[bytes.count / 2] ^= 0x20
+            try bytes.write(to: URL(fileURLWithPath: object))
+
+            let pgdata = scratch.path + "/restored"
+            let error = await #expect(throws: RestoreError.self) {
+                _ = try await backed.writer.write(
+                    backed.manifest, dataDirectory: pgdata, tablespaceDirectories: [backed.oid: scratch.path + "/restored-ts"],
+                    mode: .fresh, onProgress: nil)
+            }
+            guard case let .chunkFailed(named, files, _) = try #require(error) else {
+                Issue.record("not a chunk failure: \(String(describing: error))")
+                return
+            }
+            #expect(named == key)
+            #expect(files.contains(big.path))
+            let message = "\(try #require(error))"
+            #expect(message.contains("unable to restore '\(big.path)'") && message.contains(key), "\(message)")
+            let marker = try String(contentsOfFile: pgdata + "/RESTORE_FAILED", encoding: .utf8)
+            #expect(marker.contains(key) && marker.contains("global/pg_control"), "\(marker)")
+            #expect(!FileManager.default.fileExists(atPath: pgdata + "/global/pg_control"))
+
+            // A delta over what is left fails the same way, and leaves no pg_control either; once
+            // the object is repaired, a delta completes the directory.
+            let tablespaces = [backed.oid: scratch.path + "/restored-ts"]
+            await #expect(throws: RestoreError.self) {
+                _ = try await backed.writer.write(backed.manifest, dataDirectory: pgdata, tablespaceDirectories: tablespaces, mode: .delta, onProgress: nil)
+            }
+            #expect(FileManager.default.fileExists(atPath: pgdata + "/RESTORE_FAILED"))
+            #expect(!FileManager.default.fileExists(atPath: pgdata + "/global/pg_control"))
+            try original.write(to: URL(fileURLWithPath: object))
+            let repaired = try await backed.writer.write(
+                backed.manifest, dataDirectory: pgdata, tablespaceDirectories: tablespaces, mode: .delta, onProgress: nil)
+            #expect(repaired.chunksFetched < backed.manifest.files.count)
+            #expect(!FileManager.default.fileExists(atPath: pgdata + "/RESTORE_FAILED"))
+            #expect(FileManager.default.fileExists(atPath: pgdata + "/global/pg_control"))
+
+            // A fresh restore into what is left is refused; a missing mapping is refused before
+            // anything is written; so is a delta under a running server.
+            await #expect(throws: RestoreError.directoryNotEmpty(path: pgdata)) {
+                _ = try await backed.writer.write(
+                    backed.manifest, dataDirectory: pgdata, tablespaceDirectories: [backed.oid: scratch.path + "/other-ts"],
+                    mode: .fresh, onProgress: nil)
+            }
+            await #expect(throws: RestoreError.tablespaceNotMapped(oid: backed.oid, location: backed.manifest.tablespaces[0].location)) {
+                _ = try await backed.writer.write(
+                    backed.manifest, dataDirectory: scratch.path + "/never", tablespaceDirectories: [:], mode: .fresh, onProgress: nil)
+            }
+            #expect(!FileManager.default.fileExists(atPath: scratch.path + "/never"))
+            try Data("\(getpid())\n\(pgdata)\n".utf8).write(to: URL(fileURLWithPath: pgdata + "/postmaster.pid"))
+            await #expect(throws: RestoreError.serverRunning(dataDirectory: pgdata, pid: getpid())) {
+                _ = try await backed.writer.write(backed.manifest, dataDirectory: pgdata, tablespaceDirectories: tablespaces, mode: .delta, onProgress: nil)
+            }
+            #expect(FileManager.default.fileExists(atPath: pgdata + "/global/pg_control"))
+            #expect(!FileManager.default.fileExists(atPath: pgdata + "/RESTORE_FAILED"))
+        }
+    }
+
+    @Test func aDeltaRestoreRewritesOnlyWhatChangedAndEqualsAFreshOne() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try await withPostgresCluster(BackupEndToEndTests.options) { cluster in
+            let backed = try await Self.backUp(cluster, scratch: scratch)
+            let manifest = backed.manifest
+            let pgdata = scratch.path + "/restored"
+            let tablespace = scratch.path + "/restored-ts"
+            let regular = manifest.files.filter { $0.type == .file }
+            _ = try await backed.writer.write(manifest, dataDirectory: pgdata, tablespaceDirectories: [backed.oid: tablespace], mode: .fresh, onProgress: nil)
+
+            // Unchanged: only pg_control (always written last) and the regenerated tablespace_map.
+            let again = try await backed.writer.write(
+                manifest, dataDirectory: pgdata, tablespaceDirectories: [backed.oid: tablespace], mode: .delta, onProgress: nil)
+            #expect(again.filesWritten == 2 && again.filesUnchanged == regular.count - 2 && again.filesRemoved == 0)
+            #expect(again.chunksFetched == 1 && again.bytesUnchanged > 0)
+
+            // A page changed inside the biggest file, a packed file gone, the quiet table cut
+            // short, a mode changed, and things the backup does not have.
+            let big = try #require(regular.max { $0.size < $1.size })
+            let secondChunk = try #require(big.chunks?.dropFirst().first)
+            try patch(pgdata + "/" + big.path, at: secondChunk.offset + 100, Array("changed".utf8))
+            let small = try #require(regular.first { $0.packed != nil && $0.tablespace == nil && $0.path.hasPrefix("base/") })
+            try FileManager.default.removeItem(atPath: pgdata + "/" + small.path)
+            #expect(truncate(pgdata + "/" + backed.quietPath, 8192) == 0)
+            #expect(chmod(pgdata + "/PG_VERSION", 0o644) == 0)
+            try Data("junk".utf8).write(to: URL(fileURLWithPath: pgdata + "/base/extra_file"))
+            try FileManager.default.createDirectory(atPath: pgdata + "/junk/sub", withIntermediateDirectories: true)
+            try Data("junk".utf8).write(to: URL(fileURLWithPath: pgdata + "/junk/sub/file"))
+            try Data("999999\n\(pgdata)\n".utf8).write(to: URL(fileURLWithPath: pgdata + "/postmaster.pid"))
+            try Data(count: 1 << 20).write(to: URL(fileURLWithPath: pgdata + "/pg_wal/000000010000000000000099"))
+            #expect(unlink(pgdata + "/global/pg_control") == 0)
+
+            let delta = try await backed.writer.write(
+                manifest, dataDirectory: pgdata, tablespaceDirectories: [backed.oid: tablespace], mode: .delta, onProgress: nil)
+            let quiet = try #require(regular.first { "pg_tblspc/\(backed.oid)/" + $0.path == backed.quietPath })
+            // big, small, quiet, pg_control, tablespace_map.
+            #expect(delta.filesWritten == 5, "\(delta)")
+            #expect(delta.filesUnchanged == regular.count - 5)
+            #expect(delta.filesRemoved == 3 && delta.directoriesRemoved == 1, "\(delta)")
+            // One chunk of big, small's pack, every chunk of quiet (zeros after its first page), pg_control's pack.
+            #expect(delta.chunksFetched == 1 + 1 + (quiet.chunks?.count ?? 1) + 1, "\(delta)")
+            #expect(!FileManager.default.fileExists(atPath: pgdata + "/RESTORE_FAILED"))
+
+            // Equal, entry by entry and byte by byte, to a fresh restore (but for the mapping).
+            let fresh = scratch.path + "/fresh"
+            let freshTablespace = scratch.path + "/fresh-ts"
+            _ = try await backed.writer.write(manifest, dataDirectory: fresh, tablespaceDirectories: [backed.oid: freshTablespace], mode: .fresh, onProgress: nil)
+            let skip: Set<String> = ["tablespace_map", "pg_tblspc/\(backed.oid)"]
+            let deltaTree = try snapshot(pgdata).filter { !skip.contains($0.key) }
+            let freshTree = try snapshot(fresh).filter { !skip.contains($0.key) }
+            #expect(deltaTree.count == freshTree.count)
+            for (path, entry) in freshTree { #expect(deltaTree[path] == entry, "\(path)") }
+            #expect(try snapshot(tablespace) == snapshot(freshTablespace))
+        }
+    }
+
+    /// Not a test: a measurement, run on demand (`PGBACKUP_BENCH_RESTORE_SCALE=10`). Restores one
+    /// pgbench backup of that scale fresh with 1, 2 and 4 jobs, with syncfs and with an fsync per
+    /// file, and as a delta over an unchanged copy; prints seconds and MiB/s (medians of 3), and
+    /// the process's peak RSS (which should not grow with the scale).
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["PGBACKUP_BENCH_RESTORE_SCALE"] != nil))
+    func throughput() async throws {
+        let scale = Int(ProcessInfo.processInfo.environment["PGBACKUP_BENCH_RESTORE_SCALE"] ?? "") ?? 10
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try await withPostgresCluster(BackupEndToEndTests.options) { cluster in
+            let backed = try await Self.backUp(cluster, scratch: scratch, scale: scale)
+            let mebibytes = Double(backed.manifest.totals.databaseSize) / 1_048_576
+            print("restore throughput, pgbench -s \(scale): \(String(format: "%.1f", mebibytes)) MiB, \(backed.manifest.files.count) entries")
+            var round = 0
+            func run(_ label: String, jobs: Int, durability: RestoreWriter.Durability, delta: Bool = false) async throws {
+                var results: [RestoreWriteStats] = []
+                for _ in 0..<3 {
+                    round += 1
+                    let pgdata = scratch.path + "/bench-\(round)"
+                    let tablespace = pgdata + "-ts"
+                    var logger = Logger(label: "bench")
+                    logger.logLevel = ProcessInfo.processInfo.environment["PGBACKUP_BENCH_DEBUG"] != nil ? .debug : .warning
+                    var writer = RestoreWriter(chunkStore: ChunkStore(repository: backed.repository, compression: .default), jobs: jobs, logger: logger)
+                    writer.durability = durability
+                    if delta {
+                        _ = try await writer.write(backed.manifest, dataDirectory: pgdata, tablespaceDirectories: [backed.oid: tablespace], mode: .fresh, onProgress: nil)
+                    }
+                    results.append(try await writer.write(
+                        backed.manifest, dataDirectory: pgdata, tablespaceDirectories: [backed.oid: tablespace], mode: delta ? .delta : .fresh, onProgress: nil))
+                    try FileManager.default.removeItem(atPath: pgdata)
+                    try FileManager.default.removeItem(atPath: tablespace)
+                }
+                let seconds = results.map(\.seconds).sorted()
+                let sync = results.map(\.syncSeconds).sorted()[1]
+                print(String(format: "  %-28@ median %.2f s (%.2f–%.2f), sync %.2f s, %.0f MiB/s", label as NSString, seconds[1], seconds[0], seconds[2], sync, mebibytes / seconds[1]))
+            }
+            for jobs in [1, 2, 4] { try await run("fresh, jobs \(jobs), syncfs", jobs: jobs, durability: .syncFileSystems) }
+            try await run("fresh, jobs 4, fsync each", jobs: 4, durability: .fsyncEachFile)
+            try await run("fresh, jobs 2, fsync each", jobs: 2, durability: .fsyncEachFile)
+            try await run("delta unchanged, jobs 2", jobs: 2, durability: .syncFileSystems, delta: true)
+            // Peak memory of this process (the restores; the backup ran in the binary).
+            let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+            print("  peak RSS of the test process: " + (status.split(separator: "\n").first { $0.hasPrefix("VmHWM") } ?? "?"))
+        }
+    }
+
+    /// recovery.signal and, in postgresql.auto.conf, recovery from the repository through the
+    /// binary's wal-fetch to the end of the backup. The server's user must read the repository.
+    static func configureRecovery(_ pgdata: String, backed: Backed) async throws {
+        let chmod = try await runProcess("/bin/chmod", ["-R", "a+rX", backed.fixture.repository])
+        try #require(chmod.succeeded, "\(chmod.standardError)")
+        let command = "PGBACKUP_REPO=file://\(backed.fixture.repository) PGBACKUP_CONFIG=/dev/null \(PGBackupBinary.path) wal-fetch %f %p"
+        let settings = """
+
+            restore_command = '\(command)'
+            recovery_target = 'immediate'
+            recovery_target_action = 'promote'
+
+            """
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: pgdata + "/postgresql.auto.conf"))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(settings.utf8))
+        try handle.close()
+        try Data().write(to: URL(fileURLWithPath: pgdata + "/recovery.signal"))
+    }
+}
+
+// MARK: file helpers
+
+private func fileSize(_ path: String) throws -> Int64 {
+    var info = stat()
+    guard stat(path, &info) == 0 else { throw FixtureError("stat \(path): \(String(cString: strerror(errno)))") }
+    return Int64(info.st_size)
+}
+
+private func mode(_ path: String) throws -> UInt32 {
+    var info = stat()
+    guard lstat(path, &info) == 0 else { throw FixtureError("stat \(path): \(String(cString: strerror(errno)))") }
+    return UInt32(info.st_mode & 0o7777)
+}
+
+private func modificationTime(_ path: String) throws -> Date {
+    var info = stat()
+    guard lstat(path, &info) == 0 else { throw FixtureError("stat \(path): \(String(cString: strerror(errno)))") }
+    return FileSystem.modificationDate(info)
+}
+
+private func hash(_ path: String, offset: Int64, length: Int64) throws -> SHA256Digest {
+    let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+    defer { try? handle.close() }
+    try handle.seek(toOffset: UInt64(offset))
+    return SHA256Hasher.hash(try handle.read(upToCount: Int(length)) ?? Data())
+}
+
+private func patch(_ path: String, at offset: Int64, _ bytes: [UInt8]) throws {
+    let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+    defer { try? handle.close() }
+    try handle.seek(toOffset: UInt64(offset))
+    try handle.write(contentsOf: Data(bytes))
+}
+
+/// Every entry under `root` (links not followed): type, mode, size, and content digest, link
+/// target, or for a regular file also its mtime.
+private func snapshot(_ root: String) throws -> [String: String] {
+    var entries: [String: String] = [:]
+    func visit(_ relative: String) throws {
+        let path = relative.isEmpty ? root : root + "/" + relative
+        for name in try FileManager.default.contentsOfDirectory(atPath: path) {
+            let child = relative.isEmpty ? name : relative + "/" + name
+            let full = root + "/" + child
+            var info = stat()
+            guard lstat(full, &info) == 0 else { throw FixtureError("lstat \(full)") }
+            let mode = String(info.st_mode & 0o7777, radix: 8)
+            switch info.st_mode & S_IFMT {
+            case S_IFDIR:
+                entries[child] = "directory \(mode)"
+                try visit(child)
+            case S_IFLNK:
+                entries[child] = "symlink -> \(try FileManager.default.destinationOfSymbolicLink(atPath: full))"
+            default:
+                let content = try Data(contentsOf: URL(fileURLWithPath: full))
+                entries[child] = "file \(mode) \(info.st_size) \(SHA256Hasher.hash(content)) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
+            }
+        }
+    }
+    try visit("")
+    return entries
+}
