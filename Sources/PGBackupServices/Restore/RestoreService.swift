@@ -1,0 +1,165 @@
+import Foundation
+import Logging
+import PGBackupFoundations
+import PGBackupRepository
+import PGBackupStorage
+
+/// How `pgbackup restore` restores.
+public struct RestoreOptions: Sendable {
+    /// The data directory to create (or, with `delta`/`force`, to overwrite).
+    public var dataDirectory: String
+    public var target: RestoreTarget = .latest
+    public var timeline: RestoreTimeline = .latest
+    public var action: RestoreTargetAction = .promote
+    public var exclusive = false
+    public var backupID: BackupID?
+    /// Tablespace OID → directory; unmapped tablespaces go back where they were.
+    public var tablespaceMap: [UInt32: String] = [:]
+    public var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    public var delta = false
+    public var force = false
+    /// Makes the node a standby of this primary once it has replayed the archive.
+    public var primaryConninfo: String?
+    /// The configuration file the restored server's `restore_command` reads; nil: the effective
+    /// repository settings (configuration file and environment alike) are written next to the
+    /// data directory (`<dir>.pgbackup.yaml`, mode 0600).
+    public var configFile: String?
+    /// The `pgbackup` executable the restored server runs in `restore_command`.
+    public var executable: String
+    public var onProgress: (@Sendable (_ bytesDone: Int64, _ bytesTotal: Int64) -> Void)?
+
+    public init(dataDirectory: String, executable: String) {
+        self.dataDirectory = dataDirectory
+        self.executable = executable
+    }
+}
+
+/// What a restore did, for the command's output.
+public struct RestoreResult: Sendable, Codable {
+    public var backupID: BackupID
+    public var dataDirectory: String
+    public var target: String
+    public var timeline: UInt32
+    public var walNeeded: String
+    public var bytes: Int64
+    public var seconds: Double
+    public var restoreCommand: String
+    public var configFile: String
+    public var standby: Bool
+}
+
+/// `pgbackup restore`: validates the target against the repository (`RestorePlanner`) before
+/// writing anything, writes the backup's files (`RestoreWriter`), and configures recovery so that
+/// a plain `pg_ctl start` replays the archived WAL to the target.
+public struct RestoreService: Sendable {
+    public let settings: Settings
+    public let logger: Logger
+
+    public init(settings: Settings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+    }
+
+    public func run(_ options: RestoreOptions) async throws -> RestoreResult {
+        let began = ContinuousClock.now
+        let store = try StoreFactory.open(settings)
+        let repository = Repository(store: store, server: settings.server)
+        let info = try await repository.info()
+        let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
+        let catalog = BackupCatalog(repository: repository)
+        let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)
+
+        // 1. Decide, before touching the target directory.
+        let (continuity, newestStored) = try await archive.survey()
+        var histories: [TimelineID: TimelineHistory] = [:]
+        for timeline in continuity.timelines where timeline.hasHistoryFile {
+            histories[timeline.timeline] = try await archive.history(of: timeline.timeline)
+        }
+        let planner = RestorePlanner(
+            backups: try await catalog.list(), continuity: continuity, histories: histories,
+            newestWALStored: newestStored, server: settings.server)
+        let plan = try planner.plan(target: options.target, timeline: options.timeline, backupID: options.backupID)
+        let manifest = try await catalog.manifest(plan.backup.id)
+        var tablespaces: [UInt32: String] = [:]
+        for space in manifest.tablespaces { tablespaces[space.oid] = options.tablespaceMap[space.oid] ?? space.location }
+        for oid in options.tablespaceMap.keys where tablespaces[oid] == nil {
+            throw RestoreRefusal.invalidOption("--tablespace-map \(oid)=…: backup \(manifest.id) has no tablespace \(oid) (it has \(manifest.tablespaces.map { String($0.oid) }.joined(separator: ", ")))")
+        }
+        try prepareDirectories([options.dataDirectory] + tablespaces.values.sorted(), options: options)
+        logger.info("restoring backup \(manifest.id)", metadata: [
+            "target": "\(options.target)", "timeline": "\(plan.timeline.rawValue)", "wal": "\(plan.walNeeded)",
+            "directory": "\(options.dataDirectory)",
+        ])
+
+        // 2. Write.
+        let writer = RestoreWriter(chunkStore: ChunkStore(repository: repository, compression: settings.compression), jobs: options.jobs, logger: logger)
+        let stats = try await writer.write(
+            manifest, dataDirectory: options.dataDirectory, tablespaceDirectories: tablespaces,
+            mode: options.delta ? .delta : .fresh, onProgress: options.onProgress)
+
+        // 3. Configure recovery.
+        let configFile = try options.configFile ?? writeRepositoryConfiguration(next: options.dataDirectory)
+        let restoreCommand = [
+            options.executable, "wal-fetch", "--config", configFile, "--server", settings.server,
+        ].map(RecoveryConfiguration.shellWord).joined(separator: " ") + " %f %p"
+        let recovery = RecoveryConfiguration(
+            restoreCommand: restoreCommand, target: options.target,
+            timeline: options.primaryConninfo == nil ? plan.timeline : nil, action: options.action, exclusive: options.exclusive,
+            primaryConninfo: options.primaryConninfo)
+        try appendRecoveryConfiguration(recovery, to: options.dataDirectory, backup: manifest.id)
+
+        let elapsed = ContinuousClock.now - began
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        logger.info("restore of backup \(manifest.id) complete; start the server to recover", metadata: ["seconds": "\(seconds)"])
+        return RestoreResult(
+            backupID: manifest.id, dataDirectory: options.dataDirectory, target: options.target.description,
+            timeline: plan.timeline.rawValue, walNeeded: plan.walNeeded, bytes: stats.bytesWritten, seconds: seconds,
+            restoreCommand: restoreCommand, configFile: configFile, standby: options.primaryConninfo != nil)
+    }
+
+    /// Every target directory must be absent or empty, unless `--delta` (kept, updated in place)
+    /// or `--force` (emptied first).
+    private func prepareDirectories(_ paths: [String], options: RestoreOptions) throws {
+        let files = FileManager.default
+        for path in paths {
+            guard path.hasPrefix("/") else {
+                throw RestoreRefusal.invalidOption("\(path) is not an absolute path")
+            }
+            guard let entries = try? files.contentsOfDirectory(atPath: path), !entries.isEmpty, !options.delta else { continue }
+            guard options.force else { throw RestoreRefusal.directoryNotEmpty(path) }
+            logger.warning("--force: removing the contents of \(path)")
+            for entry in entries { try files.removeItem(atPath: path + "/" + entry) }
+        }
+    }
+
+    /// Writes the repository settings for the restored server's `restore_command` next to the
+    /// data directory (not inside it: later base backups would copy it), readable by its owner only.
+    private func writeRepositoryConfiguration(next dataDirectory: String) throws -> String {
+        var base = dataDirectory
+        while base.count > 1 && base.hasSuffix("/") { base.removeLast() }
+        let path = base + ".pgbackup.yaml"
+        let content = settings.repositoryConfigurationYAML(comment: "written by pgbackup restore for the restore_command of \(dataDirectory)")
+        guard FileManager.default.createFile(atPath: path, contents: Data(content.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw FileSystemError(operation: "write", path: path, reason: FileSystem.errnoDescription())
+        }
+        return path
+    }
+
+    private func appendRecoveryConfiguration(_ recovery: RecoveryConfiguration, to dataDirectory: String, backup: BackupID) throws {
+        let autoConf = dataDirectory + "/postgresql.auto.conf"
+        let block = recovery.autoConfBlock(comment: "recovery settings written by pgbackup restore of backup \(backup) at \(RestoreTime.format(Date()))")
+        var content = FileManager.default.contents(atPath: autoConf) ?? Data("# Do not edit this file manually!\n# It will be overwritten by the ALTER SYSTEM command.\n".utf8)
+        content.append(Data(block.utf8))
+        try writeDurably(dataDirectory + "/postgresql.auto.conf", content, mode: 0o600)
+        try writeDurably(dataDirectory + "/" + recovery.signalFile, Data(), mode: 0o600)
+    }
+
+    private func writeDurably(_ path: String, _ content: Data, mode: mode_t) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw FileSystemError(operation: "open", path: path, reason: FileSystem.errnoDescription()) }
+        defer { close(fd) }
+        try content.withUnsafeBytes { try FileSystem.writeAll(fd, $0) }
+        guard fsync(fd) == 0 else { throw FileSystemError(operation: "fsync", path: path, reason: FileSystem.errnoDescription()) }
+        FileSystem.syncDirectory(FileSystem.directory(of: path))
+    }
+}

@@ -1,0 +1,160 @@
+import ArgumentParser
+import Foundation
+import PGBackupFoundations
+import PGBackupRepository
+import PGBackupServices
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct RestoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Restore a backup into a data directory, ready to recover to a target.",
+        discussion: """
+            Chooses the newest backup that can reach the target (for --target-time: the newest \
+            that ended before it) and checks that the repository holds every WAL segment from the \
+            backup's start to the target along the timeline's history, all before writing \
+            anything; a target outside the restorable window is refused with the window named.
+
+            Then writes the backup's files (chunks fetched, verified and written --jobs at a \
+            time; global/pg_control last, so a failed restore never starts), and configures \
+            recovery in postgresql.auto.conf with restore_command = 'pgbackup wal-fetch …' and the \
+            target, plus recovery.signal (standby.signal with --standby). Start the server with \
+            pg_ctl start: it replays the archived WAL to the target.
+
+            Targets (at most one): --target-time, --target-lsn, --target-xid, --target-name, \
+            --target-immediate; none means the end of the archived WAL. Times need a zone \
+            ('2026-11-22 10:15:00+00', ISO 8601 'Z' or an offset).
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: ArgumentHelp("The data directory to restore into (absent or empty, unless --delta or --force).", valueName: "dir"))
+    var pgdata: String
+
+    @Option(help: ArgumentHelp("Recover up to this time.", valueName: "time"))
+    var targetTime: String?
+    @Option(help: ArgumentHelp("Recover up to this WAL position.", valueName: "X/Y"))
+    var targetLsn: String?
+    @Option(help: ArgumentHelp("Recover up to this transaction id.", valueName: "xid"))
+    var targetXid: UInt64?
+    @Option(help: ArgumentHelp("Recover up to this restore point (pg_create_restore_point).", valueName: "name"))
+    var targetName: String?
+    @Flag(help: "Recover only to the end of the backup (its first consistent point).")
+    var targetImmediate = false
+
+    @Option(help: ArgumentHelp("The backup to restore (default: the newest that can reach the target).", valueName: "id"))
+    var backupId: String?
+    @Option(help: ArgumentHelp("latest (default), current, or a timeline number.", valueName: "timeline"))
+    var targetTimeline: String = "latest"
+    @Option(help: ArgumentHelp("What the server does at the target: promote (default), pause, shutdown.", valueName: "action"))
+    var targetAction: String = "promote"
+    @Flag(help: "Stop just before the target instead of just after it.")
+    var targetExclusive = false
+
+    @Flag(help: "Make the restored node a standby that streams from the primary after replaying the archive.")
+    var standby = false
+    @Option(help: ArgumentHelp("The primary for --standby (default: PGBACKUP_CONNINFO).", valueName: "conninfo"))
+    var primaryConninfo: String?
+
+    @Option(help: ArgumentHelp("Restore tablespace OID into DIR instead of its original location (repeatable).", valueName: "OID=DIR"))
+    var tablespaceMap: [String] = []
+    @Option(help: ArgumentHelp("Chunks fetched and written at once (default: the number of cores).", valueName: "n"))
+    var jobs: Int?
+    @Flag(help: "Update an existing data directory of the same cluster in place, rewriting only what differs.")
+    var delta = false
+    @Flag(help: "Replace the contents of a non-empty target directory.")
+    var force = false
+    @Option(help: ArgumentHelp("Configuration file for the restored server's restore_command (default: the repository settings in effect are written to <pgdata>.pgbackup.yaml, mode 0600).", valueName: "file"))
+    var restoreConfig: String?
+    @Flag(help: "Show bytes written, rate and time left on standard error (when it is a terminal).")
+    var progress = false
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    func validate() throws {
+        let targets = [targetTime != nil, targetLsn != nil, targetXid != nil, targetName != nil, targetImmediate].filter { $0 }.count
+        guard targets <= 1 else { throw ValidationError("give at most one of --target-time, --target-lsn, --target-xid, --target-name, --target-immediate") }
+        guard !(delta && force) else { throw ValidationError("--delta and --force exclude each other") }
+        if let jobs, !(1...256).contains(jobs) { throw ValidationError("--jobs must be between 1 and 256, not \(jobs)") }
+        guard RestoreTargetAction(rawValue: targetAction) != nil else {
+            throw ValidationError("--target-action must be promote, pause or shutdown, not '\(targetAction)'")
+        }
+        guard primaryConninfo == nil || standby else { throw ValidationError("--primary-conninfo goes with --standby") }
+    }
+
+    func run() async throws {
+        let settings = try global.settings()
+        let logger = global.logger(for: settings, label: "restore")
+        var options = RestoreOptions(dataDirectory: absolute(pgdata), executable: Self.executable)
+        if let targetTime { options.target = .time(try RestoreTime.parse(targetTime)) }
+        if let targetLsn {
+            guard let lsn = LSN(targetLsn) else { throw ValidationError("--target-lsn must look like 16/B374D848, not '\(targetLsn)'") }
+            options.target = .lsn(lsn)
+        }
+        if let targetXid { options.target = .xid(targetXid) }
+        if let targetName { options.target = .name(targetName) }
+        if targetImmediate { options.target = .immediate }
+        options.timeline = try RestoreTimeline(parsing: targetTimeline)
+        options.action = RestoreTargetAction(rawValue: targetAction)!
+        options.exclusive = targetExclusive
+        if let backupId {
+            guard let id = BackupID(backupId) else { throw ValidationError("--backup-id must look like 20261122T101500Z, not '\(backupId)'") }
+            options.backupID = id
+        }
+        for mapping in tablespaceMap {
+            let parts = mapping.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let oid = UInt32(parts[0]), parts[1].hasPrefix("/") else {
+                throw ValidationError("--tablespace-map takes OID=/absolute/dir, not '\(mapping)'")
+            }
+            options.tablespaceMap[oid] = parts[1]
+        }
+        if let jobs { options.jobs = jobs }
+        options.delta = delta
+        options.force = force
+        if standby {
+            guard let primary = primaryConninfo ?? settings.conninfo?.value else {
+                throw ValidationError("--standby needs --primary-conninfo or PGBACKUP_CONNINFO")
+            }
+            options.primaryConninfo = primary
+        }
+        options.configFile = restoreConfig.map(absolute)
+        let showProgress = progress && isatty(STDERR_FILENO) == 1
+        let started = ContinuousClock.now
+        if showProgress {
+            options.onProgress = { done, total in
+                let elapsed = ContinuousClock.now - started
+                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                let rate = seconds > 0 ? Double(done) / seconds : 0
+                let percent = total > 0 ? Int(Double(done) * 100 / Double(total)) : 100
+                var text = "\(Formatting.bytes(done)) of \(Formatting.bytes(total)) (\(percent)%), \(Formatting.bytes(Int64(rate)))/s"
+                if rate > 0 { text += ", \(Formatting.duration(Double(total - done) / rate)) left" }
+                FileHandle.standardError.write(Data(("\r\u{1B}[K" + text).utf8))
+            }
+        }
+        let result = try await RestoreService(settings: settings, logger: logger).run(options)
+        if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if json {
+            try printJSON(result)
+        } else {
+            print("""
+                restored backup \(result.backupID) into \(result.dataDirectory) (\(Formatting.bytes(result.bytes)) in \(Formatting.duration(result.seconds)))
+                recovery: \(result.target) on timeline \(result.timeline)\(result.standby ? ", then streaming as a standby" : ""); WAL from the archive: \(result.walNeeded)
+                restore_command reads \(result.configFile)
+                next: pg_ctl -D \(result.dataDirectory) start
+                """)
+        }
+    }
+
+    /// This executable's absolute path, for the restored server's restore_command.
+    static var executable: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+
+    private func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    }
+}
