@@ -41,15 +41,8 @@ public struct BackupProgress: Sendable {
     public var bytesTotal: Int64?
     public var elapsed: Duration
 
-    /// Bytes per second so far.
-    public var rate: Double {
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        return seconds > 0 ? Double(bytesDone) / seconds : 0
-    }
-
-    /// Seconds left at the current rate, when the total is known.
-    public var secondsLeft: Double? {
-        guard let bytesTotal, rate > 0 else { return nil }
-        return max(0, Double(bytesTotal - bytesDone) / rate)
+    /// `elapsed` in seconds.
+    public var seconds: Double {
+        Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }
 }

@@ -114,7 +114,11 @@ public struct RestorePlanner: Sendable {
         let missing = continuity.missingSegments(along: history, from: backup.startLSN, to: needEnd)
         if let gap = missing.first {
             let list = missing.prefix(5).map(\.description).joined(separator: ", ")
-            if gap.startLSN < backup.stopLSN || { if case .lsn = target { return true }; if case .immediate = target { return true }; return false }() {
+            let targetIsAPosition = switch target {
+            case .lsn, .immediate: true
+            default: false
+            }
+            if gap.startLSN < backup.stopLSN || targetIsAPosition {
                 throw .missingWAL("the repository lacks WAL that backup \(backup.id) needs up to \(needEnd): \(list)\nHINT: this backup cannot be restored to that target; choose another with --backup-id, or a target before the gap")
             }
             throw .missingWAL("the archived WAL after backup \(backup.id) has a gap (\(list)): recovery cannot pass it\nHINT: restore to a point before it with --target-lsn \(gap.startLSN), or from a backup taken after it")

@@ -13,12 +13,8 @@ extension WALStreamer {
         let spool = box.value
         let connection = try PostgresConnection(conninfo: plan.conninfo, replication: .physical)
         defer { connection.close() }
-        let system = try connection.identifySystem()
-        let segmentSizeText = try connection.showParameter("wal_segment_size")
-        guard let serverSegmentSize = parseMemorySize(segmentSizeText) else {
-            throw ServiceError.unsupported("unexpected wal_segment_size '\(segmentSizeText)' from the server")
-        }
-        try plan.info.check(belongsTo: system.systemIdentifier, walSegmentSize: serverSegmentSize, location: plan.location)
+        let cluster = try ClusterIdentity.read(from: connection)
+        try plan.info.check(belongsTo: cluster.systemIdentifier, walSegmentSize: cluster.walSegmentSize, location: plan.location)
 
         var slot = try connection.readReplicationSlot(plan.slot)
         if slot == nil {
@@ -30,7 +26,7 @@ extension WALStreamer {
         let slotRestart = slot.flatMap { info in info.restartLSN.map { ($0, info.restartTimeline) } }
         var (timeline, position) = SessionPlan.start(
             archiveEnd: plan.archiveEnd, slot: slotRestart,
-            server: (system.timeline, system.xlogPosition), segmentSize: plan.segmentSize)
+            server: (cluster.timeline, cluster.walPosition), segmentSize: plan.segmentSize)
 
         let stream = ReplicationStream(connection: connection)
         var resumingFromArchive = plan.archiveEnd != nil
@@ -47,7 +43,7 @@ extension WALStreamer {
                 // gap visible in the archive, and keep archiving from what the server still has.
                 let resume = SessionPlan.start(
                     archiveEnd: nil, slot: slotRestart,
-                    server: (system.timeline, system.xlogPosition), segmentSize: plan.segmentSize)
+                    server: (cluster.timeline, cluster.walPosition), segmentSize: plan.segmentSize)
                 logger.error(
                     "the server no longer has the WAL after the repository's end: the archive has a gap from \(position) to \(resume.lsn); point-in-time recovery cannot cross it — take a new base backup",
                     metadata: ["error": "\(error)"])

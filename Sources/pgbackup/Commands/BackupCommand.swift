@@ -3,10 +3,6 @@ import Foundation
 import PGBackupRepository
 import PGBackupServices
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 struct BackupCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backup",
@@ -63,7 +59,7 @@ struct BackupCommand: AsyncParsableCommand {
         if let jobs { options.jobs = jobs }
         options.label = label
         options.maxRateKilobytesPerSecond = maxRate
-        let line = ProgressLine(enabled: progress && isatty(STDERR_FILENO) == 1)
+        let line = ProgressLine(requested: progress)
         options.onProgress = { line.show($0) }
         let manifest = try await BackupService(settings: settings, logger: logger).run(options)
         line.clear()
@@ -85,34 +81,16 @@ struct BackupCommand: AsyncParsableCommand {
     }
 }
 
-/// The `--progress` line on standard error, rewritten in place.
-private struct ProgressLine: Sendable {
-    let enabled: Bool
-
+extension ProgressLine {
     func show(_ progress: BackupProgress) {
-        guard enabled else { return }
-        var text: String
         switch progress.phase {
         case .checkpoint:
-            text = "waiting for the server's checkpoint"
-        case .copying, .finishing:
-            text = Formatting.bytes(progress.bytesDone)
-            if let total = progress.bytesTotal {
-                let percent = min(100, Int(Double(progress.bytesDone) * 100 / Double(max(total, 1))))
-                text += " of \(Formatting.bytes(total)) (\(percent)%)"
-            }
-            text += ", \(Formatting.bytes(Int64(progress.rate)))/s"
-            if progress.phase == .finishing {
-                text += ", storing the last chunks and the WAL"
-            } else if let left = progress.secondsLeft {
-                text += ", \(Formatting.duration(left)) left"
-            }
+            show("waiting for the server's checkpoint")
+        case .copying:
+            show(Self.transfer(done: progress.bytesDone, total: progress.bytesTotal, seconds: progress.seconds))
+        case .finishing:
+            show(Self.transfer(done: progress.bytesDone, total: progress.bytesTotal, seconds: progress.seconds, showTimeLeft: false)
+                + ", storing the last chunks and the WAL")
         }
-        FileHandle.standardError.write(Data(("\r\u{1B}[K" + text).utf8))
-    }
-
-    func clear() {
-        guard enabled else { return }
-        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
     }
 }

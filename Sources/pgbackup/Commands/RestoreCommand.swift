@@ -4,10 +4,6 @@ import PGBackupFoundations
 import PGBackupRepository
 import PGBackupServices
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 struct RestoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",
@@ -122,21 +118,17 @@ struct RestoreCommand: AsyncParsableCommand {
             options.primaryConninfo = primary
         }
         options.configFile = restoreConfig.map(absolute)
-        let showProgress = progress && isatty(STDERR_FILENO) == 1
+        let line = ProgressLine(requested: progress)
         let started = ContinuousClock.now
-        if showProgress {
+        if line.enabled {
             options.onProgress = { done, total in
                 let elapsed = ContinuousClock.now - started
                 let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-                let rate = seconds > 0 ? Double(done) / seconds : 0
-                let percent = total > 0 ? Int(Double(done) * 100 / Double(total)) : 100
-                var text = "\(Formatting.bytes(done)) of \(Formatting.bytes(total)) (\(percent)%), \(Formatting.bytes(Int64(rate)))/s"
-                if rate > 0 { text += ", \(Formatting.duration(Double(total - done) / rate)) left" }
-                FileHandle.standardError.write(Data(("\r\u{1B}[K" + text).utf8))
+                line.show(ProgressLine.transfer(done: done, total: total, seconds: seconds))
             }
         }
         let result = try await RestoreService(settings: settings, logger: logger).run(options)
-        if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        line.clear()
         if json {
             try printJSON(result)
         } else {
