@@ -150,4 +150,28 @@ struct ChunkStoreTests {
             #expect(keys.isEmpty)
         }
     }
+
+    @Test(arguments: StoreKind.allCases)
+    func anIndexListedOnceAnswersWhatIsStoredWithoutAskingTheStore(kind: StoreKind) async throws {
+        try await withRepository(kind) { fixture in
+            let stored = try await fixture.chunkStore(.gzip(level: 1)).store(relationBytes(pages: 8, seed: 7))
+            _ = try await fixture.store.put("main/chunks/zz/not-a-chunk.txt", bytes: [1, 2, 3])
+            let index = try await ChunkIndex.load(fixture.repository)
+            #expect(index.count == 1)
+            #expect(index.entry(stored.sha256) == ChunkIndex.Entry(algorithm: .gzip, storedSize: stored.storedSize))
+
+            // Known content: found in the index, in its own compression, nothing written.
+            let counting = CountingStore(fixture.store)
+            let chunks = ChunkStore(repository: Repository(store: counting, server: "main"), compression: .zstd(level: 1), index: index)
+            let again = try await chunks.store(relationBytes(pages: 8, seed: 7))
+            #expect(!again.new && again.algorithm == .gzip && again.storedSize == stored.storedSize)
+            // New content is stored and joins the index, so its twin is not stored twice.
+            let fresh = try await chunks.store(relationBytes(pages: 8, seed: 8))
+            let twin = try await chunks.store(relationBytes(pages: 8, seed: 8))
+            #expect(fresh.new && !twin.new)
+            #expect(counting.commitCount == 1)
+            #expect(index.entry(fresh.sha256)?.algorithm == .zstd)
+            #expect(try await chunks.fetch(twin) == relationBytes(pages: 8, seed: 8))
+        }
+    }
 }

@@ -11,7 +11,8 @@ import PGBackupStorage
 /// - A new chunk is compressed with `compression`, sealed (`ObjectSeal`) and put atomically: a
 ///   chunk object is complete or absent. Two writers storing the same content at once write the
 ///   same bytes; whichever put lands last wins, harmlessly.
-/// - `store` trusts an existing object by its key (one `head`, no read-back): a chunk damaged
+/// - `store` trusts an existing object by its key (one `head`, or an entry of the `ChunkIndex`
+///   listed at the start of a backup; no read-back): a chunk damaged
 ///   after it was written is found by `fetch` and by `pgbackup verify`, not by deduplication.
 /// - `fetch` verifies the object against its seal *and* that the content's SHA-256 is the key's:
 ///   a damaged object is a `SealError`, a wrong one `ChunkStoreError.contentMismatch`, both
@@ -29,10 +30,15 @@ public struct ChunkStore: Sendable {
     /// default chunk size (`ChunkingPolicy.defaultChunkSize`, 4 MiB).
     public static let maximumChunkSize = 64 << 20
 
-    public init(repository: Repository, compression: Compression) {
+    /// What the repository holds, when the caller listed it (`ChunkIndex.load`): `store` then
+    /// asks the index instead of the store whether a chunk exists.
+    public let index: ChunkIndex?
+
+    public init(repository: Repository, compression: Compression, index: ChunkIndex? = nil) {
         self.repository = repository
         self.compression = compression
         self.layout = BackupLayout(repository: repository.layout)
+        self.index = index
     }
 
     var store: any ObjectStore { repository.store }
@@ -44,11 +50,16 @@ public struct ChunkStore: Sendable {
             throw ChunkStoreError.tooLarge(size: bytes.count, limit: Self.maximumChunkSize)
         }
         let sha256 = SHA256Hasher.hash(bytes)
-        if let existing = try await storedObject(sha256, preferring: compression.algorithm) {
+        if let index {
+            if let known = index.entry(sha256) {
+                return ChunkRef(sha256: sha256, size: Int64(bytes.count), storedSize: known.storedSize, algorithm: known.algorithm, new: false)
+            }
+        } else if let existing = try await storedObject(sha256, preferring: compression.algorithm) {
             return ChunkRef(sha256: sha256, size: Int64(bytes.count), storedSize: existing.info.size, algorithm: existing.algorithm, new: false)
         }
         let key = layout.chunkKey(sha256, compression.algorithm)
         let (_, info) = try await objects.put(key: key, content: bytes, compression: compression)
+        index?.insert(sha256, ChunkIndex.Entry(algorithm: compression.algorithm, storedSize: info.size))
         return ChunkRef(sha256: sha256, size: Int64(bytes.count), storedSize: info.size, algorithm: compression.algorithm, new: true)
     }
 

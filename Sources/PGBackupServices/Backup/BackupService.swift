@@ -97,7 +97,9 @@ public struct BackupService: Sendable {
         try await catalog.markInProgress(id, owner: lock.1)
         logger.info("base backup \(id) starting", metadata: ["server": "\(settings.server)", "jobs": "\(options.jobs)"])
 
-        let chunkStore = ChunkStore(repository: repository, compression: settings.compression)
+        let index = try await ChunkIndex.load(repository)
+        logger.debug("chunks in the repository", metadata: ["count": "\(index.count)"])
+        let chunkStore = ChunkStore(repository: repository, compression: settings.compression, index: index)
         let pool = ChunkUploadPool(chunkStore: chunkStore, jobs: options.jobs)
         let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)
         let reader = BackupStreamReader(

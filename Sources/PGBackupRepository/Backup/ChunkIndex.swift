@@ -1,0 +1,43 @@
+import PGBackupFoundations
+import PGBackupStorage
+import Synchronization
+
+/// The chunks a server's repository holds, read with one listing of `chunks/` (DESIGN.md,
+/// "Repository format"), so that a backup decides "stored already or new" without asking the
+/// store about every chunk: on S3 that is a HEAD request per chunk and compression saved.
+///
+/// Complete as of its listing, and kept up to date with what this process stores. A chunk that
+/// another writer stores after the listing counts as new here and is uploaded again with the
+/// same content: harmless (`ChunkStore`'s contract). Memory: about 100 bytes per chunk (a
+/// repository of 4 TiB in 4 MiB chunks: about 100 MB).
+public final class ChunkIndex: Sendable {
+    public struct Entry: Sendable, Hashable {
+        public var algorithm: CompressionAlgorithm
+        public var storedSize: Int64
+    }
+
+    private let entries: Mutex<[SHA256Digest: Entry]>
+
+    public init(_ entries: [SHA256Digest: Entry] = [:]) {
+        self.entries = Mutex(entries)
+    }
+
+    /// Lists `<server>/chunks/` once. Keys that are not chunks are ignored.
+    public static func load(_ repository: Repository) async throws -> ChunkIndex {
+        var entries: [SHA256Digest: Entry] = [:]
+        for info in try await repository.store.list(prefix: repository.layout.chunksPrefix) {
+            let name = info.key.split(separator: "/").last ?? ""
+            guard let dot = name.firstIndex(of: "."), let sha256 = SHA256Digest(hex: name[..<dot]),
+                  let algorithm = try? CompressionAlgorithm(fileExtension: name[name.index(after: dot)...])
+            else { continue }
+            entries[sha256] = Entry(algorithm: algorithm, storedSize: info.size)
+        }
+        return ChunkIndex(entries)
+    }
+
+    public var count: Int { entries.withLock { $0.count } }
+
+    public func entry(_ sha256: SHA256Digest) -> Entry? { entries.withLock { $0[sha256] } }
+
+    func insert(_ sha256: SHA256Digest, _ entry: Entry) { entries.withLock { $0[sha256] = entry } }
+}
