@@ -10,7 +10,10 @@ import Glibc
 
 /// `pgbackup restore` then a plain start of the restored directory, against real PostgreSQL 15
 /// servers: every kind of target yields exactly the rows committed up to it.
-@Suite("pgbackup restore and point-in-time recovery, end to end", .serialized)
+///
+/// Not serialized: its tests (each on file:// and s3://) wait on recovery far more than they
+/// compute and run side by side well; serialized, they alone set the whole suite's wall time.
+@Suite("pgbackup restore and point-in-time recovery, end to end")
 struct RestoreEndToEndTests {
     static let options = PostgresCluster.Options(settings: ["autovacuum": "off", "track_commit_timestamp": "on"], walSegmentSizeMB: 1)
     static let rowsPerBatch = 100
