@@ -47,6 +47,8 @@ struct S3FaultEndToEndTests {
             daemon.send(SIGTERM)
             let stopped = try await daemon.wait(timeout: .seconds(60))
             #expect(stopped.status == 0 && !stopped.terminatedBySignal, "daemon log: \(stopped.standardError.suffix(3000))")
+            // Its debug log, through all those failures, never shows the secret.
+            #expect(!stopped.standardError.contains(moto.secretAccessKey) && !stopped.standardOutput.contains(moto.secretAccessKey))
 
             let faults = proxy.injectedFaults
             print("fault proxy: \(proxy.requestCount) requests, \(faults.count) failed on purpose")
@@ -85,6 +87,7 @@ struct S3FaultEndToEndTests {
             let directory = scratch.path + "/restored"
             let restored = try await PGBackupBinary.run(["restore", "--pgdata", directory], environment: fixture.environment, timeout: .seconds(300))
             try #require(restored.status == 0, "restore: \(restored.standardError)")
+            #expect(!(restored.standardOutput + restored.standardError).contains(moto.secretAccessKey))
             let server = try await PostgresCluster.start(
                 existingDataDirectory: directory, ownedTrees: [directory + ".pgbackup.yaml"], .init(name: "restored-faults"))
             do {
