@@ -31,11 +31,12 @@ struct BackupEndToEndTests {
 
     static let options = PostgresCluster.Options(settings: ["autovacuum": "off"], walSegmentSizeMB: 1)
 
-    @Test func aBackupWithATablespaceIsCompleteListedAndEveryObjectVerifies() async throws {
+    @Test(arguments: RepositoryKind.allCases)
+    func aBackupWithATablespaceIsCompleteListedAndEveryObjectVerifies(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         try await withPostgresCluster(Self.options) { cluster in
-            let fixture = try await DaemonFixture(cluster: cluster, scratch: scratch)
+            let fixture = try await DaemonFixture(kind, cluster: cluster, scratch: scratch)
             let (oid, quietPath) = try await Self.prepare(cluster)
             let before = try await cluster.currentWALLSN()
             let startedAt = Date()
@@ -68,7 +69,7 @@ struct BackupEndToEndTests {
 
             // Every file of the server's own backup_manifest is in backup.json with its size, and
             // every chunk and pack verifies (seal and SHA-256); the files reassemble to their size.
-            let repository = Repository(store: try FileObjectStore(root: fixture.repository), server: "main")
+            let repository = try fixture.repository.mainServer
             let catalog = BackupCatalog(repository: repository)
             let stored = try await catalog.manifest(manifest.id)
             // (`--json` prints times to the second; the rest is the stored document.)
@@ -105,18 +106,19 @@ struct BackupEndToEndTests {
             #expect(try await reassemble(quiet, chunks: chunks, packs: &packs) == Array(onDisk))
 
             // The WAL from start to stop is archived, and the WAL connection's temporary slot is gone.
-            let segments = try fixture.archivedSegments().map(\.name)
+            let segments = try await fixture.archivedSegments().map(\.name)
             #expect(segments.contains(stored.wal.start) && segments.contains(stored.wal.stop), "WAL \(stored.wal) not in \(segments)")
             #expect(try await cluster.sql("SELECT count(*) FROM pg_replication_slots") == "0")
-            #expect(!FileManager.default.fileExists(atPath: fixture.repository + "/main/backups/\(manifest.id)/in-progress.json"))
+            #expect(try await !fixture.repository.exists("main/backups/\(manifest.id)/in-progress.json"))
         }
     }
 
-    @Test func aSecondBackupWithFewChangesStoresFarFewerNewBytes() async throws {
+    @Test(arguments: RepositoryKind.allCases)
+    func aSecondBackupWithFewChangesStoresFarFewerNewBytes(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         try await withPostgresCluster(Self.options) { cluster in
-            let fixture = try await DaemonFixture(cluster: cluster, scratch: scratch)
+            let fixture = try await DaemonFixture(kind, cluster: cluster, scratch: scratch)
             _ = try await Self.prepare(cluster, scale: 5)
             // --progress stays quiet when standard error is not a terminal.
             let firstRun = try await PGBackupBinary.run(["backup", "--json", "--progress"], environment: fixture.environment)
@@ -149,15 +151,15 @@ struct BackupEndToEndTests {
         }
     }
 
-    @Test func aKilledBackupIsNeverListedAndTheNextOneCleansUp() async throws {
+    @Test(arguments: RepositoryKind.allCases)
+    func aKilledBackupIsNeverListedAndTheNextOneCleansUp(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         try await withPostgresCluster(Self.options) { cluster in
-            let fixture = try await DaemonFixture(cluster: cluster, scratch: scratch)
+            let fixture = try await DaemonFixture(kind, cluster: cluster, scratch: scratch)
             _ = try await Self.prepare(cluster)
-            let backups = fixture.repository + "/main/backups"
             let slow = try startBackup(fixture, ["--max-rate", "2048", "--jobs", "1"])
-            let marker = try await waitForInProgressMarker(backups, backup: slow)
+            let marker = try await waitForInProgressMarker(fixture, backup: slow)
             try await Task.sleep(for: .seconds(1))
             slow.send(SIGKILL)
             #expect(try await slow.wait().terminatedBySignal)
@@ -165,28 +167,29 @@ struct BackupEndToEndTests {
             let listed = try await PGBackupBinary.run(["list", "--json"], environment: fixture.environment)
             #expect(listed.status == 0)
             #expect(try decode([BackupSummary].self, listed.standardOutput).isEmpty)
-            #expect(FileManager.default.fileExists(atPath: marker), "the killed backup left no trace to clean up")
+            #expect(try await fixture.repository.exists(marker), "the killed backup left no trace to clean up")
             // The server dropped the killed backup's temporary slot with its connection.
             try await cluster.waitUntil("the temporary slot is gone") {
                 try await cluster.sql("SELECT count(*) FROM pg_replication_slots") == "0"
             }
 
             let next = try await backupSummary(fixture)
-            #expect(!FileManager.default.fileExists(atPath: marker), "the next backup left the killed one's leftovers")
+            #expect(try await !fixture.repository.exists(marker), "the next backup left the killed one's leftovers")
             let after = try decode([BackupSummary].self, try await PGBackupBinary.run(["list", "--json"], environment: fixture.environment).standardOutput)
             #expect(after.map(\.id) == [next.id])
-            #expect(try FileManager.default.contentsOfDirectory(atPath: backups) == [next.id.description])
+            #expect(try await fixture.repository.backupEntries() == [next.id.description])
         }
     }
 
-    @Test func aSecondConcurrentBackupIsRefusedAndTheFirstCompletes() async throws {
+    @Test(arguments: RepositoryKind.allCases)
+    func aSecondConcurrentBackupIsRefusedAndTheFirstCompletes(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         try await withPostgresCluster(Self.options) { cluster in
-            let fixture = try await DaemonFixture(cluster: cluster, scratch: scratch)
+            let fixture = try await DaemonFixture(kind, cluster: cluster, scratch: scratch)
             _ = try await Self.prepare(cluster)
             let slow = try startBackup(fixture, ["--max-rate", "8192"])
-            _ = try await waitForInProgressMarker(fixture.repository + "/main/backups", backup: slow)
+            _ = try await waitForInProgressMarker(fixture, backup: slow)
             let second = try await PGBackupBinary.run(["backup"], environment: fixture.environment)
             #expect(second.status == 1)
             #expect(second.standardError.contains("another backup of server 'main' is running"), "\(second.standardError)")
@@ -197,11 +200,12 @@ struct BackupEndToEndTests {
         }
     }
 
-    @Test func badInputGetsClearErrorsAndNonZeroExits() async throws {
+    @Test(arguments: RepositoryKind.allCases)
+    func badInputGetsClearErrorsAndNonZeroExits(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         try await withPostgresCluster(Self.options) { cluster in
-            let fixture = try await DaemonFixture(cluster: cluster, scratch: scratch)
+            let fixture = try await DaemonFixture(kind, cluster: cluster, scratch: scratch)
             var environment = fixture.environment
 
             // A server nobody listens on.
@@ -218,9 +222,11 @@ struct BackupEndToEndTests {
             #expect(!(refused.standardError + refused.standardOutput).contains("wrong-secret-0815"))
 
             // A repository that was never initialized.
-            environment = fixture.environment
-            environment["PGBACKUP_REPO"] = "file://\(scratch.path)/elsewhere"
-            try FileManager.default.createDirectory(atPath: scratch.path + "/elsewhere", withIntermediateDirectories: true)
+            let elsewhere = try await TestRepository.make(kind, in: scratch, name: "elsewhere")
+            environment = fixture.environment.merging(elsewhere.environment) { $1 }
+            if let directory = elsewhere.directory {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            }
             for command in [["backup"], ["list"], ["show", "20261122T101500Z"]] {
                 let missing = try await PGBackupBinary.run(command, environment: environment)
                 #expect(missing.status == 1, "\(command)")
@@ -269,14 +275,13 @@ func startBackup(_ fixture: DaemonFixture, _ arguments: [String]) throws -> Back
     return try BackgroundProcess(PGBackupBinary.path, ["backup", "--log-level", "debug"] + arguments, environment: environment)
 }
 
-/// Waits until a backup marks itself in progress; returns the marker's path.
-func waitForInProgressMarker(_ backups: String, backup: BackgroundProcess) async throws -> String {
+/// Waits until a backup marks itself in progress; returns the marker's key.
+func waitForInProgressMarker(_ fixture: DaemonFixture, backup: BackgroundProcess) async throws -> String {
     let deadline = ContinuousClock.now + .seconds(60)
     while ContinuousClock.now < deadline {
         guard backup.isRunning else { throw FixtureError("the backup exited early: \(backup.standardError.suffix(3000))") }
-        for id in (try? FileManager.default.contentsOfDirectory(atPath: backups)) ?? [] {
-            let marker = "\(backups)/\(id)/in-progress.json"
-            if FileManager.default.fileExists(atPath: marker) { return marker }
+        if let marker = try await fixture.repository.keys(under: "main/backups/").first(where: { $0.hasSuffix("/in-progress.json") }) {
+            return marker
         }
         try await Task.sleep(for: .milliseconds(100))
     }

@@ -7,23 +7,26 @@ import PGBackupTestSupport
 import Glibc
 #endif
 
-/// A cluster with 1 MiB WAL segments (many segments from little load), a file:// repository,
-/// a spool, and the built `pgbackup daemon` streaming from it.
+/// A cluster with 1 MiB WAL segments (many segments from little load), a repository of either
+/// kind, a spool, and the built `pgbackup daemon` streaming from it.
 struct DaemonFixture {
     let cluster: PostgresCluster
     let scratch: ScratchDirectory
     let conninfo: String
-    var repository: String { scratch.path + "/repo" }
+    let repository: TestRepository
     var environment: [String: String] {
-        ["PGBACKUP_REPO": "file://\(repository)", "PGBACKUP_CONNINFO": conninfo, "PGBACKUP_SPOOL": scratch.path + "/spool"]
+        repository.environment.merging(["PGBACKUP_CONNINFO": conninfo, "PGBACKUP_SPOOL": scratch.path + "/spool"]) { $1 }
     }
     static let segmentSize = try! WALSegmentSize(megabytes: 1)
     static let options = PostgresCluster.Options(settings: ["wal_keep_size": "'256MB'"], walSegmentSizeMB: 1)
 
-    init(cluster: PostgresCluster, scratch: ScratchDirectory, conninfo: String? = nil) async throws {
+    /// Runs `pgbackup init` on a fresh repository of `kind`; with `s3Endpoint`, the binary talks
+    /// to S3 there (a fault proxy).
+    init(_ kind: RepositoryKind, cluster: PostgresCluster, scratch: ScratchDirectory, conninfo: String? = nil, s3Endpoint: String? = nil) async throws {
         self.cluster = cluster
         self.scratch = scratch
         self.conninfo = conninfo ?? cluster.conninfo(replication: true)
+        repository = try await TestRepository.make(kind, in: scratch, endpoint: s3Endpoint)
         let initialized = try await PGBackupBinary.run(["init"], environment: environment)
         guard initialized.status == 0 else { throw FixtureError("init failed: \(initialized.standardError)") }
     }
@@ -36,25 +39,14 @@ struct DaemonFixture {
     }
 
     /// The completed segments the repository holds, by timeline, sorted.
-    func archivedSegments() throws -> [WALSegmentName] {
-        let walDirectory = repository + "/main/wal"
-        var names: [WALSegmentName] = []
-        for directory in (try? FileManager.default.contentsOfDirectory(atPath: walDirectory)) ?? []
-        where (try? WALLogDirectory(parsing: directory)) != nil {
-            for file in try FileManager.default.contentsOfDirectory(atPath: walDirectory + "/" + directory) {
-                let base = file.split(separator: ".").first.map(String.init) ?? file
-                if let name = try? WALSegmentName(parsing: base, segmentSize: Self.segmentSize), !file.contains(".backup") {
-                    names.append(name)
-                }
-            }
-        }
-        return names.sorted()
+    func archivedSegments() async throws -> [WALSegmentName] {
+        try await repository.archivedSegments(segmentSize: Self.segmentSize)
     }
 
     /// Waits until the repository holds `segment`.
     func waitForArchive(of segment: WALSegmentName, daemon: BackgroundProcess, timeout: Duration = .seconds(90)) async throws {
         let deadline = ContinuousClock.now + timeout
-        while try !archivedSegments().contains(segment) {
+        while try await !archivedSegments().contains(segment) {
             guard daemon.isRunning else { throw FixtureError("the daemon exited: \(daemon.standardError.suffix(3000))") }
             guard ContinuousClock.now < deadline else {
                 throw FixtureError("segment \(segment.name) not archived in time; daemon log: \(daemon.standardError.suffix(3000))")
@@ -99,11 +91,12 @@ func isContiguous(_ segments: [WALSegmentName]) -> Bool {
 
 @Suite("pgbackup daemon: WAL streaming, end to end", .serialized)
 struct DaemonEndToEndTests {
-    @Test func everyArchivedSegmentIsByteIdenticalAndAStopIsGraceful() async throws {
+    @Test(arguments: RepositoryKind.allCases)
+    func everyArchivedSegmentIsByteIdenticalAndAStopIsGraceful(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         try await withPostgresCluster(DaemonFixture.options) { cluster in
-            let fixture = try await DaemonFixture(cluster: cluster, scratch: scratch)
+            let fixture = try await DaemonFixture(kind, cluster: cluster, scratch: scratch)
             let daemon = try fixture.startDaemon()
             try await cluster.waitUntil("the daemon streams", timeout: .seconds(60)) {
                 try await cluster.sql("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'pgbackup'").contains("1")
@@ -118,7 +111,7 @@ struct DaemonEndToEndTests {
             #expect(stopped.status == 0 && !stopped.terminatedBySignal, "daemon log: \(stopped.standardError.suffix(3000))")
             #expect(stopped.standardError.contains("final status sent"))
 
-            let segments = try fixture.archivedSegments().filter { $0 <= last }
+            let segments = try await fixture.archivedSegments().filter { $0 <= last }
             #expect(segments.count >= 10, "pgbench -i -s 1 writes over 10 MiB of WAL")
             #expect(isContiguous(segments))
             var compared = 0
@@ -129,11 +122,12 @@ struct DaemonEndToEndTests {
         }
     }
 
-    @Test func theSlotNeverPassesWhatTheRepositoryHolds() async throws {
+    @Test(arguments: RepositoryKind.allCases)
+    func theSlotNeverPassesWhatTheRepositoryHolds(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         try await withPostgresCluster(DaemonFixture.options) { cluster in
-            let fixture = try await DaemonFixture(cluster: cluster, scratch: scratch)
+            let fixture = try await DaemonFixture(kind, cluster: cluster, scratch: scratch)
             // Partial uploads off (0): the repository's durable end is then exactly its last segment's end.
             let daemon = try fixture.startDaemon(["--status-interval", "0.2", "--partial-interval", "0"])
             try await cluster.waitUntil("the slot exists", timeout: .seconds(60)) {
@@ -146,7 +140,7 @@ struct DaemonEndToEndTests {
             let deadline = ContinuousClock.now + .seconds(9)
             while ContinuousClock.now < deadline {
                 let text = try await cluster.sql("SELECT restart_lsn FROM pg_replication_slots WHERE slot_name = 'pgbackup'")
-                let durableEnd = try fixture.archivedSegments().last?.endLSN ?? .zero  // read after the slot: it only grows
+                let durableEnd = try await fixture.archivedSegments().last?.endLSN ?? .zero  // read after the slot: it only grows
                 if let restart = LSN(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
                     #expect(restart <= durableEnd, "restart_lsn \(restart) is beyond the repository's end \(durableEnd)")
                     advanced.insert(restart)
@@ -162,11 +156,12 @@ struct DaemonEndToEndTests {
         }
     }
 
-    @Test func aKilledDaemonResumesWithoutAGap() async throws {
+    @Test(arguments: RepositoryKind.allCases)
+    func aKilledDaemonResumesWithoutAGap(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         try await withPostgresCluster(DaemonFixture.options) { cluster in
-            let fixture = try await DaemonFixture(cluster: cluster, scratch: scratch)
+            let fixture = try await DaemonFixture(kind, cluster: cluster, scratch: scratch)
             _ = try await cluster.pgbench(["-i", "-s", "1", "-q"])
             let first = try fixture.startDaemon()
             async let load = cluster.pgbench(["-c", "2", "-T", "8", "-n"])
@@ -182,7 +177,7 @@ struct DaemonEndToEndTests {
             second.send(SIGTERM)
             try await second.wait()
 
-            let segments = try fixture.archivedSegments().filter { $0 <= last }
+            let segments = try await fixture.archivedSegments().filter { $0 <= last }
             #expect(isContiguous(segments), "a gap: \(segments.map(\.name))")
             #expect(segments.count >= 3)
             var compared = 0
@@ -191,12 +186,13 @@ struct DaemonEndToEndTests {
         }
     }
 
-    @Test func aPromotionIsFollowedOntoTheNewTimeline() async throws {
+    @Test(arguments: RepositoryKind.allCases)
+    func aPromotionIsFollowedOntoTheNewTimeline(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         try await withPostgresCluster(DaemonFixture.options) { primary in
             let standby = try await primary.makeStandby()
-            let fixture = try await DaemonFixture(cluster: standby, scratch: scratch, conninfo: standby.conninfo(replication: true))
+            let fixture = try await DaemonFixture(kind, cluster: standby, scratch: scratch, conninfo: standby.conninfo(replication: true))
             let daemon = try fixture.startDaemon()
             _ = try await primary.pgbench(["-i", "-s", "1", "-q"])
             let beforePromotion = try await fixture.switchSegment(on: primary)
@@ -210,8 +206,8 @@ struct DaemonEndToEndTests {
             daemon.send(SIGTERM)
             try await daemon.wait()
 
-            #expect(FileManager.default.fileExists(atPath: fixture.repository + "/main/wal/00000002.history"))
-            let segments = try fixture.archivedSegments()
+            #expect(try await fixture.repository.exists("main/wal/00000002.history"))
+            let segments = try await fixture.archivedSegments()
             let timeline1 = segments.filter { $0.timeline == TimelineID(1) }
             let timeline2 = segments.filter { $0.timeline == TimelineID(2) && $0 <= afterPromotion }
             #expect(isContiguous(timeline1) && isContiguous(timeline2))

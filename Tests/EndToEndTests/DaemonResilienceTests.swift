@@ -9,11 +9,12 @@ import Glibc
 
 @Suite("pgbackup daemon: acknowledgement, partial segments, reconnection", .serialized)
 struct DaemonResilienceTests {
-    @Test func synchronousCommitsWaitForTheSpoolAndProceed() async throws {
+    @Test(arguments: RepositoryKind.allCases)
+    func synchronousCommitsWaitForTheSpoolAndProceed(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         try await withPostgresCluster(DaemonFixture.options) { cluster in
-            let fixture = try await DaemonFixture(cluster: cluster, scratch: scratch)
+            let fixture = try await DaemonFixture(kind, cluster: cluster, scratch: scratch)
             let daemon = try fixture.startDaemon(["--synchronous", "--status-interval", "10", "--partial-interval", "0"])
             _ = try await cluster.sql("CREATE TABLE synced(i int, at pg_lsn)")
             try await cluster.waitUntil("the daemon streams", timeout: .seconds(60)) {
@@ -34,9 +35,9 @@ struct DaemonResilienceTests {
                 #expect(written > before, "commit \(i) returned before the daemon reported its WAL written")
                 // Written means fsync'd in the spool: the spool file already holds that WAL.
                 let segment = WALSegmentName(timeline: TimelineID(1), containing: before, segmentSize: DaemonFixture.segmentSize)
-                let spooled = (try? FileManager.default.attributesOfItem(atPath: "\(scratch.path)/spool/main/\(segment.name).partial")[.size] as? Int)
+                let inSpool = (try? FileManager.default.attributesOfItem(atPath: "\(scratch.path)/spool/main/\(segment.name).partial")[.size] as? Int)
                     ?? (try? FileManager.default.attributesOfItem(atPath: "\(scratch.path)/spool/main/\(segment.name)")[.size] as? Int)
-                    ?? (fixture.archivedSegmentsOrEmpty().contains(segment) ? 1 << 20 : 0)
+                let spooled = if let inSpool { inSpool } else { await fixture.archivedSegmentsOrEmpty().contains(segment) ? 1 << 20 : 0 }
                 #expect(UInt64(spooled) > DaemonFixture.segmentSize.offset(of: before))
             }
             // With status sent only every 10 s, 20 commits would take minutes unless each fsync
@@ -48,11 +49,12 @@ struct DaemonResilienceTests {
         }
     }
 
-    @Test func losingTheSpoolLosesAtMostThePartialInterval() async throws {
+    @Test(arguments: RepositoryKind.allCases)
+    func losingTheSpoolLosesAtMostThePartialInterval(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         try await withPostgresCluster(DaemonFixture.options) { cluster in
-            let fixture = try await DaemonFixture(cluster: cluster, scratch: scratch)
+            let fixture = try await DaemonFixture(kind, cluster: cluster, scratch: scratch)
             // A long interval: the partial segment must reach the repository because the stream
             // goes quiet after the insert, not because the timer fires.
             let daemon = try fixture.startDaemon(["--status-interval", "1", "--partial-interval", "600"])
@@ -84,11 +86,12 @@ struct DaemonResilienceTests {
         }
     }
 
-    @Test func aLostConnectionIsRetriedWithoutAGap() async throws {
+    @Test(arguments: RepositoryKind.allCases)
+    func aLostConnectionIsRetriedWithoutAGap(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         try await withPostgresCluster(DaemonFixture.options) { cluster in
-            let fixture = try await DaemonFixture(cluster: cluster, scratch: scratch)
+            let fixture = try await DaemonFixture(kind, cluster: cluster, scratch: scratch)
             let daemon = try fixture.startDaemon()
             @Sendable func streamingPID() async throws -> String {
                 try await cluster.sql("SELECT pid FROM pg_stat_replication WHERE application_name = 'pgbackup'")
@@ -109,17 +112,18 @@ struct DaemonResilienceTests {
             let stopped = try await daemon.wait()
             #expect(stopped.status == 0)
             #expect(stopped.standardError.contains("reconnecting"))
-            let segments = try fixture.archivedSegments().filter { $0 <= last }
+            let segments = try await fixture.archivedSegments().filter { $0 <= last }
             #expect(isContiguous(segments), "a gap: \(segments.map(\.name))")
             for segment in segments.suffix(4) { _ = try await fixture.fetchedMatchesServer(segment) }
         }
     }
 
-    @Test func anotherClustersRepositoryStopsTheDaemon() async throws {
+    @Test(arguments: RepositoryKind.allCases)
+    func anotherClustersRepositoryStopsTheDaemon(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         try await withPostgresCluster(DaemonFixture.options) { first in
-            let fixture = try await DaemonFixture(cluster: first, scratch: scratch)
+            let fixture = try await DaemonFixture(kind, cluster: first, scratch: scratch)
             try await withPostgresCluster(DaemonFixture.options) { second in
                 var env = fixture.environment
                 env["PGBACKUP_CONNINFO"] = second.conninfo(replication: true)
@@ -134,18 +138,19 @@ struct DaemonResilienceTests {
 }
 
 extension DaemonFixture {
-    func archivedSegmentsOrEmpty() -> [WALSegmentName] { (try? archivedSegments()) ?? [] }
+    func archivedSegmentsOrEmpty() async -> [WALSegmentName] { (try? await archivedSegments()) ?? [] }
 }
 
 @Suite("pgbackup daemon: WAL the server no longer has", .serialized)
 struct DaemonGapTests {
-    @Test func recycledWALIsReportedAsAGapAndStreamingGoesOn() async throws {
+    @Test(arguments: RepositoryKind.allCases)
+    func recycledWALIsReportedAsAGapAndStreamingGoesOn(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         var options = DaemonFixture.options
         options.settings["wal_keep_size"] = "0"
         try await withPostgresCluster(options) { cluster in
-            let fixture = try await DaemonFixture(cluster: cluster, scratch: scratch)
+            let fixture = try await DaemonFixture(kind, cluster: cluster, scratch: scratch)
             let first = try fixture.startDaemon()
             let archived = try await fixture.switchSegment()
             try await fixture.waitForArchive(of: archived, daemon: first)
@@ -168,7 +173,7 @@ struct DaemonGapTests {
             let stopped = try await second.wait()
             #expect(stopped.status == 0)
             #expect(stopped.standardError.contains("the archive has a gap"), "log: \(stopped.standardError.suffix(2000))")
-            let segments = try fixture.archivedSegments()
+            let segments = try await fixture.archivedSegments()
             #expect(!isContiguous(segments), "the gap stays visible: \(segments.map(\.name))")
             #expect(segments.contains(archived) && segments.contains(later))
         }

@@ -2,6 +2,9 @@ import Foundation
 import Testing
 import PGBackupTestSupport
 
+/// On file:// only: these tests read `repository.json` where a file:// repository keeps it. Every
+/// s3:// end-to-end test starts with `pgbackup init` on moto (`DaemonFixture`), and
+/// `S3BadInputEndToEndTests` covers init's S3 errors.
 @Suite("pgbackup init, end to end")
 struct InitEndToEndTests {
     @Test func initCreatesTheRepositoryAndIsIdempotent() async throws {

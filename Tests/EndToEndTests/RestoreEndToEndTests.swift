@@ -10,7 +10,10 @@ import Glibc
 
 /// `pgbackup restore` then a plain start of the restored directory, against real PostgreSQL 15
 /// servers: every kind of target yields exactly the rows committed up to it.
-@Suite("pgbackup restore and point-in-time recovery, end to end", .serialized)
+///
+/// Not serialized: its tests (each on file:// and s3://) wait on recovery far more than they
+/// compute and run side by side well; serialized, they alone set the whole suite's wall time.
+@Suite("pgbackup restore and point-in-time recovery, end to end")
 struct RestoreEndToEndTests {
     static let options = PostgresCluster.Options(settings: ["autovacuum": "off", "track_commit_timestamp": "on"], walSegmentSizeMB: 1)
     static let rowsPerBatch = 100
@@ -64,24 +67,23 @@ struct RestoreEndToEndTests {
         }
     }
 
-    /// The restored servers run `pgbackup wal-fetch` as the server's user: let it read the
-    /// repository (the tests write it as root).
+    /// The restored servers run `pgbackup wal-fetch` as the server's user: let it read a file://
+    /// repository (the tests write it as root). An s3 one needs nothing: the credentials are in
+    /// the `<pgdata>.pgbackup.yaml` that restore writes and the server's user owns.
     static func letTheServerRead(_ fixture: DaemonFixture) async throws {
-        if fixture.cluster.serverUser.switchesUser {
-            let user = fixture.cluster.serverUser
-            try await runProcess("/bin/chown", ["-R", "\(user.uid):\(user.gid)", fixture.repository]).checked()
-        }
+        try fixture.repository.letTheServerUse(fixture.cluster.serverUser)
     }
 
     static func expected(_ batches: ClosedRange<Int>) -> [Int: Int] {
         Dictionary(uniqueKeysWithValues: batches.map { ($0, rowsPerBatch) })
     }
 
-    @Test func everyKindOfTargetYieldsExactlyTheRowsCommittedUpToIt() async throws {
+    @Test(arguments: RepositoryKind.allCases)
+    func everyKindOfTargetYieldsExactlyTheRowsCommittedUpToIt(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         try await withPostgresCluster(Self.options) { cluster in
-            let fixture = try await DaemonFixture(cluster: cluster, scratch: scratch)
+            let fixture = try await DaemonFixture(kind, cluster: cluster, scratch: scratch)
             let daemon = try fixture.startDaemon()
             defer { daemon.send(SIGKILL) }
             try await cluster.sql("CREATE TABLE rows (batch int, id int)")
@@ -125,11 +127,12 @@ struct RestoreEndToEndTests {
         }
     }
 
-    @Test func badInputIsRefusedBeforeAnythingIsWrittenAndADamagedChunkStopsTheRestore() async throws {
+    @Test(arguments: RepositoryKind.allCases)
+    func badInputIsRefusedBeforeAnythingIsWrittenAndADamagedChunkStopsTheRestore(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         try await withPostgresCluster(Self.options) { cluster in
-            let fixture = try await DaemonFixture(cluster: cluster, scratch: scratch)
+            let fixture = try await DaemonFixture(kind, cluster: cluster, scratch: scratch)
             try await cluster.sql("CREATE TABLE rows (batch int, id int)")
             _ = try await Self.commitBatch(1, on: cluster)
             let backup = try await backupSummary(fixture)
@@ -163,13 +166,8 @@ struct RestoreEndToEndTests {
             #expect(forced.standardOutput.contains(backup.id.description))
 
             // A damaged chunk: the restore fails naming the object, and the directory cannot start.
-            let chunks = fixture.repository + "/main/chunks"
-            let enumerator = try #require(FileManager.default.enumerator(atPath: chunks))
-            let victim = try #require((enumerator.allObjects as? [String])?.first { $0.hasSuffix(".zst") })
-            let path = chunks + "/" + victim
-            var bytes = try #require(FileManager.default.contents(atPath: path))
-            bytes[bytes.count / 2] ^= 0xFF
-            try bytes.write(to: URL(fileURLWithPath: path))
+            let victim = try #require(try await fixture.repository.keys(under: "main/chunks/").first { $0.hasSuffix(".zst") })
+            try await fixture.repository.damage(victim)
             let damaged = try await PGBackupBinary.run(["restore", "--pgdata", scratch.path + "/damaged"], environment: fixture.environment)
             #expect(damaged.status == 1)
             #expect(damaged.standardError.contains(String(victim.split(separator: "/").last!.prefix(64))), "\(damaged.standardError)")
@@ -178,11 +176,12 @@ struct RestoreEndToEndTests {
         }
     }
 
-    @Test func aStandbyRestoreStreamsFromThePrimaryAfterReplay() async throws {
+    @Test(arguments: RepositoryKind.allCases)
+    func aStandbyRestoreStreamsFromThePrimaryAfterReplay(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         try await withPostgresCluster(Self.options) { cluster in
-            let fixture = try await DaemonFixture(cluster: cluster, scratch: scratch)
+            let fixture = try await DaemonFixture(kind, cluster: cluster, scratch: scratch)
             try await cluster.sql("CREATE TABLE rows (batch int, id int)")
             _ = try await Self.commitBatch(1, on: cluster)
             _ = try await backupSummary(fixture)
@@ -214,13 +213,14 @@ struct RestoreEndToEndTests {
         }
     }
 
-    @Test func theLatestRestoreFollowsATimelineAfterAPromotion() async throws {
+    @Test(arguments: RepositoryKind.allCases)
+    func theLatestRestoreFollowsATimelineAfterAPromotion(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         try await withPostgresCluster(Self.options) { primary in
             let standby = try await primary.makeStandby()
             // The daemon streams from the standby; the backup is taken from the primary.
-            let fixture = try await DaemonFixture(cluster: standby, scratch: scratch, conninfo: standby.conninfo(replication: true))
+            let fixture = try await DaemonFixture(kind, cluster: standby, scratch: scratch, conninfo: standby.conninfo(replication: true))
             let daemon = try fixture.startDaemon()
             defer { daemon.send(SIGKILL) }
             try await primary.sql("CREATE TABLE rows (batch int, id int)")

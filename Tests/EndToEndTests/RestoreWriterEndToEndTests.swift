@@ -31,20 +31,21 @@ struct RestoreWriterEndToEndTests {
         }
     }
 
-    static func backUp(_ cluster: PostgresCluster, scratch: ScratchDirectory, scale: Int = 2) async throws -> Backed {
-        let fixture = try await DaemonFixture(cluster: cluster, scratch: scratch)
+    static func backUp(_ kind: RepositoryKind, _ cluster: PostgresCluster, scratch: ScratchDirectory, scale: Int = 2) async throws -> Backed {
+        let fixture = try await DaemonFixture(kind, cluster: cluster, scratch: scratch)
         let (oid, quietPath) = try await BackupEndToEndTests.prepare(cluster, scale: scale)
         let summary = try await backupSummary(fixture, ["--jobs", "2"])
-        let repository = Repository(store: try FileObjectStore(root: fixture.repository), server: "main")
+        let repository = try fixture.repository.mainServer
         let manifest = try await BackupCatalog(repository: repository).manifest(summary.id)
         return Backed(cluster: cluster, fixture: fixture, repository: repository, manifest: manifest, oid: oid, quietPath: quietPath)
     }
 
-    @Test func aFreshRestoreMatchesTheServerFileByFileAndStarts() async throws {
+    @Test(arguments: RepositoryKind.allCases)
+    func aFreshRestoreMatchesTheServerFileByFileAndStarts(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         try await withPostgresCluster(BackupEndToEndTests.options) { cluster in
-            let backed = try await Self.backUp(cluster, scratch: scratch)
+            let backed = try await Self.backUp(kind, cluster, scratch: scratch)
             let manifest = backed.manifest
             let pgdata = scratch.path + "/restored"
             let tablespace = scratch.path + "/restored-ts"
@@ -106,7 +107,7 @@ struct RestoreWriterEndToEndTests {
             let expectedQuiet = try await cluster.sql("SELECT md5(string_agg(payload, ',' ORDER BY id)) FROM quiet")
             try await Self.configureRecovery(pgdata, backed: backed)
             let restored = try await PostgresCluster.start(
-                existingDataDirectory: pgdata, ownedTrees: [tablespace], PostgresCluster.Options(name: "restored"))
+                existingDataDirectory: pgdata, ownedTrees: [tablespace, pgdata + ".pgbackup.yaml"], PostgresCluster.Options(name: "restored"))
             do {
                 try await restored.waitUntil("the restored server to finish recovery") {
                     try await restored.sql("SELECT pg_is_in_recovery()") == "f"
@@ -123,20 +124,17 @@ struct RestoreWriterEndToEndTests {
         }
     }
 
-    @Test func aDamagedChunkStopsTheRestoreNamingItAndLeavesNoPgControl() async throws {
+    @Test(arguments: RepositoryKind.allCases)
+    func aDamagedChunkStopsTheRestoreNamingItAndLeavesNoPgControl(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         try await withPostgresCluster(BackupEndToEndTests.options) { cluster in
-            let backed = try await Self.backUp(cluster, scratch: scratch)
+            let backed = try await Self.backUp(kind, cluster, scratch: scratch)
             // The second chunk of the biggest file (pgbench_accounts), one byte flipped.
             let big = try #require(backed.manifest.files.max { $0.size < $1.size })
             let chunk = try #require(big.chunks?.dropFirst().first)
             let key = ChunkStore(repository: backed.repository, compression: .default).layout.chunkKey(chunk.sha256, .zstd)
-            let object = backed.fixture.repository + "/" + key
-            let original = try #require(FileManager.default.contents(atPath: object))
-            var bytes = original
-            bytes[bytes.count / 2] ^= 0x20
-            try bytes.write(to: URL(fileURLWithPath: object))
+            let original = try await backed.fixture.repository.damage(key, mask: 0x20)
 
             let pgdata = scratch.path + "/restored"
             let error = await #expect(throws: RestoreError.self) {
@@ -164,7 +162,7 @@ struct RestoreWriterEndToEndTests {
             }
             #expect(FileManager.default.fileExists(atPath: pgdata + "/RESTORE_FAILED"))
             #expect(!FileManager.default.fileExists(atPath: pgdata + "/global/pg_control"))
-            try original.write(to: URL(fileURLWithPath: object))
+            try await backed.fixture.repository.store.put(key, bytes: original)
             let repaired = try await backed.writer.write(
                 backed.manifest, dataDirectory: pgdata, tablespaceDirectories: tablespaces, mode: .delta, onProgress: nil)
             #expect(repaired.chunksFetched < backed.manifest.files.count)
@@ -192,11 +190,12 @@ struct RestoreWriterEndToEndTests {
         }
     }
 
-    @Test func aDeltaRestoreRewritesOnlyWhatChangedAndEqualsAFreshOne() async throws {
+    @Test(arguments: RepositoryKind.allCases)
+    func aDeltaRestoreRewritesOnlyWhatChangedAndEqualsAFreshOne(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         try await withPostgresCluster(BackupEndToEndTests.options) { cluster in
-            let backed = try await Self.backUp(cluster, scratch: scratch)
+            let backed = try await Self.backUp(kind, cluster, scratch: scratch)
             let manifest = backed.manifest
             let pgdata = scratch.path + "/restored"
             let tablespace = scratch.path + "/restored-ts"
@@ -259,7 +258,8 @@ struct RestoreWriterEndToEndTests {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         try await withPostgresCluster(BackupEndToEndTests.options) { cluster in
-            let backed = try await Self.backUp(cluster, scratch: scratch, scale: scale)
+            // A measurement of the restore writer on local disk: file:// keeps the store out of it.
+            let backed = try await Self.backUp(.file, cluster, scratch: scratch, scale: scale)
             let mebibytes = Double(backed.manifest.totals.databaseSize) / 1_048_576
             print("restore throughput, pgbench -s \(scale): \(String(format: "%.1f", mebibytes)) MiB, \(backed.manifest.files.count) entries")
             var round = 0
@@ -296,11 +296,15 @@ struct RestoreWriterEndToEndTests {
     }
 
     /// recovery.signal and, in postgresql.auto.conf, recovery from the repository through the
-    /// binary's wal-fetch to the end of the backup. The server's user must read the repository.
+    /// binary's wal-fetch to the end of the backup, with the repository's settings (and S3
+    /// credentials) in `<pgdata>.pgbackup.yaml`, never on the command line. The server's user
+    /// must read the repository and that file.
     static func configureRecovery(_ pgdata: String, backed: Backed) async throws {
-        let chmod = try await runProcess("/bin/chmod", ["-R", "a+rX", backed.fixture.repository])
-        try #require(chmod.succeeded, "\(chmod.standardError)")
-        let command = "PGBACKUP_REPO=file://\(backed.fixture.repository) PGBACKUP_CONFIG=/dev/null \(PGBackupBinary.path) wal-fetch %f %p"
+        let user = backed.cluster.serverUser
+        try backed.fixture.repository.letTheServerUse(user)
+        let config = pgdata + ".pgbackup.yaml"
+        try backed.fixture.repository.writeConfiguration(to: config, for: user)
+        let command = "\(PGBackupBinary.path) wal-fetch --config \(config) %f %p"
         let settings = """
 
             restore_command = '\(command)'

@@ -6,28 +6,27 @@ import Testing
 /// run it, through the built binary.
 @Suite("pgbackup wal-push and wal-fetch, end to end")
 struct WALPushFetchEndToEndTests {
-    /// A repository for `cluster`, created by `pgbackup init` and handed to the server's OS user
-    /// (archive_command runs as that user), and a configuration file naming it.
+    /// A repository of `kind` for `cluster`, created by `pgbackup init` and handed to the
+    /// server's OS user (archive_command runs as that user), and a configuration file naming it
+    /// (with the S3 credentials, if any: mode 0600, owned by that user).
     struct ArchiveSetup {
-        let repository: String
+        let repository: TestRepository
         let config: String
 
-        static func make(in scratch: ScratchDirectory, for cluster: PostgresCluster) async throws -> ArchiveSetup {
-            let repository = scratch.path + "/repo"
+        static func make(_ kind: RepositoryKind, in scratch: ScratchDirectory, for cluster: PostgresCluster) async throws -> ArchiveSetup {
+            let repository = try await TestRepository.make(kind, in: scratch)
             let config = scratch.path + "/pgbackup.yaml"
-            try "repository: file://\(repository)\n".write(toFile: config, atomically: true, encoding: .utf8)
+            try repository.writeConfiguration(to: config, for: cluster.serverUser)
             let initialized = try await PGBackupBinary.run(
                 ["init", "--config", config], environment: ["PGBACKUP_CONNINFO": cluster.conninfo(replication: true)])
             #expect(initialized.status == 0, "stderr: \(initialized.standardError)")
-            if cluster.serverUser.switchesUser {
-                try await runProcess("/bin/chown", ["-R", "\(cluster.serverUser.uid):\(cluster.serverUser.gid)", repository]).checked()
-            }
+            try repository.letTheServerUse(cluster.serverUser)
             return ArchiveSetup(repository: repository, config: config)
         }
 
-        /// The path of an archived segment's object.
+        /// The key of an archived segment's object.
         func object(_ segment: String, _ ext: String = "zst") -> String {
-            "\(repository)/main/wal/\(segment.prefix(16))/\(segment).\(ext)"
+            "main/wal/\(segment.prefix(16))/\(segment).\(ext)"
         }
     }
 
@@ -40,12 +39,13 @@ struct WALPushFetchEndToEndTests {
         ])
     }
 
-    @Test func archiveCommandStoresSegmentsThatFetchReturnsIdentical() async throws {
+    @Test(arguments: RepositoryKind.allCases)
+    func archiveCommandStoresSegmentsThatFetchReturnsIdentical(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         let config = scratch.path + "/pgbackup.yaml"
         try await withPostgresCluster(Self.archivingOptions(config: config)) { cluster in
-            let setup = try await ArchiveSetup.make(in: scratch, for: cluster)
+            let setup = try await ArchiveSetup.make(kind, in: scratch, for: cluster)
 
             try await cluster.sql("CREATE TABLE t AS SELECT g, md5(g::text) AS h FROM generate_series(1, 40000) g")
             let segment = try await cluster.sql("SELECT pg_walfile_name(pg_current_wal_insert_lsn())")
@@ -61,7 +61,9 @@ struct WALPushFetchEndToEndTests {
             // The stored object decompresses with the real zstd to the server's own segment.
             let original = try Data(contentsOf: URL(fileURLWithPath: "\(cluster.dataDirectory)/pg_wal/\(segment)"))
             #expect(original.count == 16 << 20)
-            let unzstd = try await runProcess("/usr/bin/env", ["zstd", "-d", "-c", "-q", setup.object(segment)])
+            let storedCopy = scratch.path + "/stored.zst"
+            try Data(try await setup.repository.store.get(setup.object(segment))).write(to: URL(fileURLWithPath: storedCopy))
+            let unzstd = try await runProcess("/usr/bin/env", ["zstd", "-d", "-c", "-q", storedCopy])
             #expect(unzstd.status == 0, "\(unzstd.standardError)")
             #expect(unzstd.standardOutputData == original, "zstd -d gives \(unzstd.standardOutputData.count) bytes")
 
@@ -80,18 +82,16 @@ struct WALPushFetchEndToEndTests {
             different[different.count / 2] ^= 0xFF
             try FileManager.default.createDirectory(atPath: scratch.path + "/other", withIntermediateDirectories: true)
             try different.write(to: URL(fileURLWithPath: scratch.path + "/other/" + segment))
-            let storedBefore = try Data(contentsOf: URL(fileURLWithPath: setup.object(segment)))
+            let storedBefore = try await setup.repository.store.get(setup.object(segment))
             let conflict = try await PGBackupBinary.run(["wal-push", "--config", setup.config, scratch.path + "/other/" + segment])
             #expect(conflict.status == 1)
             #expect(conflict.standardError.contains("unable to archive '\(segment)'"), "stderr: \(conflict.standardError)")
             #expect(conflict.standardError.contains("already holds different content"))
             #expect(conflict.standardError.contains("HINT:"))
-            #expect(try Data(contentsOf: URL(fileURLWithPath: setup.object(segment))) == storedBefore)
+            #expect(try await setup.repository.store.get(setup.object(segment)) == storedBefore)
 
             // A damaged object: exit 1, the object named, DEST never created.
-            var damaged = storedBefore
-            damaged[damaged.count / 3] ^= 0x01
-            try damaged.write(to: URL(fileURLWithPath: setup.object(segment)))
+            try await setup.repository.damage(setup.object(segment), at: 1.0 / 3, mask: 0x01)
             let destination = scratch.path + "/DAMAGED"
             let refused = try await PGBackupBinary.run(["wal-fetch", "--config", setup.config, segment, destination])
             #expect(refused.status == 1)
@@ -103,12 +103,13 @@ struct WALPushFetchEndToEndTests {
         }
     }
 
-    @Test func aStandbyReplaysFromTheArchiveThroughRestoreCommand() async throws {
+    @Test(arguments: RepositoryKind.allCases)
+    func aStandbyReplaysFromTheArchiveThroughRestoreCommand(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         let config = scratch.path + "/pgbackup.yaml"
         try await withPostgresCluster(Self.archivingOptions(config: config)) { primary in
-            let setup = try await ArchiveSetup.make(in: scratch, for: primary)
+            let setup = try await ArchiveSetup.make(kind, in: scratch, for: primary)
             let standby = try await primary.makeStandby()
             // Cut the standby off from the primary: from now on, WAL reaches it only through
             // restore_command, i.e. wal-fetch.
@@ -137,11 +138,12 @@ struct WALPushFetchEndToEndTests {
         }
     }
 
-    @Test func missingFilesAreQuietAndHistoryAndPartialFilesAreServed() async throws {
+    @Test(arguments: RepositoryKind.allCases)
+    func missingFilesAreQuietAndHistoryAndPartialFilesAreServed(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         try await withPostgresCluster { cluster in
-            let setup = try await ArchiveSetup.make(in: scratch, for: cluster)
+            let setup = try await ArchiveSetup.make(kind, in: scratch, for: cluster)
             let segment = try await cluster.sql("SELECT pg_walfile_name(pg_current_wal_lsn())")
 
             // PostgreSQL probes for files that do not exist: exit 1, nothing on stderr, no DEST.
@@ -185,17 +187,19 @@ struct WALPushFetchEndToEndTests {
         }
     }
 
-    @Test func walPushNeedsAnInitializedRepository() async throws {
+    @Test(arguments: RepositoryKind.allCases)
+    func walPushNeedsAnInitializedRepository(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
-        try FileManager.default.createDirectory(atPath: scratch.path + "/repo", withIntermediateDirectories: true)
+        let repository = try await TestRepository.make(kind, in: scratch)
+        if let directory = repository.directory { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
         try Data(count: 16 << 20).write(to: URL(fileURLWithPath: scratch.path + "/000000010000000000000001"))
-        let env = ["PGBACKUP_REPO": "file://\(scratch.path)/repo"]
+        let env = repository.environment
         let push = try await PGBackupBinary.run(["wal-push", scratch.path + "/000000010000000000000001"], environment: env)
         #expect(push.status == 1)
         #expect(push.standardError.contains("no repository for server 'main'"), "stderr: \(push.standardError)")
         #expect(push.standardError.contains("HINT: run `pgbackup init`"))
-        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path + "/repo").isEmpty)
+        #expect(try await repository.isEmpty())
 
         let fetch = try await PGBackupBinary.run(["wal-fetch", "000000010000000000000001", scratch.path + "/x"], environment: env)
         #expect(fetch.status == 1)
