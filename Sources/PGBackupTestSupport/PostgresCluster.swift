@@ -314,6 +314,28 @@ public final class PostgresCluster: Sendable {
         }
     }
 
+    /// Where `makeQuietTablespace` puts tablespace `ts`.
+    public var quietTablespaceLocation: String { baseDirectory + "/tablespace-ts" }
+
+    /// Creates tablespace `ts` in `quietTablespaceLocation` holding table `quiet` (50,000 frozen
+    /// rows that nothing changes afterwards), then checkpoints. Returns the tablespace's oid and
+    /// the table's path relative to the data directory (`pg_tblspc/<oid>/PG_15_…/<db>/<file>`).
+    public func makeQuietTablespace() async throws -> (oid: UInt32, quietPath: String) {
+        let location = quietTablespaceLocation
+        try makeServerOwnedDirectory(location)
+        try await sql(
+            "CREATE TABLESPACE ts LOCATION '\(location)'",
+            "CREATE TABLE quiet (id int, payload text) TABLESPACE ts",
+            "INSERT INTO quiet SELECT g, md5(g::text) FROM generate_series(1, 50000) g",
+            "VACUUM FREEZE quiet",
+            "CHECKPOINT")
+        let oidText = try await sql("SELECT oid FROM pg_tablespace WHERE spcname = 'ts'")
+        guard let oid = UInt32(oidText) else {
+            throw PostgresClusterError.setupFailed(step: "read the oid of tablespace ts", reason: "got '\(oidText)'", logTail: "")
+        }
+        return (oid, try await sql("SELECT pg_relation_filepath('quiet')"))
+    }
+
     /// Runs each statement with its own `psql -c` (so each is its own transaction: several
     /// statements in one `-c` are one transaction, and CREATE DATABASE refuses that) as the
     /// superuser, stopping at the first error. Returns psql's unaligned, tuples-only output

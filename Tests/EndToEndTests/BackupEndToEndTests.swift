@@ -16,17 +16,7 @@ struct BackupEndToEndTests {
     /// A cluster with a pgbench database and a tablespace holding a table that does not change.
     static func prepare(_ cluster: PostgresCluster, scale: Int = 2) async throws -> (oid: UInt32, quietPath: String) {
         try await cluster.pgbench(["-i", "-s", "\(scale)", "-q"])
-        let location = cluster.baseDirectory + "/tablespace-ts"
-        try cluster.makeServerOwnedDirectory(location)
-        try await cluster.sql(
-            "CREATE TABLESPACE ts LOCATION '\(location)'",
-            "CREATE TABLE quiet (id int, payload text) TABLESPACE ts",
-            "INSERT INTO quiet SELECT g, md5(g::text) FROM generate_series(1, 50000) g",
-            "VACUUM FREEZE quiet",
-            "CHECKPOINT")
-        let oid = try #require(UInt32(try await cluster.sql("SELECT oid FROM pg_tablespace WHERE spcname = 'ts'")))
-        let quietPath = try await cluster.sql("SELECT pg_relation_filepath('quiet')")
-        return (oid, quietPath)
+        return try await cluster.makeQuietTablespace()
     }
 
     static let options = PostgresCluster.Options(settings: ["autovacuum": "off"], walSegmentSizeMB: 1)

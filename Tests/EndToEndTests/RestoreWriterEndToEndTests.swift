@@ -31,9 +31,9 @@ struct RestoreWriterEndToEndTests {
         }
     }
 
-    static func backUp(_ kind: RepositoryKind, _ cluster: PostgresCluster, scratch: ScratchDirectory, scale: Int = 2) async throws -> Backed {
+    static func backUp(_ kind: RepositoryKind, _ cluster: PostgresCluster, scratch: ScratchDirectory) async throws -> Backed {
         let fixture = try await DaemonFixture(kind, cluster: cluster, scratch: scratch)
-        let (oid, quietPath) = try await BackupEndToEndTests.prepare(cluster, scale: scale)
+        let (oid, quietPath) = try await BackupEndToEndTests.prepare(cluster)
         let summary = try await backupSummary(fixture, ["--jobs", "2"])
         let repository = try fixture.repository.mainServer
         let manifest = try await BackupCatalog(repository: repository).manifest(summary.id)
@@ -245,53 +245,6 @@ struct RestoreWriterEndToEndTests {
             #expect(deltaTree.count == freshTree.count)
             for (path, entry) in freshTree { #expect(deltaTree[path] == entry, "\(path)") }
             #expect(try snapshot(tablespace) == snapshot(freshTablespace))
-        }
-    }
-
-    /// Not a test: a measurement, run on demand (`PGBACKUP_BENCH_RESTORE_SCALE=10`). Restores one
-    /// pgbench backup of that scale fresh with 1, 2 and 4 jobs, with syncfs and with an fsync per
-    /// file, and as a delta over an unchanged copy; prints seconds and MiB/s (medians of 3), and
-    /// the process's peak RSS (which should not grow with the scale).
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["PGBACKUP_BENCH_RESTORE_SCALE"] != nil))
-    func throughput() async throws {
-        let scale = Int(ProcessInfo.processInfo.environment["PGBACKUP_BENCH_RESTORE_SCALE"] ?? "") ?? 10
-        let scratch = try ScratchDirectory()
-        defer { scratch.remove() }
-        try await withPostgresCluster(BackupEndToEndTests.options) { cluster in
-            // A measurement of the restore writer on local disk: file:// keeps the store out of it.
-            let backed = try await Self.backUp(.file, cluster, scratch: scratch, scale: scale)
-            let mebibytes = Double(backed.manifest.totals.databaseSize) / 1_048_576
-            print("restore throughput, pgbench -s \(scale): \(String(format: "%.1f", mebibytes)) MiB, \(backed.manifest.files.count) entries")
-            var round = 0
-            func run(_ label: String, jobs: Int, durability: RestoreWriter.Durability, delta: Bool = false) async throws {
-                var results: [RestoreWriteStats] = []
-                for _ in 0..<3 {
-                    round += 1
-                    let pgdata = scratch.path + "/bench-\(round)"
-                    let tablespace = pgdata + "-ts"
-                    var logger = Logger(label: "bench")
-                    logger.logLevel = ProcessInfo.processInfo.environment["PGBACKUP_BENCH_DEBUG"] != nil ? .debug : .warning
-                    var writer = RestoreWriter(chunkStore: ChunkStore(repository: backed.repository, compression: .default), jobs: jobs, logger: logger)
-                    writer.durability = durability
-                    if delta {
-                        _ = try await writer.write(backed.manifest, dataDirectory: pgdata, tablespaceDirectories: [backed.oid: tablespace], mode: .fresh, onProgress: nil)
-                    }
-                    results.append(try await writer.write(
-                        backed.manifest, dataDirectory: pgdata, tablespaceDirectories: [backed.oid: tablespace], mode: delta ? .delta : .fresh, onProgress: nil))
-                    try FileManager.default.removeItem(atPath: pgdata)
-                    try FileManager.default.removeItem(atPath: tablespace)
-                }
-                let seconds = results.map(\.seconds).sorted()
-                let sync = results.map(\.syncSeconds).sorted()[1]
-                print(String(format: "  %-28@ median %.2f s (%.2f–%.2f), sync %.2f s, %.0f MiB/s", label as NSString, seconds[1], seconds[0], seconds[2], sync, mebibytes / seconds[1]))
-            }
-            for jobs in [1, 2, 4] { try await run("fresh, jobs \(jobs), syncfs", jobs: jobs, durability: .syncFileSystems) }
-            try await run("fresh, jobs 4, fsync each", jobs: 4, durability: .fsyncEachFile)
-            try await run("fresh, jobs 2, fsync each", jobs: 2, durability: .fsyncEachFile)
-            try await run("delta unchanged, jobs 2", jobs: 2, durability: .syncFileSystems, delta: true)
-            // Peak memory of this process (the restores; the backup ran in the binary).
-            let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-            print("  peak RSS of the test process: " + (status.split(separator: "\n").first { $0.hasPrefix("VmHWM") } ?? "?"))
         }
     }
 

@@ -17,17 +17,8 @@ struct BaseBackupStreamTests {
         // No autovacuum: the quiet table must not change between the backup and the comparison.
         try await withPostgresCluster(.init(name: "basebackup", settings: ["autovacuum": "off"])) { cluster in
             try await cluster.pgbench(["-i", "-s", "1", "-q"])
-            let location = cluster.baseDirectory + "/tablespace-ts"
-            try cluster.makeServerOwnedDirectory(location)
-            try await cluster.sql(
-                "CREATE TABLESPACE ts LOCATION '\(location)'",
-                "CREATE TABLE quiet (id int, payload text) TABLESPACE ts",
-                "INSERT INTO quiet SELECT g, md5(g::text) FROM generate_series(1, 50000) g",
-                "VACUUM FREEZE quiet",
-                "CHECKPOINT")
-            let oidText = try await cluster.sql("SELECT oid FROM pg_tablespace WHERE spcname = 'ts'")
-            let oid = try #require(UInt32(oidText))
-            let quietPath = try await cluster.sql("SELECT pg_relation_filepath('quiet')")
+            let (oid, quietPath) = try await cluster.makeQuietTablespace()
+            let location = cluster.quietTablespaceLocation
             let tablespacePrefix = "pg_tblspc/\(oid)/"
             #expect(quietPath.hasPrefix(tablespacePrefix))
             let quietName = String(quietPath.dropFirst(tablespacePrefix.count))

@@ -12,14 +12,15 @@ struct S3InteropTests {
     static let awsCLI: String? = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":")
         .map { "\($0)/aws" }.first { FileManager.default.isExecutableFile(atPath: $0) }
 
+    /// The test needs the CLI: without it, it fails (`scripts/install-deps test` installs it).
     func aws(_ server: MotoServer, _ arguments: [String]) async throws -> ProcessResult {
+        let cli = try #require(Self.awsCLI, "the aws CLI is not on PATH: run scripts/install-deps test (pip install awscli)")
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AWS_") }
         environment.merge(server.clientEnvironment) { _, new in new }
-        return try await runProcess(Self.awsCLI!, ["--endpoint-url", server.endpoint] + arguments, environment: environment, timeout: .seconds(120))
+        return try await runProcess(cli, ["--endpoint-url", server.endpoint] + arguments, environment: environment, timeout: .seconds(120))
     }
 
-    @Test(.enabled(if: awsCLI != nil, "needs the aws CLI (pip install awscli)"))
-    func theAWSCLIReadsWhatTheDriverWroteAndBack() async throws {
+    @Test func theAWSCLIReadsWhatTheDriverWroteAndBack() async throws {
         let moto = try await MotoServer.shared()
         let store = try await S3TestStore.make()
         let prefix = store.configuration.prefix

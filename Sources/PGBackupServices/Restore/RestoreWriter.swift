@@ -50,7 +50,7 @@ struct RestoreWriter: Sendable {
         /// it). It also flushes what other processes wrote to those file systems, which on a
         /// restore target is usually little. Measured here (pgbench -s 50, 773 MiB, 4 jobs, debug
         /// build): 3.0 s in all, 1.1 s of it flushing, against 3.5 s and 1.4 s with an fsync per
-        /// file (`RestoreWriterEndToEndTests.throughput`).
+        /// file. `bench/restore` measures whole restores against the peers.
         case syncFileSystems
         /// fsync every file and directory written, children first.
         case fsyncEachFile
