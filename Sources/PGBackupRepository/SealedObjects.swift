@@ -82,6 +82,29 @@ struct SealedObjects: Sendable {
         }
     }
 
+    /// As `read`, but decodes and calls `sink` on blocking-I/O threads, one piece at a time and
+    /// in order: for sinks that write files. Content reaches `sink` *before* it is verified.
+    @discardableResult
+    func readOffloading(
+        key: String, algorithm: CompressionAlgorithm, into sink: @escaping @Sendable (UnsafeRawBufferPointer) throws -> Void
+    ) async throws -> ObjectSeal {
+        let reader = try await store.reader(for: key)
+        do {
+            let opening = OffloadedOpening(opener: try ObjectOpener(algorithm: algorithm, object: key), sink: sink)
+            while true {
+                let piece = try await reader.read(maxLength: pieceSize)
+                if piece.isEmpty { break }
+                try await BlockingIO.run { try opening.update(piece) }
+            }
+            let seal = try await BlockingIO.run { try opening.finish() }
+            await reader.close()
+            return seal
+        } catch {
+            await reader.close()
+            throw error
+        }
+    }
+
     /// The verified content of a small object (a chunk, a manifest), at most `limit` bytes:
     /// `StorageError.tooLarge` past it, so memory stays bounded.
     func content(key: String, algorithm: CompressionAlgorithm, limit: Int) async throws -> [UInt8] {
@@ -111,5 +134,29 @@ struct SealedObjects: Sendable {
         } catch StorageError.notFound {
             return nil
         }
+    }
+}
+
+/// An `ObjectOpener` fed from blocking-I/O threads.
+///
+/// `@unchecked Sendable` because it holds a non-Sendable `ObjectOpener`: `SealedObjects.readOffloading` is its
+/// only user and calls `update`/`finish` one at a time, each
+/// awaited (`BlockingIO.run`) before the next starts, so no two threads ever touch it at once and
+/// each call happens after the previous one.
+private final class OffloadedOpening: @unchecked Sendable {
+    private let opener: ObjectOpener
+    private let sink: @Sendable (UnsafeRawBufferPointer) throws -> Void
+
+    init(opener: ObjectOpener, sink: @escaping @Sendable (UnsafeRawBufferPointer) throws -> Void) {
+        self.opener = opener
+        self.sink = sink
+    }
+
+    func update(_ piece: [UInt8]) throws {
+        try opener.update(piece, into: sink)
+    }
+
+    func finish() throws -> ObjectSeal {
+        try opener.finish(into: sink)
     }
 }

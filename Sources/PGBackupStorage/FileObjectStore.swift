@@ -264,17 +264,19 @@ final class FileObjectReader: ObjectReader {
         guard fd >= 0 else { preconditionFailure("read after close") }
         let (fd, key, store) = (self.fd, self.key, self.store)
         return try await BlockingIO.run {
-            var buffer = [UInt8](repeating: 0, count: maxLength)
-            let count = try buffer.withUnsafeMutableBytes { raw -> Int in
+            // Uninitialized: a chunk object is often far smaller than maxLength, and zeroing
+            // the whole buffer first showed in restore profiles.
+            try [UInt8](unsafeUninitializedCapacity: maxLength) { raw, count in
                 while true {
                     let n = Glibc.read(fd, raw.baseAddress, raw.count)
-                    if n >= 0 { return n }
+                    if n >= 0 {
+                        count = n
+                        return
+                    }
                     if errno == EINTR { continue }
                     throw StorageError.failed(operation: "read", key: key, store: store, reason: FileSystem.errnoDescription())
                 }
             }
-            buffer.removeLast(maxLength - count)
-            return buffer
         }
     }
 

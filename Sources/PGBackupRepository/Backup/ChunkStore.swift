@@ -1,5 +1,6 @@
 import PGBackupFoundations
 import PGBackupStorage
+import Synchronization
 
 /// The content-addressed chunk store of one server: `<server>/chunks/<ab>/<sha256>.<ext>`
 /// (`BackupLayout`), shared by every backup of the server.
@@ -17,7 +18,8 @@ import PGBackupStorage
 /// - `fetch` verifies the object against its seal *and* that the content's SHA-256 is the key's:
 ///   a damaged object is a `SealError`, a wrong one `ChunkStoreError.contentMismatch`, both
 ///   naming the object's key.
-/// - Memory: one chunk (at most `maximumChunkSize`) plus the codec's buffers.
+/// - Memory: `fetch`, one chunk (at most `maximumChunkSize`) plus the codec's buffers; `stream`,
+///   the codec's buffers.
 /// - Chunks are never deleted here: they are shared, and only a mark-and-sweep over every
 ///   manifest (and every backup in progress) may remove one.
 public struct ChunkStore: Sendable {
@@ -74,6 +76,8 @@ public struct ChunkStore: Sendable {
         for candidate in Self.searchOrder(preferring: algorithm ?? compression.algorithm) {
             let key = layout.chunkKey(sha256, candidate)
             var content: [UInt8] = []
+            // One allocation of the recorded size, not a doubling series of copies.
+            content.reserveCapacity(Int(min(max(0, size), Int64(Self.maximumChunkSize))))
             let seal: ObjectSeal
             do {
                 seal = try await objects.read(key: key, algorithm: candidate) { piece in
@@ -90,6 +94,40 @@ public struct ChunkStore: Sendable {
                 throw ChunkStoreError.sizeMismatch(key: key, expected: size, actual: Int64(seal.length))
             }
             return content
+        }
+        throw ChunkStoreError.missing(sha256: sha256, location: store.location)
+    }
+
+    /// Streams the content of chunk `sha256` (`size` bytes) into `sink` as it is decoded, on
+    /// blocking-I/O threads, one piece at a time and in order, then verifies it as `fetch` does.
+    /// The content reaches `sink` *before* it is verified: the caller keeps what it wrote
+    /// provisional until this returns (a restore's directory is unusable until the end). Memory:
+    /// the codec's buffers and one read piece, not the chunk.
+    public func stream(
+        sha256: SHA256Digest, size: Int64, preferring algorithm: CompressionAlgorithm? = nil,
+        into sink: @escaping @Sendable (UnsafeRawBufferPointer) throws -> Void
+    ) async throws {
+        for candidate in Self.searchOrder(preferring: algorithm ?? compression.algorithm) {
+            let key = layout.chunkKey(sha256, candidate)
+            let received = Mutex<Int64>(0)
+            let seal: ObjectSeal
+            do {
+                seal = try await objects.readOffloading(key: key, algorithm: candidate) { piece in
+                    let total = received.withLock { count in
+                        count += Int64(piece.count)
+                        return count
+                    }
+                    guard total <= size else { throw ChunkStoreError.sizeMismatch(key: key, expected: size, actual: total) }
+                    try sink(piece)
+                }
+            } catch StorageError.notFound {
+                continue  // before any content: the object is not stored in this compression
+            }
+            guard seal.sha256 == sha256 else { throw ChunkStoreError.contentMismatch(key: key, content: seal.sha256) }
+            guard Int64(seal.length) == size else {
+                throw ChunkStoreError.sizeMismatch(key: key, expected: size, actual: Int64(seal.length))
+            }
+            return
         }
         throw ChunkStoreError.missing(sha256: sha256, location: store.location)
     }

@@ -22,10 +22,10 @@ import Glibc
 ///    `backup_label.old`, dropped relations, …), entries of another type than the backup's.
 /// 4. Creates the directories (0700), every regular file at its size (so chunks land in any
 ///    order), the symbolic links, and `pg_tblspc/<oid>` → the mapped directory.
-/// 5. Fetches each distinct chunk and pack once (`ChunkStore.fetch` verifies it against its seal
-///    and its digest), `jobs` at a time, and writes it with `pwrite` at every place it belongs;
-///    packed files are checked against their own SHA-256. `.delta` first hashes the local bytes
-///    of each place and fetches only what differs.
+/// 5. Streams each distinct chunk and pack once (`ChunkStore.stream` verifies it against its
+///    seal and its digest at the end), `jobs` at a time, writing each decoded piece with `pwrite`
+///    at every place it belongs (`PieceWriter`); packed files are checked against their own
+///    SHA-256. `.delta` first hashes the local bytes of each place and fetches only what differs.
 /// 6. Regenerates `tablespace_map` for the mapped directories (PostgreSQL recreates the links
 ///    from it when recovery starts), checks every file's size and sets the manifest's mtimes.
 /// 7. Flushes every file system written to (`syncfs`), then writes `global/pg_control` — last —
@@ -36,8 +36,8 @@ import Glibc
 /// `postgresql.auto.conf`), written after `write` returns — a delta restore removes a
 /// `recovery.signal` the backup does not have, and restores `postgresql.auto.conf` as backed up.
 ///
-/// Memory: about `jobs` chunks (4 MiB each by default; a pack is at most one chunk), plus the
-/// plan, about as large as the manifest; independent of the database size.
+/// Memory: `jobs` times the codec's buffers and one read piece (1 MiB), plus the plan, about as
+/// large as the manifest; independent of the database and chunk sizes.
 struct RestoreWriter: Sendable {
     let chunkStore: ChunkStore
     let jobs: Int
@@ -387,40 +387,25 @@ struct RestoreWriter: Sendable {
             if pending.isEmpty { return outcome }
         }
 
-        let content: [UInt8]
+        let targets = pending
+        let writer = PieceWriter(pack: piece.sha256, targets: targets, entries: plan.entries)
         do {
-            content = try await chunkStore.fetch(sha256: piece.sha256, size: piece.size)
+            try await chunkStore.stream(sha256: piece.sha256, size: piece.size) { try writer.write($0) }
+            try await BlockingIO.run { try writer.finish() }
         } catch is CancellationError {
             throw CancellationError()
+        } catch let error as RestoreError {
+            throw error
+        } catch let error as FileSystemError {
+            throw error
         } catch {
             throw RestoreError.chunkFailed(
                 object: objectName(of: piece.sha256, failure: error),
                 files: Array(Set(piece.targets.map { plan.entries[$0.entry].display })).sorted(), cause: "\(error)")
         }
         outcome.fetched = true
-        outcome.fetchedBytes = Int64(content.count)
-        let targets = pending
-        let written: [Int] = try await BlockingIO.run {
-            try content.withUnsafeBytes { raw in
-                try targets.map { target in
-                    let entry = plan.entries[target.entry]
-                    let slice = UnsafeRawBufferPointer(rebasing: raw[Int(target.sourceOffset)..<Int(target.sourceOffset + target.length)])
-                    if let expected = target.sha256 {
-                        var hasher = SHA256Hasher()
-                        hasher.update(slice)
-                        let actual = hasher.finalize()
-                        guard actual == expected else {
-                            throw RestoreError.packedFileMismatch(path: entry.display, pack: piece.sha256, expected: expected, actual: actual)
-                        }
-                    }
-                    let fd = try RestoreFiles.openForWriting(entry.path, create: false)
-                    defer { close(fd) }
-                    try RestoreFiles.write(fd, slice, at: target.fileOffset, path: entry.path)
-                    return target.entry
-                }
-            }
-        }
-        outcome.written = written
+        outcome.fetchedBytes = piece.size
+        outcome.written = targets.map(\.entry)
         outcome.bytesWritten = targets.reduce(0) { $0 + $1.length }
         return outcome
     }
