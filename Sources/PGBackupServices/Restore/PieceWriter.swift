@@ -22,6 +22,8 @@ final class PieceWriter: @unchecked Sendable {
     private let pack: SHA256Digest
     private let targets: [RestorePlan.Target]
     private let entries: [RestorePlan.Entry]
+    /// Whether a file that is not there yet is created (a fresh restore), with its mode.
+    private let create: Bool
     /// Position in the chunk of the next byte.
     private var received: Int64 = 0
     /// SHA-256 of each packed file's slice so far, by target index.
@@ -33,11 +35,13 @@ final class PieceWriter: @unchecked Sendable {
     /// Per writer, so that `jobs` writers stay far below the descriptor limit.
     static let maximumOpenFiles = 16
 
-    /// `targets`: the piece's targets that need writing; `entries`: the plan's.
-    init(pack: SHA256Digest, targets: [RestorePlan.Target], entries: [RestorePlan.Entry]) {
+    /// `targets`: the piece's targets that need writing; `entries`: the plan's; `create`: whether
+    /// missing files are created.
+    init(pack: SHA256Digest, targets: [RestorePlan.Target], entries: [RestorePlan.Entry], create: Bool) {
         self.pack = pack
         self.targets = targets
         self.entries = entries
+        self.create = create
         for (index, target) in targets.enumerated() where target.sha256 != nil { hashers[index] = SHA256Hasher() }
     }
 
@@ -77,7 +81,7 @@ final class PieceWriter: @unchecked Sendable {
     private func descriptor(for entry: RestorePlan.Entry) throws -> Int32 {
         if let fd = open[entry.index] { return fd }
         if open.count == Self.maximumOpenFiles { closeAll() }
-        let fd = try RestoreFiles.openForWriting(entry.path, create: false)
+        let fd = try RestoreFiles.openForWriting(entry.path, create: create, mode: entry.mode)
         open[entry.index] = fd
         return fd
     }

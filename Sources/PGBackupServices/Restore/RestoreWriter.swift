@@ -20,8 +20,9 @@ import Glibc
 ///    directory, and whoever looks finds why.
 /// 3. `.delta`: removes everything the backup does not have (stale WAL, `postmaster.pid`,
 ///    `backup_label.old`, dropped relations, …), entries of another type than the backup's.
-/// 4. Creates the directories (0700), every regular file at its size (so chunks land in any
-///    order), the symbolic links, and `pg_tblspc/<oid>` → the mapped directory.
+/// 4. Creates the directories (0700), the symbolic links, and `pg_tblspc/<oid>` → the mapped
+///    directory; `.delta` resizes every regular file to its size (so chunks land in any order),
+///    `.fresh` lets the first piece written to a file create it.
 /// 5. Streams each distinct chunk and pack once (`ChunkStore.stream` verifies it against its
 ///    seal and its digest at the end), `jobs` at a time, writing each decoded piece with `pwrite`
 ///    at every place it belongs (`PieceWriter`); packed files are checked against their own
@@ -173,7 +174,7 @@ struct RestoreWriter: Sendable {
                     collect(outcome)
                     running -= 1
                 }
-                group.addTask { try await restore(piece, plan: plan, check: layout.check) }
+                group.addTask { try await restore(piece, plan: plan, check: layout.check, create: mode == .fresh) }
                 running += 1
             }
             for try await outcome in group { collect(outcome) }
@@ -273,12 +274,18 @@ struct RestoreWriter: Sendable {
     /// and the regular files at their size. Not `global/pg_control`, nor a regenerated
     /// `tablespace_map`: they come at the end.
     ///
-    /// One thread: creating the files in parallel, or each by its first chunk's write so that
-    /// creating overlaps fetching, measured no faster (ext4 here takes about 0.6 ms per new
-    /// inode, serialized in the kernel).
+    /// `.fresh` creates only the empty files here: every other file is created by the first
+    /// piece written to it (`PieceWriter`), so that creating the files (ext4 here takes up to
+    /// 0.6 ms per new inode, serialized in the kernel) overlaps fetching and decoding; `finish`
+    /// then checks every size and sets every mode. In release builds that took 0.5–0.8 s off a
+    /// 770 MiB restore on this machine.
     private static func layOut(_ plan: RestorePlan, mode: Mode) throws -> Layout {
         var layout = try makeTree(plan, mode: mode)
         for index in plan.files where index != plan.controlFile && index != plan.tablespaceMapEntry {
+            if mode == .fresh && plan.entries[index].size > 0 {
+                layout.changed[index] = true
+                continue
+            }
             let made = try makeFile(plan.entries[index], index: index, mode: mode)
             layout.check[index] = made.check
             layout.changed[index] = made.changed
@@ -365,7 +372,7 @@ struct RestoreWriter: Sendable {
 
     /// One chunk or pack: (delta) hashes the local bytes of each place it belongs, then fetches
     /// it unless they all match, and writes it where they do not.
-    private func restore(_ piece: RestorePlan.Piece, plan: RestorePlan, check: [Bool]) async throws -> PieceOutcome {
+    private func restore(_ piece: RestorePlan.Piece, plan: RestorePlan, check: [Bool], create: Bool) async throws -> PieceOutcome {
         var outcome = PieceOutcome()
         var pending = piece.targets
         if pending.contains(where: { check[$0.entry] }) {
@@ -388,7 +395,7 @@ struct RestoreWriter: Sendable {
         }
 
         let targets = pending
-        let writer = PieceWriter(pack: piece.sha256, targets: targets, entries: plan.entries)
+        let writer = PieceWriter(pack: piece.sha256, targets: targets, entries: plan.entries, create: create)
         do {
             try await chunkStore.stream(sha256: piece.sha256, size: piece.size) { try writer.write($0) }
             try await BlockingIO.run { try writer.finish() }
@@ -441,6 +448,9 @@ struct RestoreWriter: Sendable {
             try RestoreFiles.check(lstat(entry.path, &info), "inspect", entry.path)
             guard Int64(info.st_size) == entry.size else {
                 throw RestoreError.sizeMismatch(path: entry.display, expected: entry.size, actual: Int64(info.st_size))
+            }
+            if UInt32(info.st_mode & 0o7777) != entry.mode {  // created under the umask by a first write
+                try RestoreFiles.check(chmod(entry.path, mode_t(entry.mode)), "set the mode of", entry.path)
             }
             try RestoreFiles.setModificationTime(entry.path, seconds: entry.mtimeSeconds, nanoseconds: entry.mtimeNanoseconds)
         }
