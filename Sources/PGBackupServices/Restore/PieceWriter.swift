@@ -65,9 +65,13 @@ final class PieceWriter: @unchecked Sendable {
         }
     }
 
-    /// After the whole chunk was streamed: closes the files and checks every packed file's slice
-    /// against its own SHA-256.
+    /// After the whole chunk was streamed: starts writing it back to disk, closes the files and
+    /// checks every packed file's slice against its own SHA-256.
     func finish() throws {
+        for target in targets {
+            guard let fd = open[entries[target.entry].index] else { continue }
+            RestoreFiles.startWriteback(fd, offset: target.fileOffset, length: target.length)
+        }
         closeAll()
         for (index, target) in targets.enumerated() {
             guard let expected = target.sha256, let hasher = hashers[index] else { continue }
