@@ -26,13 +26,45 @@ struct SealedObjects: Sendable {
     func put(
         key: String, compression: Compression, next: () async throws -> [UInt8]?
     ) async throws -> (ObjectSeal, ObjectInfo) {
+        try await put(key: key, sealer: try ObjectSealer(compression: compression)) { sealer in
+            guard let piece = try await next() else { return nil }
+            var output: [UInt8] = []
+            try sealer.update(piece) { output.append(contentsOf: $0) }
+            return output
+        }
+    }
+
+    /// Stores `content` (already in memory: a chunk, a manifest) as the sealed object `key`,
+    /// `pieceSize` at a time. `sha256`: the content's digest when the caller has just computed
+    /// it (the content is then not hashed again).
+    func put(
+        key: String, content: [UInt8], compression: Compression, sha256: SHA256Digest? = nil
+    ) async throws -> (ObjectSeal, ObjectInfo) {
+        let sealer = try sha256.map { digest throws(CompressionError) in try ObjectSealer(compression: compression, sha256: digest) }
+            ?? ObjectSealer(compression: compression)
+        var offset = 0
+        let pieceSize = self.pieceSize
+        return try await put(key: key, sealer: sealer) { sealer in
+            guard offset < content.count else { return nil }
+            let end = min(content.count, offset + pieceSize)
+            defer { offset = end }
+            // Compressed output is never much larger than its input: one piece's worth at most.
+            var output: [UInt8] = []
+            try content.withUnsafeBytes { raw in
+                try sealer.update(UnsafeRawBufferPointer(rebasing: raw[offset..<end])) { output.append(contentsOf: $0) }
+            }
+            return output
+        }
+    }
+
+    /// The put itself: `sealed` feeds the next piece of content to the sealer and returns its
+    /// output (possibly empty), or nil at the end. On any error the writer is aborted.
+    private func put(
+        key: String, sealer: ObjectSealer, sealed: (ObjectSealer) async throws -> [UInt8]?
+    ) async throws -> (ObjectSeal, ObjectInfo) {
         let writer = try await store.writer(for: key)
         do {
-            let sealer = try ObjectSealer(compression: compression)
-            while let piece = try await next() {
-                // Compressed output is never much larger than its input: one piece's worth at most.
-                var output: [UInt8] = []
-                try sealer.update(piece) { output.append(contentsOf: $0) }
+            while let output = try await sealed(sealer) {
                 if !output.isEmpty { try await writer.write(output) }
             }
             var output: [UInt8] = []
@@ -43,18 +75,6 @@ struct SealedObjects: Sendable {
         } catch {
             await writer.abort()
             throw error
-        }
-    }
-
-    /// Stores `content` (already in memory: a chunk, a manifest) as the sealed object `key`.
-    func put(key: String, content: [UInt8], compression: Compression) async throws -> (ObjectSeal, ObjectInfo) {
-        var offset = 0
-        let pieceSize = self.pieceSize
-        return try await put(key: key, compression: compression) {
-            guard offset < content.count else { return nil }
-            let end = min(content.count, offset + pieceSize)
-            defer { offset = end }
-            return Array(content[offset..<end])
         }
     }
 

@@ -15,6 +15,8 @@ public final class ObjectSealer {
     public let compression: Compression
     private let compressor: any CodecStream
     private var hasher = SHA256Hasher()
+    /// The content's digest when the caller knew it up front: the content is not hashed again.
+    private let knownDigest: SHA256Digest?
     private var length: UInt64 = 0
     /// Bytes handed to the sink so far: compressed content, then the trailer.
     public private(set) var storedLength: UInt64 = 0
@@ -23,10 +25,21 @@ public final class ObjectSealer {
     public init(compression: Compression) throws(CompressionError) {
         self.compression = compression
         compressor = try compression.makeCompressor()
+        knownDigest = nil
+    }
+
+    /// For content whose SHA-256 the caller has just computed over the very bytes it will feed
+    /// (a chunk, keyed by its digest): the seal records `sha256` and the content is not hashed a
+    /// second time (hashing was a third of a backup's CPU). A mismatch would be a caller bug, and
+    /// every read would report the object as damaged.
+    public init(compression: Compression, sha256: SHA256Digest) throws(CompressionError) {
+        self.compression = compression
+        compressor = try compression.makeCompressor()
+        knownDigest = sha256
     }
 
     public func update(_ input: UnsafeRawBufferPointer, into sink: (UnsafeRawBufferPointer) throws -> Void) throws {
-        hasher.update(input)
+        if knownDigest == nil { hasher.update(input) }
         length += UInt64(input.count)
         try compressor.update(input) { piece in
             storedLength += UInt64(piece.count)
@@ -41,7 +54,7 @@ public final class ObjectSealer {
             storedLength += UInt64(piece.count)
             try sink(piece)
         }
-        let seal = ObjectSeal(sha256: hasher.finalize(), length: length)
+        let seal = ObjectSeal(sha256: knownDigest ?? hasher.finalize(), length: length)
         let trailer = seal.trailer(for: compression.algorithm)
         try trailer.withUnsafeBytes { try sink($0) }
         storedLength += UInt64(trailer.count)

@@ -60,7 +60,7 @@ public struct ChunkStore: Sendable {
             return ChunkRef(sha256: sha256, size: Int64(bytes.count), storedSize: existing.info.size, algorithm: existing.algorithm, new: false)
         }
         let key = layout.chunkKey(sha256, compression.algorithm)
-        let (_, info) = try await objects.put(key: key, content: bytes, compression: compression)
+        let (_, info) = try await objects.put(key: key, content: bytes, compression: compression, sha256: sha256)
         index?.insert(sha256, ChunkIndex.Entry(algorithm: compression.algorithm, storedSize: info.size))
         return ChunkRef(sha256: sha256, size: Int64(bytes.count), storedSize: info.size, algorithm: compression.algorithm, new: true)
     }

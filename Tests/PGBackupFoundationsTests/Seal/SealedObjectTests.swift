@@ -68,6 +68,27 @@ struct SealedObjectTests {
         }
     }
 
+    @Test("a digest known up front is sealed as given, and a wrong one makes the object fail to open", arguments: compressions)
+    func knownDigest(compression: Compression) throws {
+        let content = Sample.compressible4MiB.bytes
+        let sealer = try ObjectSealer(compression: compression, sha256: SHA256Hasher.hash(content))
+        var stored: [UInt8] = []
+        try sealer.update(content) { stored.append(contentsOf: $0) }
+        #expect(try sealer.finish { stored.append(contentsOf: $0) } == ObjectSeal(of: content))
+        #expect(stored == (try ObjectSealer.seal(content, compression: compression)), "the same bytes as a sealer that hashes")
+        expectSameBytes(try Self.open(stored, compression.algorithm), content, "opened content")
+
+        // A caller bug (a digest of other bytes) cannot go unnoticed: the object does not open.
+        let liar = try ObjectSealer(compression: compression, sha256: SHA256Hasher.hash(Array(content.dropLast())))
+        var lied: [UInt8] = []
+        try liar.update(content) { lied.append(contentsOf: $0) }
+        try liar.finish { lied.append(contentsOf: $0) }
+        guard case .digestMismatch? = Self.failure(lied, compression)?.reason else {
+            Issue.record("expected a digest mismatch")
+            return
+        }
+    }
+
     @Test("the real tool decompresses a sealed object to exactly the content", arguments: compressions.filter { $0 != .none }, Sample.allCases)
     func toolIgnoresTheSeal(compression: Compression, sample: Sample) throws {
         let (stored, _) = try Self.seal(sample.bytes, compression)
