@@ -108,7 +108,15 @@ struct SealedObjects: Sendable {
     func readOffloading(
         key: String, algorithm: CompressionAlgorithm, into sink: @escaping @Sendable (UnsafeRawBufferPointer) throws -> Void
     ) async throws -> ObjectSeal {
-        let reader = try await store.reader(for: key)
+        try await readOffloading(from: try await store.reader(for: key), key: key, algorithm: algorithm, into: sink)
+    }
+
+    /// As `readOffloading(key:…)`, from a reader the caller opened (to learn that the object
+    /// exists before preparing the sink); closes it.
+    func readOffloading(
+        from reader: any ObjectReader, key: String, algorithm: CompressionAlgorithm,
+        into sink: @escaping @Sendable (UnsafeRawBufferPointer) throws -> Void
+    ) async throws -> ObjectSeal {
         do {
             let opening = OffloadedOpening(opener: try ObjectOpener(algorithm: algorithm, object: key), sink: sink)
             while true {
@@ -159,10 +167,10 @@ struct SealedObjects: Sendable {
 
 /// An `ObjectOpener` fed from blocking-I/O threads.
 ///
-/// `@unchecked Sendable` because it holds a non-Sendable `ObjectOpener`: `SealedObjects.readOffloading` is its
-/// only user and calls `update`/`finish` one at a time, each
-/// awaited (`BlockingIO.run`) before the next starts, so no two threads ever touch it at once and
-/// each call happens after the previous one.
+/// `@unchecked Sendable` because it holds a non-Sendable `ObjectOpener`:
+/// `SealedObjects.readOffloading(from:…)` is its only user and calls `update`/`finish` one at a
+/// time, each awaited (`BlockingIO.run`) before the next starts, so no two threads ever touch it at
+/// once and each call happens after the previous one.
 private final class OffloadedOpening: @unchecked Sendable {
     private let opener: ObjectOpener
     private let sink: @Sendable (UnsafeRawBufferPointer) throws -> Void

@@ -73,29 +73,19 @@ public struct ChunkStore: Sendable {
 
     /// The content of the chunk `sha256` of `size` bytes (as a manifest records it), verified.
     public func fetch(sha256: SHA256Digest, size: Int64, preferring algorithm: CompressionAlgorithm? = nil) async throws -> [UInt8] {
-        for candidate in Self.searchOrder(preferring: algorithm ?? compression.algorithm) {
-            let key = layout.chunkKey(sha256, candidate)
-            var content: [UInt8] = []
+        var content: [UInt8] = []
+        try await readVerified(sha256, size: size, preferring: algorithm) { key, candidate in
+            content.removeAll(keepingCapacity: true)
             // One allocation of the recorded size, not a doubling series of copies.
             content.reserveCapacity(Int(min(max(0, size), Int64(Self.maximumChunkSize))))
-            let seal: ObjectSeal
-            do {
-                seal = try await objects.read(key: key, algorithm: candidate) { piece in
-                    guard content.count + piece.count <= Self.maximumChunkSize else {
-                        throw ChunkStoreError.sizeMismatch(key: key, expected: size, actual: Int64(content.count + piece.count))
-                    }
-                    content.append(contentsOf: piece)
+            return try await objects.read(key: key, algorithm: candidate) { piece in
+                guard content.count + piece.count <= Self.maximumChunkSize else {
+                    throw ChunkStoreError.sizeMismatch(key: key, expected: size, actual: Int64(content.count + piece.count))
                 }
-            } catch StorageError.notFound {
-                continue
+                content.append(contentsOf: piece)
             }
-            guard seal.sha256 == sha256 else { throw ChunkStoreError.contentMismatch(key: key, content: seal.sha256) }
-            guard Int64(seal.length) == size else {
-                throw ChunkStoreError.sizeMismatch(key: key, expected: size, actual: Int64(seal.length))
-            }
-            return content
         }
-        throw ChunkStoreError.missing(sha256: sha256, location: store.location)
+        return content
     }
 
     /// Streams the content of chunk `sha256` (`size` bytes) into `sink` as it is decoded, on
@@ -107,21 +97,33 @@ public struct ChunkStore: Sendable {
         sha256: SHA256Digest, size: Int64, preferring algorithm: CompressionAlgorithm? = nil,
         into sink: @escaping @Sendable (UnsafeRawBufferPointer) throws -> Void
     ) async throws {
+        try await readVerified(sha256, size: size, preferring: algorithm) { key, candidate in
+            let received = Mutex<Int64>(0)
+            return try await objects.readOffloading(key: key, algorithm: candidate) { piece in
+                let total = received.withLock { count in
+                    count += Int64(piece.count)
+                    return count
+                }
+                guard total <= size else { throw ChunkStoreError.sizeMismatch(key: key, expected: size, actual: total) }
+                try sink(piece)
+            }
+        }
+    }
+
+    /// Reads the chunk's object with `read` (which returns its seal) in each compression,
+    /// `preferring`'s first (else the store's), until one is stored; then checks that the content
+    /// is the digest's and of `size` bytes. `ChunkStoreError.missing` when none is stored.
+    private func readVerified(
+        _ sha256: SHA256Digest, size: Int64, preferring algorithm: CompressionAlgorithm?,
+        _ read: (_ key: String, _ algorithm: CompressionAlgorithm) async throws -> ObjectSeal
+    ) async throws {
         for candidate in Self.searchOrder(preferring: algorithm ?? compression.algorithm) {
             let key = layout.chunkKey(sha256, candidate)
-            let received = Mutex<Int64>(0)
             let seal: ObjectSeal
             do {
-                seal = try await objects.readOffloading(key: key, algorithm: candidate) { piece in
-                    let total = received.withLock { count in
-                        count += Int64(piece.count)
-                        return count
-                    }
-                    guard total <= size else { throw ChunkStoreError.sizeMismatch(key: key, expected: size, actual: total) }
-                    try sink(piece)
-                }
+                seal = try await read(key, candidate)
             } catch StorageError.notFound {
-                continue  // before any content: the object is not stored in this compression
+                continue  // not stored in this compression
             }
             guard seal.sha256 == sha256 else { throw ChunkStoreError.contentMismatch(key: key, content: seal.sha256) }
             guard Int64(seal.length) == size else {

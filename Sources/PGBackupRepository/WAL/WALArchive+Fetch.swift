@@ -47,7 +47,7 @@ extension WALArchive {
     }
 
     /// Streams the object through an opener into a temporary file, verifies it, pads it, and
-    /// renames it to `destination`.
+    /// renames it to `destination`. The reader is opened first: a missing object creates no file.
     private func copy(key: String, algorithm: CompressionAlgorithm, to destination: String, padTo: UInt64?) async throws {
         let reader = try await store.reader(for: key)
         let output: AtomicFileWriter
@@ -58,14 +58,14 @@ extension WALArchive {
             throw error
         }
         do {
-            let pipeline = try FetchPipeline(opener: ObjectOpener(algorithm: algorithm, object: key), output: output.descriptor, path: output.temporaryPath)
-            while true {
-                let piece = try await reader.read(maxLength: Self.chunkSize)
-                if piece.isEmpty { break }
-                try await BlockingIO.run { try pipeline.feed(piece) }
+            let (fd, path) = (output.descriptor, output.temporaryPath)
+            let seal = try await sealedObjects.readOffloading(from: reader, key: key, algorithm: algorithm) { piece in
+                do {
+                    try FileSystem.writeAll(fd, piece)
+                } catch let error as FileSystemError {
+                    throw FileSystemError(operation: "write", path: path, reason: error.reason)
+                }
             }
-            let seal = try await BlockingIO.run { try pipeline.finish() }
-            await reader.close()
             if let padTo {
                 guard seal.length <= padTo else {
                     throw WALArchiveError.partialTooLong(name: key, length: seal.length, segmentSize: segmentSize)
@@ -74,43 +74,8 @@ extension WALArchive {
             }
             try await output.commit()
         } catch {
-            await reader.close()
             output.abort()
             throw error
-        }
-    }
-}
-
-/// Decodes a fetched object straight into the temporary file on a blocking-I/O thread, so that
-/// however well a chunk compressed, its content never piles up in memory.
-///
-/// `@unchecked Sendable` because it holds a non-Sendable `ObjectOpener`: `copy(key:…)` is its only
-/// user, and calls `feed`/`finish` one at a time, each awaited (`BlockingIO.run`) before the next
-/// starts, so no two threads ever touch it at once and each call happens after the previous one.
-private final class FetchPipeline: @unchecked Sendable {
-    private let opener: ObjectOpener
-    private let fd: Int32
-    private let path: String
-
-    init(opener: ObjectOpener, output fd: Int32, path: String) {
-        self.opener = opener
-        self.fd = fd
-        self.path = path
-    }
-
-    func feed(_ bytes: [UInt8]) throws {
-        try opener.update(bytes) { try write($0) }
-    }
-
-    func finish() throws -> ObjectSeal {
-        try opener.finish { try write($0) }
-    }
-
-    private func write(_ piece: UnsafeRawBufferPointer) throws {
-        do {
-            try FileSystem.writeAll(fd, piece)
-        } catch let error as FileSystemError {
-            throw FileSystemError(operation: "write", path: path, reason: error.reason)
         }
     }
 }
