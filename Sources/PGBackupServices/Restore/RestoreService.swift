@@ -160,6 +160,6 @@ public struct RestoreService: Sendable {
         defer { close(fd) }
         try content.withUnsafeBytes { try FileSystem.writeAll(fd, $0) }
         guard fsync(fd) == 0 else { throw FileSystemError(operation: "fsync", path: path, reason: FileSystem.errnoDescription()) }
-        FileSystem.syncDirectory(FileSystem.directory(of: path))
+        try FileSystem.syncDirectory(FileSystem.directory(of: path))
     }
 }

@@ -101,7 +101,7 @@ final class WALSpool {
         guard fd >= 0 else {
             throw FileSystemError(operation: "create", path: path, reason: FileSystem.errnoDescription())
         }
-        FileSystem.syncDirectory(directory)
+        try FileSystem.syncDirectory(directory)
         current = (name, fd)
         return fd
     }
@@ -112,6 +112,6 @@ final class WALSpool {
         guard rename(partialPath(name), completedPath(name)) == 0 else {
             throw FileSystemError(operation: "rename", path: partialPath(name), reason: FileSystem.errnoDescription())
         }
-        FileSystem.syncDirectory(directory)
+        try FileSystem.syncDirectory(directory)
     }
 }
