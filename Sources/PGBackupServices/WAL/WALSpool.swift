@@ -16,7 +16,11 @@ final class WALSpool {
     init(directory: String, segmentSize: WALSegmentSize) throws {
         self.directory = directory
         self.segmentSize = segmentSize
-        try FileSystem.makeDirectories(directory, mode: 0o700)
+        do {
+            try FileSystem.makeDirectories(directory, mode: 0o700)
+        } catch {
+            throw WALSpoolError.unusableDirectory(error)
+        }
     }
 
     deinit {
