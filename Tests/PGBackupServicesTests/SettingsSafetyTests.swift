@@ -65,6 +65,11 @@ struct SettingsSafetyTests {
         }
     }
 
+    @Test func aKeyWithoutAValueIsAMistake() {
+        #expect { try load("slot:\n") } throws: { "\($0)" == "invalid value for slot in \(path): expected a single value (text, number or true/false)" }
+        #expect { try load("s3:\n") } throws: { "\($0)".contains("s3 must be a mapping") }
+    }
+
     @Test func yamlScalarsOfEveryKindAreText() throws {
         let settings = try load("slot: 123\ns3:\n  path_style: yes\n  region: 42")
         #expect(settings.slot == "123")

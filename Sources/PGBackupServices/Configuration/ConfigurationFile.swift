@@ -123,10 +123,14 @@ struct ConfigurationFile: Decodable {
         return mapping
     }
 
+    /// Every key is allowed, and every setting has a value (`slot:` alone is a mistake, not a default).
     private static func check(_ mapping: Node.Mapping, allowed: [String], prefix: String, path: String) throws(ConfigurationError) {
-        for key in mapping.keys {
+        for (key, value) in mapping {
             let name = key.string ?? ""
             guard allowed.contains(name) else { throw .unknownKey(key: prefix + name, file: path, allowed: allowed) }
+            if value.null != nil, name != CodingKeys.s3.rawValue, name != CodingKeys.servers.rawValue {
+                throw .invalidShape(setting: "\(prefix)\(name) in \(path)", reason: "expected a single value (text, number or true/false)")
+            }
         }
     }
 

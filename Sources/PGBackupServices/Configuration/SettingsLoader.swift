@@ -64,8 +64,9 @@ public enum SettingsLoader {
                 settings.sources[key.rawValue] = "servers.\(settings.server).\(key.rawValue) in \(path)"
                 return value.value
             }
-            if let value = file[keyPath: property] { settings.sources[key.rawValue] = "\(key.rawValue) in \(path)" }
-            return file[keyPath: property]?.value
+            guard let value = file[keyPath: property] else { return nil }
+            settings.sources[key.rawValue] = "\(key.rawValue) in \(path)"
+            return value.value
         }
         func s3<Kind>(_ key: ConfigurationFile.S3Section.CodingKeys, _ property: KeyPath<ConfigurationFile.S3Section, FileValue<Kind>?>) throws(ConfigurationError) -> Kind.Value? {
             if let text = env[key.environment] { return try parse(Kind.self, text, setting: key.environment) }

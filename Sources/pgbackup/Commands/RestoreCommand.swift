@@ -53,7 +53,7 @@ struct RestoreCommand: AsyncParsableCommand {
 
     @Flag(help: "Make the restored node a standby that streams from the primary after replaying the archive.")
     var standby = false
-    @Option(help: ArgumentHelp("The primary for --standby (default: PGBACKUP_CONNINFO).", valueName: "conninfo"))
+    @Option(help: ArgumentHelp("The primary for --standby (default: PGBACKUP_CONNINFO without its password; the standby then authenticates with ~/.pgpass, a passfile or a certificate).", valueName: "conninfo"))
     var primaryConninfo: String?
 
     @Option(help: ArgumentHelp("Restore tablespace OID into DIR instead of its original location (repeatable).", valueName: "OID=DIR"))
