@@ -22,10 +22,11 @@ struct GlobalOptions: ParsableArguments {
     var logLevel: Logger.Level?
 
     /// The settings from the configuration file and the environment; settings that pgbackup
-    /// does not implement yet are refused (exit 2), never ignored.
-    func settings() throws -> Settings {
+    /// does not implement yet are refused (exit 2), never ignored, unless `refusingUnimplemented`
+    /// is false.
+    func settings(refusingUnimplemented: Bool = true) throws -> Settings {
         let settings = try SettingsLoader.load(configPath: config, environment: ProcessInfo.processInfo.environment, server: server)
-        try settings.refuseUnimplemented()
+        if refusingUnimplemented { try settings.refuseUnimplemented() }
         return settings
     }
 

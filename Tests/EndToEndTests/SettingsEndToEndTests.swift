@@ -61,6 +61,13 @@ struct SettingsEndToEndTests {
             try #require(initialized.status == 0, "\(initialized.standardError)")
             #expect(try await !Self.nothingStored(repository))
 
+            // wal-fetch (restore_command) does not refuse them: PostgreSQL takes any failure for
+            // "no such file", which could end a recovery early. A missing file exits 1, quietly.
+            var fetchEnvironment = environment
+            for refusal in refusals { fetchEnvironment.merge(refusal.environment) { $1 } }
+            let fetched = try await PGBackupBinary.run(["wal-fetch", "000000010000000000000FFF", scratch.path + "/fetched"], environment: fetchEnvironment)
+            #expect(fetched.status == 1 && fetched.standardError.isEmpty, "\(fetched.standardError)")
+
             // A spool that cannot be created names the settings that move it.
             let notADirectory = scratch.path + "/not-a-directory"
             try Data("x".utf8).write(to: URL(fileURLWithPath: notADirectory))
