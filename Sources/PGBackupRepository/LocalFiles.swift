@@ -165,7 +165,7 @@ final class AtomicFileWriter {
                 unlink(temporaryPath)
                 throw FileSystemError(operation: "rename into place", path: path, reason: reason)
             }
-            FileSystem.syncDirectory(FileSystem.directory(of: path))
+            try FileSystem.syncDirectory(FileSystem.directory(of: path))
         }
     }
 

@@ -138,7 +138,7 @@ public struct FileObjectStore: ObjectStore {
                 }
                 directories.insert(FileSystem.directory(of: path))
             }
-            for directory in directories { FileSystem.syncDirectory(directory) }
+            for directory in directories { try FileSystem.syncDirectory(directory) }
             // Directories left empty go too (deepest first), as on an object store, where a
             // prefix exists only while objects have it. rmdir(2) removes only empty ones.
             for directory in directories.sorted(by: { $0.count > $1.count }) {
@@ -231,7 +231,7 @@ final class FileObjectWriter: ObjectWriter {
                 unlink(temporaryPath)
                 throw StorageError.failed(operation: "rename into place", key: key, store: store, reason: reason)
             }
-            FileSystem.syncDirectory(FileSystem.directory(of: path))
+            try FileSystem.syncDirectory(FileSystem.directory(of: path))
         }
         return ObjectInfo(key: key, size: written, modified: Date())
     }

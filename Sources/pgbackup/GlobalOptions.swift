@@ -21,9 +21,13 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "Least severe log level shown: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level?
 
-    /// The settings from the configuration file and the environment.
-    func settings() throws -> Settings {
-        try SettingsLoader.load(configPath: config, environment: ProcessInfo.processInfo.environment, server: server)
+    /// The settings from the configuration file and the environment; settings that pgbackup
+    /// does not implement yet are refused (exit 2), never ignored, unless `refusingUnimplemented`
+    /// is false.
+    func settings(refusingUnimplemented: Bool = true) throws -> Settings {
+        let settings = try SettingsLoader.load(configPath: config, environment: ProcessInfo.processInfo.environment, server: server)
+        if refusingUnimplemented { try settings.refuseUnimplemented() }
+        return settings
     }
 
     /// Sets up logging to standard error and returns the command's logger.

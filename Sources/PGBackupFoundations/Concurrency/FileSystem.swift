@@ -46,16 +46,30 @@ public enum FileSystem {
         if mkdir(path, mode) != 0 && errno != EEXIST {
             throw FileSystemError(operation: "create directory", path: path, reason: errnoDescription())
         }
-        syncDirectory(parent)
+        try syncDirectory(parent)
     }
 
-    /// fsyncs a directory so renames and new entries in it survive a crash. Best effort: some
-    /// file systems refuse fsync on directories, which then have nothing to flush.
-    public static func syncDirectory(_ path: String) {
+    /// fsyncs a directory so renames and new entries in it survive a crash. Throws when the
+    /// directory cannot be opened or its fsync fails (EIO, ENOSPC, …: the entries may not be on
+    /// disk). As PostgreSQL's `fsync_fname`, EINVAL and EBADF are not errors: some file systems
+    /// refuse fsync on directories, which then have nothing to flush. A directory that does not
+    /// exist has no entries to flush either.
+    public static func syncDirectory(_ path: String) throws {
+        try syncDirectory(path, fsync: { fsync($0) })
+    }
+
+    /// `syncDirectory` with the fsync call given, so tests can make it fail (a failing directory
+    /// fsync cannot be provoked portably on a healthy disk).
+    static func syncDirectory(_ path: String, fsync: (Int32) -> Int32) throws {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        fsync(fd)
-        close(fd)
+        guard fd >= 0 else {
+            if errno == ENOENT { return }
+            throw FileSystemError(operation: "open directory", path: path, reason: errnoDescription())
+        }
+        defer { close(fd) }
+        guard fsync(fd) == 0 || errno == EINVAL || errno == EBADF else {
+            throw FileSystemError(operation: "fsync directory", path: path, reason: errnoDescription())
+        }
     }
 
     /// Writes the whole buffer, retrying short writes and EINTR.

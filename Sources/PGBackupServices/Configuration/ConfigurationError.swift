@@ -5,6 +5,10 @@ public enum ConfigurationError: Error, Sendable, CustomStringConvertible, Equata
     case invalidYAML(path: String, detail: String)
     case unknownKey(key: String, file: String, allowed: [String])
     case invalidValue(setting: String, value: String, reason: String)
+    /// A value of the wrong kind (a list where one value belongs, …); not echoed, it may be secret.
+    case invalidShape(setting: String, reason: String)
+    /// A setting pgbackup accepts but does not implement yet: refused rather than ignored.
+    case notImplemented(setting: String, feature: String, refusal: String, hint: String)
     case missing(setting: String, hint: String)
     case ambiguousServer(candidates: [String])
     case unknownServer(name: String, known: [String])
@@ -19,6 +23,10 @@ public enum ConfigurationError: Error, Sendable, CustomStringConvertible, Equata
             "unknown setting '\(key)' in '\(file)'; allowed here: \(allowed.joined(separator: ", "))"
         case let .invalidValue(setting, value, reason):
             "invalid value '\(value)' for \(setting): \(reason)"
+        case let .invalidShape(setting, reason):
+            "invalid value for \(setting): \(reason)"
+        case let .notImplemented(setting, feature, refusal, hint):
+            "\(setting) is set, but \(feature) is not implemented yet: \(refusal)\nHINT: \(hint)"
         case let .missing(setting, hint):
             "no \(setting) configured\nHINT: \(hint)"
         case let .ambiguousServer(candidates):

@@ -36,8 +36,33 @@ public struct Settings: Sendable, CustomStringConvertible {
     public var httpListen: String?
     public var logLevel: String?
     public var logFormat: String?
+    /// Where each setting of the configuration file's top level came from (`PGBACKUP_POLICY`,
+    /// `policy in /etc/pgbackup/pgbackup.yaml`, …), by file key, for messages.
+    var sources: [String: String] = [:]
 
     public init() {}
+
+    /// Refuses the settings pgbackup accepts but does not implement yet, rather than ignoring
+    /// them: a key file that encrypts nothing would store backups in plaintext without a word.
+    public func refuseUnimplemented() throws(ConfigurationError) {
+        func setting(_ key: String, _ variable: String) -> String { sources[key] ?? variable }
+        if encryptionKeyFile != nil {
+            throw .notImplemented(
+                setting: setting("encryption_key_file", "PGBACKUP_ENCRYPTION_KEY_FILE"), feature: "client-side encryption",
+                refusal: "refusing to store backups in plaintext", hint: "unset it to run without encryption")
+        }
+        if policy != nil {
+            throw .notImplemented(
+                setting: setting("policy", "PGBACKUP_POLICY"), feature: "retention policies and backup schedules",
+                refusal: "refusing to run as if its schedule and retention applied",
+                hint: "unset it to run without a policy: every backup is kept, and backups are taken by running `pgbackup backup`")
+        }
+        if httpListen != nil {
+            throw .notImplemented(
+                setting: setting("http", "PGBACKUP_HTTP"), feature: "the HTTP status endpoint (/health, /metrics)",
+                refusal: "refusing to run without the endpoint it asks for", hint: "unset it to run without the endpoint")
+        }
+    }
 
     /// The repository, or the configuration error an operator can act on.
     public func requireRepository() throws(ConfigurationError) -> RepositoryLocation {
@@ -53,6 +78,12 @@ public struct Settings: Sendable, CustomStringConvertible {
             throw .missing(setting: "conninfo", hint: "set PGBACKUP_CONNINFO (e.g. 'host=db1 user=replicator') or `conninfo:` for server '\(server)' in the configuration file")
         }
         return conninfo.value
+    }
+
+    /// The primary's connection string without pgbackup's passwords, for another program to
+    /// connect with (a restored standby's `primary_conninfo`); nil when none is configured.
+    public var conninfoWithoutPasswords: String? {
+        conninfo.map { removingPasswords(fromConninfo: $0.value) }
     }
 
     public var description: String {

@@ -133,15 +133,23 @@ public struct RestoreService: Sendable {
     }
 
     /// Writes the repository settings for the restored server's `restore_command` next to the
-    /// data directory (not inside it: later base backups would copy it), readable by its owner only.
+    /// data directory (not inside it: later base backups would copy it): mode 0600 from its first
+    /// byte (it may hold S3 credentials), fsync'd, and, when we are root, owned by the data
+    /// directory's owner, the user the server (and so `restore_command`) runs as.
     private func writeRepositoryConfiguration(next dataDirectory: String) throws -> String {
         var base = dataDirectory
         while base.count > 1 && base.hasSuffix("/") { base.removeLast() }
         let path = base + ".pgbackup.yaml"
         let content = settings.repositoryConfigurationYAML(comment: "written by pgbackup restore for the restore_command of \(dataDirectory)")
-        guard FileManager.default.createFile(atPath: path, contents: Data(content.utf8), attributes: [.posixPermissions: 0o600]) else {
-            throw FileSystemError(operation: "write", path: path, reason: FileSystem.errnoDescription())
+        var owner: (uid: uid_t, gid: gid_t)?
+        if geteuid() == 0 {
+            var info = stat()
+            guard stat(dataDirectory, &info) == 0 else {
+                throw FileSystemError(operation: "inspect", path: dataDirectory, reason: FileSystem.errnoDescription())
+            }
+            owner = (info.st_uid, info.st_gid)
         }
+        try FileSystem.writePrivateFile(path, contents: Array(content.utf8), owner: owner)
         return path
     }
 
@@ -160,6 +168,6 @@ public struct RestoreService: Sendable {
         defer { close(fd) }
         try content.withUnsafeBytes { try FileSystem.writeAll(fd, $0) }
         guard fsync(fd) == 0 else { throw FileSystemError(operation: "fsync", path: path, reason: FileSystem.errnoDescription()) }
-        FileSystem.syncDirectory(FileSystem.directory(of: path))
+        try FileSystem.syncDirectory(FileSystem.directory(of: path))
     }
 }

@@ -93,11 +93,11 @@ struct RestoreWriter: Sendable {
         try await BlockingIO.run {
             try RestoreFiles.makeRoot(plan.dataDirectory)
             try RestoreFiles.writeDurably(marker, Array(Self.inProgressText(manifest, plan: plan, since: started).utf8))
-            FileSystem.syncDirectory(plan.dataDirectory)
+            try FileSystem.syncDirectory(plan.dataDirectory)
             if mode == .delta {
                 let control = plan.entries[plan.controlFile].path
                 try RestoreFiles.removeTree(control)
-                FileSystem.syncDirectory(FileSystem.directory(of: control))
+                try FileSystem.syncDirectory(FileSystem.directory(of: control))
             }
         }
         logger.info("restoring backup \(manifest.id)", metadata: [
@@ -108,7 +108,7 @@ struct RestoreWriter: Sendable {
             var stats = try await writeAll(plan, mode: mode, onProgress: onProgress)
             try await BlockingIO.run {
                 try RestoreFiles.removeTree(marker)
-                FileSystem.syncDirectory(plan.dataDirectory)
+                try FileSystem.syncDirectory(plan.dataDirectory)
             }
             stats.seconds = Self.seconds(ContinuousClock.now - began)
             logger.info("backup \(manifest.id) restored", metadata: [
@@ -120,7 +120,7 @@ struct RestoreWriter: Sendable {
             let text = Self.failureText(manifest, plan: plan, since: started, error: error)
             try? await BlockingIO.run {
                 try RestoreFiles.writeDurably(marker, Array(text.utf8))
-                FileSystem.syncDirectory(plan.dataDirectory)
+                try FileSystem.syncDirectory(plan.dataDirectory)
             }
             logger.error("restore of backup \(manifest.id) failed", metadata: ["pgdata": "\(plan.dataDirectory)", "error": "\(error)"])
             throw error
@@ -506,7 +506,7 @@ struct RestoreWriter: Sendable {
                 try RestoreFiles.check(fsync(fd), "fsync", temporary)
             }
             try RestoreFiles.check(rename(temporary, entry.path), "rename into place", temporary)
-            FileSystem.syncDirectory(directory)
+            try FileSystem.syncDirectory(directory)
             return Int64(bytes.count)
         }
     }

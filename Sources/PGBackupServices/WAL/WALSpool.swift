@@ -16,7 +16,11 @@ final class WALSpool {
     init(directory: String, segmentSize: WALSegmentSize) throws {
         self.directory = directory
         self.segmentSize = segmentSize
-        try FileSystem.makeDirectories(directory, mode: 0o700)
+        do {
+            try FileSystem.makeDirectories(directory, mode: 0o700)
+        } catch {
+            throw WALSpoolError.unusableDirectory(error)
+        }
     }
 
     deinit {
@@ -101,7 +105,7 @@ final class WALSpool {
         guard fd >= 0 else {
             throw FileSystemError(operation: "create", path: path, reason: FileSystem.errnoDescription())
         }
-        FileSystem.syncDirectory(directory)
+        try FileSystem.syncDirectory(directory)
         current = (name, fd)
         return fd
     }
@@ -112,6 +116,6 @@ final class WALSpool {
         guard rename(partialPath(name), completedPath(name)) == 0 else {
             throw FileSystemError(operation: "rename", path: partialPath(name), reason: FileSystem.errnoDescription())
         }
-        FileSystem.syncDirectory(directory)
+        try FileSystem.syncDirectory(directory)
     }
 }

@@ -53,7 +53,7 @@ struct RestoreCommand: AsyncParsableCommand {
 
     @Flag(help: "Make the restored node a standby that streams from the primary after replaying the archive.")
     var standby = false
-    @Option(help: ArgumentHelp("The primary for --standby (default: PGBACKUP_CONNINFO).", valueName: "conninfo"))
+    @Option(help: ArgumentHelp("The primary for --standby (default: PGBACKUP_CONNINFO without its password; the standby then authenticates with ~/.pgpass, a passfile or a certificate).", valueName: "conninfo"))
     var primaryConninfo: String?
 
     @Option(help: ArgumentHelp("Restore tablespace OID into DIR instead of its original location (repeatable).", valueName: "OID=DIR"))
@@ -112,10 +112,23 @@ struct RestoreCommand: AsyncParsableCommand {
         options.delta = delta
         options.force = force
         if standby {
-            guard let primary = primaryConninfo ?? settings.conninfo?.value else {
-                throw ValidationError("--standby needs --primary-conninfo or PGBACKUP_CONNINFO")
+            if let primaryConninfo {
+                options.primaryConninfo = primaryConninfo
+            } else {
+                // pgbackup's own password must not land in postgresql.auto.conf, which every
+                // later backup of the node would store.
+                guard let own = settings.conninfo?.value, let withoutPasswords = settings.conninfoWithoutPasswords else {
+                    throw ValidationError("--standby needs --primary-conninfo or PGBACKUP_CONNINFO")
+                }
+                options.primaryConninfo = withoutPasswords
+                if withoutPasswords != own {
+                    logger.warning("""
+                        primary_conninfo is PGBACKUP_CONNINFO without its password, which is not copied into postgresql.auto.conf: \
+                        the standby authenticates on its own, with the ~/.pgpass of the server's OS user or a passfile= (give it in \
+                        --primary-conninfo), or any other method pg_hba.conf allows (a client certificate, …)
+                        """)
+                }
             }
-            options.primaryConninfo = primary
         }
         options.configFile = restoreConfig.map(absolute)
         let line = ProgressLine(requested: progress)

@@ -29,7 +29,10 @@ struct WALFetchCommand: AsyncParsableCommand {
     var destination: String
 
     func run() async throws {
-        let settings = try global.settings()
+        // Not refused here: what wal-fetch reads is the same with or without them, while any
+        // failure of restore_command tells PostgreSQL "no such file", which can end a recovery
+        // early. Every other command refuses them.
+        let settings = try global.settings(refusingUnimplemented: false)
         let logger = global.logger(for: settings, label: "wal-fetch")
         do {
             try await WALFetchService(settings: settings, logger: logger).run(name: name, destination: destination)

@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+import PGBackupFoundations
+@testable import PGBackupServices
+
+/// What the configuration refuses and what its errors never show (issue #10, item 6).
+@Suite("configuration: unimplemented settings, secrets in errors")
+struct SettingsSafetyTests {
+    let path = "/etc/pgbackup/pgbackup.yaml"
+
+    func load(_ yaml: String?, env: [String: String] = [:]) throws -> Settings {
+        try SettingsLoader.settings(yaml: yaml, path: path, environment: env, server: nil)
+    }
+
+    @Test(arguments: [
+        ("PGBACKUP_ENCRYPTION_KEY_FILE", "/k", "client-side encryption is not implemented yet: refusing to store backups in plaintext"),
+        ("PGBACKUP_POLICY", "gfs", "retention policies and backup schedules is not implemented yet"),
+        ("PGBACKUP_HTTP", "127.0.0.1:9187", "the HTTP status endpoint (/health, /metrics) is not implemented yet"),
+    ])
+    func anUnimplementedSettingFromTheEnvironmentIsRefusedByName(variable: String, value: String, text: String) throws {
+        let settings = try load(nil, env: [variable: value])
+        #expect {
+            try settings.refuseUnimplemented()
+        } throws: { error in
+            let message = "\(error)"
+            return message.hasPrefix("\(variable) is set, but ") && message.contains(text) && message.contains("HINT: unset it")
+        }
+    }
+
+    @Test(arguments: [
+        ("encryption_key_file: /k", "encryption_key_file in /etc/pgbackup/pgbackup.yaml is set"),
+        ("policy: gfs", "policy in /etc/pgbackup/pgbackup.yaml is set"),
+        ("servers:\n  main:\n    policy: gfs", "servers.main.policy in /etc/pgbackup/pgbackup.yaml is set"),
+        ("http: 127.0.0.1:9187", "http in /etc/pgbackup/pgbackup.yaml is set"),
+    ])
+    func anUnimplementedSettingFromTheFileIsRefusedByItsKey(yaml: String, text: String) throws {
+        let settings = try load(yaml)
+        #expect { try settings.refuseUnimplemented() } throws: { "\($0)".hasPrefix(text) }
+    }
+
+    @Test func implementedSettingsPass() throws {
+        try load("repository: file:///srv\ncompression: gzip:6\nspool_directory: /srv/spool", env: ["PGBACKUP_CONNINFO": "host=a"]).refuseUnimplemented()
+    }
+
+    @Test(arguments: [
+        "servers:\n  main:\n    conninfo: host=a password=s3cret user=r\n  bad key here\n",
+        "s3:\n  secret_access_key: s3cret\n   region: [unclosed\n",
+        "s3:\n  secret_access_key: \"s3cret\n",
+        "conninfo: 'host=a password=s3cret' x: y\n",
+    ])
+    func aSyntaxErrorNeverEchoesTheLine(yaml: String) {
+        #expect {
+            try load(yaml)
+        } throws: { error in
+            let message = "\(error)"
+            return message.hasPrefix("unable to parse configuration file '\(path)': line ") && !message.contains("s3cret")
+        }
+    }
+
+    @Test func aSecretOfTheWrongShapeIsNotEchoed() {
+        #expect {
+            try load("s3:\n  secret_access_key: {value: s3cret}")
+        } throws: { error in
+            "\(error)".contains("s3.secret_access_key") && !"\(error)".contains("s3cret")
+        }
+    }
+
+    @Test func aKeyWithoutAValueIsAMistake() {
+        #expect { try load("slot:\n") } throws: { "\($0)" == "invalid value for slot in \(path): expected a single value (text, number or true/false)" }
+        #expect { try load("s3:\n") } throws: { "\($0)".contains("s3 must be a mapping") }
+    }
+
+    @Test func yamlScalarsOfEveryKindAreText() throws {
+        let settings = try load("slot: 123\ns3:\n  path_style: yes\n  region: 42")
+        #expect(settings.slot == "123")
+        #expect(settings.s3.pathStyle)
+        #expect(settings.s3.region == "42")
+        #expect { try load("s3:\n  path_style: maybe") } throws: { "\($0)" == "invalid value 'maybe' for s3.path_style in \(path): expected true or false" }
+    }
+
+    @Test func aStandbyGetsTheConninfoWithoutPasswords() throws {
+        let settings = try load(nil, env: ["PGBACKUP_CONNINFO": "host=db user=r password=s3cret sslpassword=s3cret"])
+        #expect(settings.conninfoWithoutPasswords == "host=db user=r")
+    }
+
+    @Test func theSpoolErrorNamesTheSettingsThatMoveIt() throws {
+        let file = FileManager.default.temporaryDirectory.path + "/pgbackup-spool-\(UUID().uuidString)"
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        #expect {
+            _ = try WALSpool(directory: file + "/spool/main", segmentSize: try WALSegmentSize(megabytes: 16))
+        } throws: { error in
+            let message = "\(error)"
+            return message.hasPrefix("unable to create directory '\(file)") && message.contains("--spool")
+                && message.contains("PGBACKUP_SPOOL") && message.contains("spool_directory")
+        }
+    }
+}
