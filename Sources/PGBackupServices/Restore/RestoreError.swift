@@ -26,6 +26,10 @@ public enum RestoreError: Error, Sendable, Hashable, CustomStringConvertible {
     case directoryNotEmpty(path: String)
     /// A delta restore found a live postmaster in the data directory.
     case serverRunning(dataDirectory: String, pid: Int32)
+    /// A delta restore into a directory that is not a copy of the backup's cluster (another
+    /// cluster's data directory, no data directory at all, a tablespace directory holding
+    /// foreign files): it would delete what the backup lacks. Nothing was touched.
+    case notSameCluster(path: String, systemIdentifier: UInt64?, reason: String)
     /// The manifest holds something no data directory can (an absolute or `..` path, a file
     /// whose chunks do not cover it, two entries for one path, no `global/pg_control`, …).
     case invalidManifest(path: String, reason: String)
@@ -53,6 +57,10 @@ public enum RestoreError: Error, Sendable, Hashable, CustomStringConvertible {
         case let .serverRunning(dataDirectory, pid):
             return "unable to restore into '\(dataDirectory)': a PostgreSQL server (pid \(pid)) is running on it"
                 + "\nHINT: stop the server first (pg_ctl stop -D '\(dataDirectory)')"
+        case let .notSameCluster(path, systemIdentifier, reason):
+            return "unable to restore with --delta into '\(path)': \(reason); nothing was changed"
+                + "\nHINT: --delta updates an older copy of the backup's own cluster\(systemIdentifier.map { " (system identifier \($0))" } ?? ""); "
+                + "restore into an empty directory, or replace what is there with --force"
         case let .invalidManifest(path, reason):
             return "unable to restore '\(path)': the backup's manifest is invalid: \(reason)"
         }

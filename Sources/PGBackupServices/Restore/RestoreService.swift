@@ -75,17 +75,35 @@ public struct RestoreService: Sendable {
         for timeline in continuity.timelines where timeline.hasHistoryFile {
             histories[timeline.timeline] = try await archive.history(of: timeline.timeline)
         }
+        // --backup-id reads that backup only; otherwise a damaged backup.json is skipped, not fatal.
+        let chosen: BackupManifest?
+        let backups: [BackupSummary]
+        if let id = options.backupID {
+            let manifest = try await catalog.intactManifest(id)
+            chosen = manifest
+            backups = [BackupSummary(manifest)]
+        } else {
+            chosen = nil
+            let survey = try await catalog.survey()
+            for damaged in survey.damaged {
+                logger.warning("skipping backup \(damaged.id): its manifest is damaged (`pgbackup show \(damaged.id)` explains)", metadata: [
+                    "key": "\(damaged.key)", "problem": "\(damaged.problem)",
+                ])
+            }
+            backups = survey.backups
+        }
         let planner = RestorePlanner(
-            backups: try await catalog.list(), continuity: continuity, histories: histories,
+            backups: backups, continuity: continuity, histories: histories,
             newestWALStored: newestStored, server: settings.server)
         let plan = try planner.plan(target: options.target, timeline: options.timeline, backupID: options.backupID)
-        let manifest = try await catalog.manifest(plan.backup.id)
+        let manifest: BackupManifest
+        if let chosen { manifest = chosen } else { manifest = try await catalog.manifest(plan.backup.id) }
         var tablespaces: [UInt32: String] = [:]
         for space in manifest.tablespaces { tablespaces[space.oid] = options.tablespaceMap[space.oid] ?? space.location }
         for oid in options.tablespaceMap.keys where tablespaces[oid] == nil {
             throw RestoreRefusal.invalidOption("--tablespace-map \(oid)=…: backup \(manifest.id) has no tablespace \(oid) (it has \(manifest.tablespaces.map { String($0.oid) }.joined(separator: ", ")))")
         }
-        try prepareDirectories([options.dataDirectory] + tablespaces.values.sorted(), options: options)
+        try checkDirectories([options.dataDirectory] + tablespaces.values.sorted(), options: options)
         logger.info("restoring backup \(manifest.id)", metadata: [
             "target": "\(options.target)", "timeline": "\(plan.timeline.rawValue)", "wal": "\(plan.walNeeded)",
             "directory": "\(options.dataDirectory)",
@@ -95,7 +113,7 @@ public struct RestoreService: Sendable {
         let writer = RestoreWriter(chunkStore: ChunkStore(repository: repository, compression: settings.compression), jobs: options.jobs, logger: logger)
         let stats = try await writer.write(
             manifest, dataDirectory: options.dataDirectory, tablespaceDirectories: tablespaces,
-            mode: options.delta ? .delta : .fresh, onProgress: options.onProgress)
+            mode: options.delta ? .delta : options.force ? .replace : .fresh, onProgress: options.onProgress)
 
         // 3. Configure recovery.
         let configFile = try options.configFile ?? writeRepositoryConfiguration(next: options.dataDirectory)
@@ -118,17 +136,17 @@ public struct RestoreService: Sendable {
     }
 
     /// Every target directory must be absent or empty, unless `--delta` (kept, updated in place)
-    /// or `--force` (emptied first).
-    private func prepareDirectories(_ paths: [String], options: RestoreOptions) throws {
-        let files = FileManager.default
+    /// or `--force` (emptied by the writer, once the backup, the mapping and the directories
+    /// were checked).
+    private func checkDirectories(_ paths: [String], options: RestoreOptions) throws {
         for path in paths {
             guard path.hasPrefix("/") else {
                 throw RestoreRefusal.invalidOption("\(path) is not an absolute path")
             }
-            guard let entries = try? files.contentsOfDirectory(atPath: path), !entries.isEmpty, !options.delta else { continue }
-            guard options.force else { throw RestoreRefusal.directoryNotEmpty(path) }
-            logger.warning("--force: removing the contents of \(path)")
-            for entry in entries { try files.removeItem(atPath: path + "/" + entry) }
+            guard !options.delta, !options.force, let entries = try? FileManager.default.contentsOfDirectory(atPath: path), !entries.isEmpty else {
+                continue
+            }
+            throw RestoreRefusal.directoryNotEmpty(path)
         }
     }
 
