@@ -93,6 +93,10 @@ struct RestoreSafetyEndToEndTests {
             let delta = try await restore(["--pgdata", target, "--delta", "--tablespace-map", "\(oid)=\(scratch.path)/ts-new", "--json"])
             #expect(delta.status == 0, "\(delta.standardError)")
             #expect(!FileManager.default.fileExists(atPath: target + "/RESTORE_FAILED"))
+            // … and into an absent directory, --delta is a plain restore.
+            let absent = try await restore(["--pgdata", scratch.path + "/absent", "--delta", "--tablespace-map", "\(oid)=\(scratch.path)/ts-absent"])
+            #expect(absent.status == 0, "\(absent.standardError)")
+            #expect(FileManager.default.fileExists(atPath: scratch.path + "/absent/global/pg_control"))
         }
     }
 

@@ -80,5 +80,10 @@ struct RestoreRootTests {
         try root.writeDurably("PG_VERSION", Array("15\n".utf8))
         #expect(FileManager.default.contents(atPath: fixture.root + "/PG_VERSION") == Data("15\n".utf8))
         #expect(try root.names(in: "").sorted() == ["PG_VERSION", "base", "dir", "escape", "pg_tblspc"])
+        // Removing what is not there (nor its parent) is no error.
+        try root.remove("global/pg_control")
+        try root.remove("base/6/1")
+        try root.remove("base/5/1")
+        #expect(try root.names(in: "base/5").isEmpty)
     }
 }

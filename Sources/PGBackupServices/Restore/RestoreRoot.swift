@@ -149,7 +149,10 @@ struct RestoreRoot: Sendable {
     /// nothing when nothing is there.
     func remove(_ relative: String) throws {
         precondition(!relative.isEmpty, "a restore never removes a root")
-        try withParent(of: relative) { directory, name in try Self.remove(name, in: directory, path: absolute(relative)) }
+        let slash = relative.lastIndex(of: "/")
+        guard let directory = try walk(to: slash.map { String(relative[..<$0]) } ?? "", create: false) else { return }
+        defer { _ = Glibc.close(directory) }
+        try Self.remove(slash.map { String(relative[relative.index(after: $0)...]) } ?? relative, in: directory, path: absolute(relative))
     }
 
     /// Sets the modification (and access) time of `relative`, a link's own.
