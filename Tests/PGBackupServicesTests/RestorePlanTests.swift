@@ -147,6 +147,11 @@ struct RestorePlanTests {
         // Inside a tablespace, beneath one of its own links.
         #expect(try refusal([link("PG_15", tablespace: 16390), directory("PG_15/5", tablespace: 16390)], tablespaces: spaces, mapping: [16390: "/ts"])
             == .invalidManifest(path: "pg_tblspc/16390/PG_15/5", reason: reason("pg_tblspc/16390/PG_15")))
+        // Nor as the files the restore writes the recovery settings into.
+        for name in ["postgresql.auto.conf", "recovery.signal", "standby.signal"] {
+            #expect(try refusal([link(name)]) == .invalidManifest(
+                path: name, reason: "a symbolic link where the restore writes the recovery settings, and a restore never writes through a link"))
+        }
         // Links next to entries, a same-named entry in another root, and a prefix that is not a
         // parent are fine.
         #expect(try refusal([link("pg_wal/link"), directory("pg_wal"), Self.chunked("pg_wal/file", [(0, 10, "x")])]) == nil)

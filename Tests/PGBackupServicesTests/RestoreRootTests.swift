@@ -24,6 +24,7 @@ struct RestoreRootTests {
             try Data("mine".utf8).write(to: URL(fileURLWithPath: base + "/outside/file"))
             try FileManager.default.createSymbolicLink(atPath: base + "/root/escape", withDestinationPath: base + "/outside")
             try FileManager.default.createSymbolicLink(atPath: base + "/root/dir/escape", withDestinationPath: base + "/outside")
+            try FileManager.default.createSymbolicLink(atPath: base + "/root/dir/conf", withDestinationPath: base + "/outside/file")
         }
 
         func outsideNames() throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: outside).sorted() }
@@ -53,6 +54,8 @@ struct RestoreRootTests {
         refused("write a file") { try root.writeDurably("escape/file", Array("theirs".utf8)) }
         refused("create under a deeper link") { _ = try root.openFile("dir/escape/planted", flags: O_WRONLY, create: true) }
         refused("open the link as a file") { _ = try root.openFile("escape", flags: O_WRONLY) }
+        refused("write over a link to a file") { try root.writeDurably("dir/conf", Array("theirs".utf8)) }
+        refused("read through a link to a file") { _ = try root.contents(of: "dir/conf") }
         refused("inspect beneath the link") { _ = try root.type("escape/file") }
         #expect(try fixture.outsideNames() == ["file"])
         #expect(FileManager.default.contents(atPath: fixture.outside + "/file") == Data("mine".utf8))
@@ -79,6 +82,8 @@ struct RestoreRootTests {
         #expect(try root.type("pg_tblspc/16390") == S_IFLNK)
         try root.writeDurably("PG_VERSION", Array("15\n".utf8))
         #expect(FileManager.default.contents(atPath: fixture.root + "/PG_VERSION") == Data("15\n".utf8))
+        #expect(try root.contents(of: "PG_VERSION") == Array("15\n".utf8))
+        #expect(try root.contents(of: "postgresql.auto.conf") == nil)
         #expect(try root.names(in: "").sorted() == ["PG_VERSION", "base", "dir", "escape", "pg_tblspc"])
         // Removing what is not there (nor its parent) is no error.
         try root.remove("global/pg_control")

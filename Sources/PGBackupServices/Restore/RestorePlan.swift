@@ -68,6 +68,10 @@ struct RestorePlan: Sendable {
 
     static let controlFilePath = "global/pg_control"
     static let tablespaceMapPath = "tablespace_map"
+    static let autoConfPath = "postgresql.auto.conf"
+    /// What the restore writes into the data directory after the backup's files (recovery
+    /// settings): none may be a link of the backup.
+    static let writtenAfterwards: Set<String> = [autoConfPath, "recovery.signal", "standby.signal"]
 
     init(_ manifest: BackupManifest, dataDirectory: String, tablespaceDirectories: [UInt32: String]) throws {
         let dataDirectory = Self.normalized(dataDirectory)
@@ -114,6 +118,10 @@ struct RestorePlan: Sendable {
             case .symlink:
                 guard let target = file.linkTarget, !target.isEmpty else {
                     throw RestoreError.invalidManifest(path: display, reason: "a symbolic link without a target")
+                }
+                if file.tablespace == nil && Self.writtenAfterwards.contains(relative) {
+                    throw RestoreError.invalidManifest(
+                        path: display, reason: "a symbolic link where the restore writes the recovery settings, and a restore never writes through a link")
                 }
                 symlinks.append(entryIndex)
                 continue

@@ -173,6 +173,20 @@ struct RestoreRoot: Sendable {
         try RestoreFiles.check(fsync(fd), "fsync", absolute(relative))
     }
 
+    /// The whole content of a small regular file; nil when nothing is there.
+    func contents(of relative: String) throws -> [UInt8]? {
+        guard try type(relative) != nil else { return nil }
+        let fd = try openFile(relative, flags: O_RDONLY)
+        defer { _ = Glibc.close(fd) }
+        var content: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 64 << 10)
+        while true {
+            let got = try buffer.withUnsafeMutableBytes { try RestoreFiles.read(fd, into: $0, at: Int64(content.count), path: absolute(relative)) }
+            content.append(contentsOf: buffer[..<got])
+            if got < buffer.count { return content }
+        }
+    }
+
     /// The SHA-256 of bytes `offset ..< offset + length` of a file; nil when it is shorter.
     func sha256(of relative: String, offset: Int64, length: Int64, buffer: UnsafeMutableRawBufferPointer) throws -> SHA256Digest? {
         let fd = try openFile(relative, flags: O_RDONLY)
