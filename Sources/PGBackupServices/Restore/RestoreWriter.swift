@@ -118,7 +118,7 @@ struct RestoreWriter: Sendable {
     ) async throws -> RestoreWriteStats {
         var stats = RestoreWriteStats()
         stats.bytesTotal = plan.bytesTotal
-        let flush = try await BlockingIO.run { try RestoreDurability.Flush(durability, roots: plan.roots.map { roots.root(of: $0.tablespace) }) }
+        let flush = try await BlockingIO.run { try RestoreDurability.Flush(durability, roots: roots.all.map(\.root)) }
         defer { flush.close() }
 
         var phase = ContinuousClock.now
