@@ -115,6 +115,29 @@ struct BackupCatalogTests {
     }
 
     @Test
+    func aDamagedManifestHidesNoOtherBackup() async throws {
+        try await withRepository(.memory) { fixture in
+            try await fixture.catalog.commit(sampleManifest(id: first))
+            try await fixture.catalog.commit(sampleManifest(id: second))
+            let key = "main/backups/20261121T101500Z/backup.json"
+            try await fixture.damage(key) { _ in 10 }
+            // survey: the intact one listed, the damaged one apart, with what is wrong.
+            let survey = try await fixture.catalog.survey()
+            #expect(survey.backups.map(\.id) == [second])
+            #expect(survey.damaged.map(\.id) == [first] && survey.damaged.map(\.key) == [key])
+            #expect(survey.damaged.first?.problem.hasPrefix("unable to verify '\(key)'") ?? false, "\(survey.damaged)")
+            #expect(survey.damaged.first?.problem.contains("HINT") == false)
+            // Named, it is explained; the other reads as ever.
+            let error = await #expect(throws: BackupCatalogError.self) { try await fixture.catalog.intactManifest(first) }
+            #expect(error?.description.hasPrefix("unable to use backup '\(first)': its manifest '\(key)' is damaged: unable to verify") ?? false, "\(String(describing: error))")
+            await #expect(throws: BackupCatalogError.damaged(id: first.description, key: key, problem: survey.damaged[0].problem)) {
+                try await fixture.catalog.manifest(named: first.description)
+            }
+            #expect(try await fixture.catalog.intactManifest(second).id == second)
+        }
+    }
+
+    @Test
     func newIDsAvoidEveryExistingBackupCompleteOrNot() async throws {
         try await withRepository(.memory) { fixture in
             try await fixture.catalog.commit(sampleManifest(id: first))

@@ -119,6 +119,46 @@ struct RestorePlanTests {
         }
     }
 
+    @Test func nothingIsWrittenBeneathALink() throws {
+        func refusal(_ files: [BackupManifest.File], tablespaces: [BackupManifest.Tablespace] = [], mapping: [UInt32: String] = [:]) throws -> RestoreError? {
+            do {
+                _ = try RestorePlan(try Self.manifest(files + [Self.control], tablespaces: tablespaces), dataDirectory: "/restore/data", tablespaceDirectories: mapping)
+                return nil
+            } catch let error as RestoreError {
+                return error
+            }
+        }
+        func link(_ path: String, tablespace: UInt32? = nil) -> BackupManifest.File {
+            .init(path: path, tablespace: tablespace, type: .symlink, mode: 0o777, mtime: Self.start, size: 0, linkTarget: "/etc")
+        }
+        func directory(_ path: String, tablespace: UInt32? = nil) -> BackupManifest.File {
+            .init(path: path, tablespace: tablespace, type: .directory, mode: 0o700, mtime: Self.start, size: 0)
+        }
+        let reason = { (link: String) in "it lies beneath the symbolic link '\(link)', and a restore never writes through a link" }
+        // A file, a directory, a link, however deep, beneath a link of the backup.
+        #expect(try refusal([link("pg_wal"), Self.chunked("pg_wal/000000010000000000000001", [(0, 10, "x")])])
+            == .invalidManifest(path: "pg_wal/000000010000000000000001", reason: reason("pg_wal")))
+        #expect(try refusal([directory("evil/sub"), link("evil")]) == .invalidManifest(path: "evil/sub", reason: reason("evil")))
+        #expect(try refusal([link("a/b"), link("a/b/c/d")]) == .invalidManifest(path: "a/b/c/d", reason: reason("a/b")))
+        // Beneath the pg_tblspc/<oid> link the restore makes for a mapped tablespace.
+        let spaces: [BackupManifest.Tablespace] = [.init(oid: 16390, location: "/srv/ts")]
+        #expect(try refusal([Self.chunked("pg_tblspc/16390/PG_15/5/1", [(0, 10, "x")])], tablespaces: spaces, mapping: [16390: "/ts"])
+            == .invalidManifest(path: "pg_tblspc/16390/PG_15/5/1", reason: reason("pg_tblspc/16390")))
+        // Inside a tablespace, beneath one of its own links.
+        #expect(try refusal([link("PG_15", tablespace: 16390), directory("PG_15/5", tablespace: 16390)], tablespaces: spaces, mapping: [16390: "/ts"])
+            == .invalidManifest(path: "pg_tblspc/16390/PG_15/5", reason: reason("pg_tblspc/16390/PG_15")))
+        // Nor as the files the restore writes the recovery settings into.
+        for name in ["postgresql.auto.conf", "recovery.signal", "standby.signal"] {
+            #expect(try refusal([link(name)]) == .invalidManifest(
+                path: name, reason: "a symbolic link where the restore writes the recovery settings, and a restore never writes through a link"))
+        }
+        // Links next to entries, a same-named entry in another root, and a prefix that is not a
+        // parent are fine.
+        #expect(try refusal([link("pg_wal/link"), directory("pg_wal"), Self.chunked("pg_wal/file", [(0, 10, "x")])]) == nil)
+        #expect(try refusal([link("PG_15"), directory("PG_15/5", tablespace: 16390)], tablespaces: spaces, mapping: [16390: "/ts"]) == nil)
+        #expect(try refusal([link("ab"), Self.chunked("abc/file", [(0, 10, "x")])]) == nil)
+    }
+
     @Test func errorsNameTheObjectAndTheFiles() {
         let error = RestoreError.chunkFailed(object: "main/chunks/ab/abc.zst", files: ["base/5/1", "base/5/2", "base/5/3", "base/5/4"], cause: "damaged")
         #expect(error.description == "unable to restore 'base/5/1', 'base/5/2', 'base/5/3' and 1 more files: object 'main/chunks/ab/abc.zst' failed: damaged")

@@ -45,6 +45,25 @@ public struct BackupCatalog: Sendable {
         return summaries
     }
 
+    /// The complete backups, oldest first, and apart those whose `backup.json` is there but
+    /// cannot be used (`DamagedBackup`): one damaged manifest hides no other backup. Errors of
+    /// the store itself still throw.
+    public func survey() async throws -> (backups: [BackupSummary], damaged: [DamagedBackup]) {
+        var backups: [BackupSummary] = []
+        var damaged: [DamagedBackup] = []
+        for id in try await committedIDs() {
+            do {
+                backups.append(BackupSummary(try await manifest(id)))
+            } catch BackupCatalogError.notFound {
+                continue  // removed since it was listed
+            } catch {
+                guard let problem = DamagedBackup.problem(in: error) else { throw error }
+                damaged.append(DamagedBackup(id: id, key: layout.manifestKey(id), problem: problem))
+            }
+        }
+        return (backups, damaged)
+    }
+
     /// The manifest of a complete backup. `BackupCatalogError.notFound` for an unknown (or
     /// incomplete) id; `SealError` for a damaged `backup.json`.
     public func manifest(_ id: BackupID) async throws -> BackupManifest {
@@ -74,6 +93,17 @@ public struct BackupCatalog: Sendable {
         return manifest
     }
 
+    /// `manifest(id)`, with a damaged `backup.json` reported as `BackupCatalogError.damaged`
+    /// (what an operator who named that backup needs to read).
+    public func intactManifest(_ id: BackupID) async throws -> BackupManifest {
+        do {
+            return try await manifest(id)
+        } catch {
+            guard let problem = DamagedBackup.problem(in: error) else { throw error }
+            throw BackupCatalogError.damaged(id: id.description, key: layout.manifestKey(id), problem: problem)
+        }
+    }
+
     /// The manifest of the backup named `text` (as an operator types it): a malformed id, like
     /// an unknown one, is `BackupCatalogError.notFound` (no backup has that name).
     public func manifest(named text: String) async throws -> BackupManifest {
@@ -83,7 +113,7 @@ public struct BackupCatalog: Sendable {
         } catch {
             throw BackupCatalogError.notFound(id: text, server: layout.repository.server)
         }
-        return try await manifest(id)
+        return try await intactManifest(id)
     }
 
     /// The server's `backup_manifest` of a backup, verified against its seal and the manifest's record.

@@ -72,10 +72,37 @@ final class ArchiveSplitter {
         self.planner = PackPlanner(policy: policy)
     }
 
-    /// A new archive begins: the main data directory's (nil) or a tablespace's.
-    func beginArchive(tablespace: UInt32?) {
+    /// A new archive begins, named as `BASE_BACKUP` names it (`tablespace(ofArchive:)`); its
+    /// tablespace must be one of `tablespaces` (the server's list).
+    func beginArchive(named name: String, tablespaces: Set<UInt32>) throws {
+        let tablespace = try Self.tablespace(ofArchive: name)
+        if let tablespace, !tablespaces.contains(tablespace) {
+            throw BackupError.unexpectedArchive(
+                name: name, reason: "the server listed no tablespace \(tablespace) (it listed \(tablespaces.isEmpty ? "none" : tablespaces.sorted().map(String.init).joined(separator: ", ")))")
+        }
+        beginArchive(tablespace: tablespace)
+    }
+
+    private func beginArchive(tablespace: UInt32?) {
         tar = TarReader()
         self.tablespace = tablespace
+    }
+
+    /// The tablespace an archive holds by its name: `base.tar` the main data directory (nil),
+    /// `<oid>.tar` tablespace `oid` (decimal, 1 or more). Anything else is
+    /// `BackupError.unexpectedArchive`, never files dropped into the data directory.
+    static func tablespace(ofArchive name: String) throws -> UInt32? {
+        if name == "base.tar" { return nil }
+        guard name.hasSuffix(".tar") else {
+            throw BackupError.unexpectedArchive(name: name, reason: "not a tar archive (base.tar or <tablespace oid>.tar)")
+        }
+        let digits = name.dropLast(".tar".count)
+        guard !digits.isEmpty, digits.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+            let oid = UInt32(digits), oid > 0
+        else {
+            throw BackupError.unexpectedArchive(name: name, reason: "'\(digits)' is not a tablespace OID")
+        }
+        return oid
     }
 
     /// The next bytes of the current archive.

@@ -6,6 +6,9 @@ public enum BackupError: Error, Sendable, CustomStringConvertible {
     /// The tar stream held an entry a data directory cannot have (a device, a hard link), or a
     /// file whose content does not match its header.
     case unexpectedArchiveEntry(path: String, type: String)
+    /// The server sent an archive whose name is neither `base.tar` nor `<oid>.tar` of a
+    /// tablespace it listed: its files would have no place in the backup.
+    case unexpectedArchive(name: String, reason: String)
     /// The server ended the WAL stream the backup needs (a timeline switch: the server was
     /// promoted or demoted during the backup).
     case walStreamEnded(at: LSN, timeline: TimelineID)
@@ -18,6 +21,9 @@ public enum BackupError: Error, Sendable, CustomStringConvertible {
         switch self {
         case let .unexpectedArchiveEntry(path, type):
             return "unexpected entry in the base backup stream: '\(path)' (\(type))"
+        case let .unexpectedArchive(name, reason):
+            return "unable to take the base backup: the server sent an archive named '\(name)': \(reason); the backup was not kept"
+                + "\nHINT: pgbackup understands PostgreSQL 15's archives (base.tar and <tablespace oid>.tar); is something between pgbackup and the server altering the stream?"
         case let .walStreamEnded(at, timeline):
             return "the server ended the WAL stream of timeline \(timeline) at \(at) during the backup (was it promoted or demoted?); "
                 + "the backup is incomplete and was not kept\nHINT: run the backup again against the current primary"

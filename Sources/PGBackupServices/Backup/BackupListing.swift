@@ -6,13 +6,50 @@ public struct BackupListing: Sendable {
 
     public init(settings: Settings) { self.settings = settings }
 
-    /// The complete backups, oldest first. `RepositoryError.notInitialized` when the server has
-    /// no repository.
-    public func list() async throws -> [BackupSummary] {
-        try await catalog().list()
+    /// One line of `pgbackup list`: a complete backup, or one whose `backup.json` is damaged.
+    /// In JSON a complete one is its `BackupSummary`; a damaged one is
+    /// `{"id", "status": "damaged", "key", "problem"}`.
+    public enum Entry: Sendable, Encodable {
+        case complete(BackupSummary)
+        case damaged(DamagedBackup)
+
+        public var id: BackupID {
+            switch self {
+            case .complete(let summary): summary.id
+            case .damaged(let damaged): damaged.id
+            }
+        }
+
+        private enum Keys: String, CodingKey { case id, status, key, problem }
+
+        public func encode(to encoder: any Encoder) throws {
+            switch self {
+            case .complete(let summary):
+                try summary.encode(to: encoder)
+            case .damaged(let damaged):
+                var container = encoder.container(keyedBy: Keys.self)
+                try container.encode(damaged.id, forKey: .id)
+                try container.encode("damaged", forKey: .status)
+                try container.encode(damaged.key, forKey: .key)
+                try container.encode(damaged.problem, forKey: .problem)
+            }
+        }
     }
 
-    /// One complete backup in full; `BackupCatalogError.notFound` for an unknown id.
+    /// The complete backups, oldest first. `RepositoryError.notInitialized` when the server has
+    /// no repository. A damaged `backup.json` is left out (`entries` shows it).
+    public func list() async throws -> [BackupSummary] {
+        try await catalog().survey().backups
+    }
+
+    /// Every backup with a `backup.json`, complete or damaged, oldest first.
+    public func entries() async throws -> [Entry] {
+        let survey = try await catalog().survey()
+        return (survey.backups.map(Entry.complete) + survey.damaged.map(Entry.damaged)).sorted { $0.id < $1.id }
+    }
+
+    /// One complete backup in full; `BackupCatalogError.notFound` for an unknown id,
+    /// `BackupCatalogError.damaged` for a damaged `backup.json`.
     public func show(_ id: String) async throws -> BackupManifest {
         try await catalog().manifest(named: id)
     }

@@ -102,7 +102,7 @@ struct BackupStreamReader: Sendable {
                 report(.copying, force: true)
             case let .archiveStarted(name, _):
                 if inArchive { try splitter.endArchive() }
-                splitter.beginArchive(tablespace: name == "base.tar" ? nil : UInt32(name.dropLast(".tar".count)))
+                try splitter.beginArchive(named: name, tablespaces: Set(tablespaces.compactMap(\.oid)))
                 inArchive = true
             case let .archiveData(bytes):
                 try splitter.feed(bytes)
@@ -115,10 +115,13 @@ struct BackupStreamReader: Sendable {
                 inArchive = false
                 manifest = []
             case let .manifestData(bytes):
-                guard manifest!.count + bytes.count <= BackupCatalog.serverManifestLimit else {
+                guard var content = manifest else { throw BaseBackupError.malformedStream("backup_manifest data before the manifest message ('m')") }
+                guard content.count + bytes.count <= BackupCatalog.serverManifestLimit else {
                     throw BackupError.serverManifestTooLarge(limit: BackupCatalog.serverManifestLimit)
                 }
-                manifest!.append(contentsOf: bytes)
+                manifest = nil  // keeps `content` the only reference: the append does not copy
+                content.append(contentsOf: bytes)
+                manifest = content
             case let .finished(endLSN, _):
                 if inArchive { try splitter.endArchive() }
                 guard let start else { throw BackupError.incompleteStream("the server never reported the backup's start") }

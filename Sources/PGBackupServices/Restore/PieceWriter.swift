@@ -22,6 +22,7 @@ final class PieceWriter: @unchecked Sendable {
     private let pack: SHA256Digest
     private let targets: [RestorePlan.Target]
     private let entries: [RestorePlan.Entry]
+    private let roots: RestoreRoots
     /// Whether a file that is not there yet is created (a fresh restore), with its mode.
     private let create: Bool
     /// Position in the chunk of the next byte.
@@ -35,12 +36,13 @@ final class PieceWriter: @unchecked Sendable {
     /// Per writer, so that `jobs` writers stay far below the descriptor limit.
     static let maximumOpenFiles = 16
 
-    /// `targets`: the piece's targets that need writing; `entries`: the plan's; `create`: whether
-    /// missing files are created.
-    init(pack: SHA256Digest, targets: [RestorePlan.Target], entries: [RestorePlan.Entry], create: Bool) {
+    /// `targets`: the piece's targets that need writing; `entries`: the plan's; `roots`: where
+    /// they go; `create`: whether missing files are created.
+    init(pack: SHA256Digest, targets: [RestorePlan.Target], entries: [RestorePlan.Entry], roots: RestoreRoots, create: Bool) {
         self.pack = pack
         self.targets = targets
         self.entries = entries
+        self.roots = roots
         self.create = create
         for (index, target) in targets.enumerated() where target.sha256 != nil { hashers[index] = SHA256Hasher() }
     }
@@ -85,7 +87,7 @@ final class PieceWriter: @unchecked Sendable {
     private func descriptor(for entry: RestorePlan.Entry) throws -> Int32 {
         if let fd = open[entry.index] { return fd }
         if open.count == Self.maximumOpenFiles { closeAll() }
-        let fd = try RestoreFiles.openForWriting(entry.path, create: create, mode: entry.mode)
+        let fd = try roots.root(of: entry.tablespace).openFile(entry.relativePath, flags: O_WRONLY, create: create, mode: entry.mode)
         open[entry.index] = fd
         return fd
     }

@@ -24,8 +24,13 @@ public enum RestoreError: Error, Sendable, Hashable, CustomStringConvertible {
     case invalidDataDirectory(path: String, reason: String)
     /// A fresh restore needs an empty (or absent) directory.
     case directoryNotEmpty(path: String)
-    /// A delta restore found a live postmaster in the data directory.
+    /// A delta or forced restore found a live postmaster in the data directory (the pid its
+    /// `postmaster.pid` names answers `kill(pid, 0)`).
     case serverRunning(dataDirectory: String, pid: Int32)
+    /// A delta restore into a directory that is not a copy of the backup's cluster (another
+    /// cluster's data directory, no data directory at all, a tablespace directory holding
+    /// foreign files): it would delete what the backup lacks. Nothing was touched.
+    case notSameCluster(path: String, systemIdentifier: UInt64?, reason: String)
     /// The manifest holds something no data directory can (an absolute or `..` path, a file
     /// whose chunks do not cover it, two entries for one path, no `global/pg_control`, …).
     case invalidManifest(path: String, reason: String)
@@ -52,7 +57,11 @@ public enum RestoreError: Error, Sendable, Hashable, CustomStringConvertible {
                 + "\nHINT: restore into an empty directory, or use --delta to update this copy of the same cluster"
         case let .serverRunning(dataDirectory, pid):
             return "unable to restore into '\(dataDirectory)': a PostgreSQL server (pid \(pid)) is running on it"
-                + "\nHINT: stop the server first (pg_ctl stop -D '\(dataDirectory)')"
+                + "\nHINT: stop the server first (pg_ctl stop -D '\(dataDirectory)'); if process \(pid) is not a PostgreSQL server of this directory, its postmaster.pid is stale: remove it"
+        case let .notSameCluster(path, systemIdentifier, reason):
+            return "unable to restore with --delta into '\(path)': \(reason); nothing was changed"
+                + "\nHINT: --delta updates an older copy of the backup's own cluster\(systemIdentifier.map { " (system identifier \($0))" } ?? ""); "
+                + "restore into an empty directory, or replace what is there with --force"
         case let .invalidManifest(path, reason):
             return "unable to restore '\(path)': the backup's manifest is invalid: \(reason)"
         }

@@ -5,8 +5,9 @@ import PGBackupFoundations
 import Glibc
 #endif
 
-/// The POSIX calls a restore makes, each throwing `FileSystemError` ("unable to <verb> '<path>':
-/// <reason>"). Blocking: call them through `BlockingIO.run`.
+/// The POSIX calls a restore makes on its roots and on open descriptors, each throwing
+/// `FileSystemError` ("unable to <verb> '<path>': <reason>"); what lies beneath a root is
+/// reached through `RestoreRoot`. Blocking: call them through `BlockingIO.run`.
 enum RestoreFiles {
     /// What is at `path`, without following a final symbolic link; nil when nothing is.
     static func type(at path: String) throws -> mode_t? {
@@ -48,35 +49,6 @@ enum RestoreFiles {
         try check(chmod(path, 0o700), "set the mode of", path)
     }
 
-    /// A directory (mode 0700) unless one is there already; then sets its mode to 0700.
-    static func makeDirectory(_ path: String) throws {
-        if mkdir(path, 0o700) != 0 {
-            guard errno == EEXIST, try type(at: path) == S_IFDIR else {
-                throw FileSystemError(operation: "create directory", path: path, reason: FileSystem.errnoDescription())
-            }
-        }
-        try check(chmod(path, 0o700), "set the mode of", path)
-    }
-
-    /// Opens (creating it, with missing parents, when `create`) a regular file for writing.
-    static func openForWriting(_ path: String, create: Bool, mode: UInt32 = 0o600) throws -> Int32 {
-        var flags = O_WRONLY | O_CLOEXEC
-        if create { flags |= O_CREAT }
-        var fd = open(path, flags, mode_t(mode))
-        if fd < 0 && errno == ENOENT && create {
-            try FileSystem.makeDirectories(FileSystem.directory(of: path), mode: 0o700)
-            fd = open(path, flags, mode_t(mode))
-        }
-        guard fd >= 0 else { throw FileSystemError(operation: "open", path: path, reason: FileSystem.errnoDescription()) }
-        return fd
-    }
-
-    static func openForReading(_ path: String) throws -> Int32 {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw FileSystemError(operation: "open", path: path, reason: FileSystem.errnoDescription()) }
-        return fd
-    }
-
     static func size(of fd: Int32, path: String) throws -> Int64 {
         var info = stat()
         try check(fstat(fd, &info), "inspect", path)
@@ -111,70 +83,6 @@ enum RestoreFiles {
         return done
     }
 
-    /// The SHA-256 of bytes `offset ..< offset + length` of a file; nil when it is shorter.
-    static func sha256(of path: String, offset: Int64, length: Int64, buffer: UnsafeMutableRawBufferPointer) throws -> SHA256Digest? {
-        let fd = try openForReading(path)
-        defer { close(fd) }
-        var hasher = SHA256Hasher()
-        var position = offset
-        let end = offset + length
-        while position < end {
-            let want = Int(min(Int64(buffer.count), end - position))
-            let got = try read(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<want]), at: position, path: path)
-            guard got == want else { return nil }
-            hasher.update(UnsafeRawBufferPointer(rebasing: buffer[..<got]))
-            position += Int64(got)
-        }
-        return hasher.finalize()
-    }
-
-    /// Sets the modification (and access) time without following a final link.
-    static func setModificationTime(_ path: String, seconds: Int, nanoseconds: Int) throws {
-        let time = timespec(tv_sec: seconds, tv_nsec: nanoseconds)
-        var times = [time, time]
-        try check(utimensat(AT_FDCWD, path, &times, AT_SYMLINK_NOFOLLOW), "set the modification time of", path)
-    }
-
-    /// A symbolic link `path` → `target`, replacing whatever is at `path` unless it is that very link.
-    /// Returns whether it changed anything.
-    @discardableResult
-    static func makeSymlink(_ path: String, target: String) throws -> Bool {
-        if let type = try type(at: path) {
-            if type == S_IFLNK, (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) == target { return false }
-            try removeTree(path)
-        }
-        var result = symlink(target, path)
-        if result != 0 && errno == ENOENT {
-            try FileSystem.makeDirectories(FileSystem.directory(of: path), mode: 0o700)
-            result = symlink(target, path)
-        }
-        try check(result, "create symbolic link", path)
-        return true
-    }
-
-    /// Removes a file, a link (never what it points to) or a directory with everything in it.
-    static func removeTree(_ path: String) throws {
-        guard let type = try type(at: path) else { return }
-        if type == S_IFDIR {
-            for name in try names(in: path) { try removeTree(path + "/" + name) }
-            try check(rmdir(path), "remove directory", path)
-        } else {
-            guard unlink(path) == 0 || errno == ENOENT else {
-                throw FileSystemError(operation: "remove", path: path, reason: FileSystem.errnoDescription())
-            }
-        }
-    }
-
-    /// Writes a small file whole and durably (fsync), replacing it.
-    static func writeDurably(_ path: String, _ bytes: [UInt8], mode: UInt32 = 0o600) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode_t(mode))
-        guard fd >= 0 else { throw FileSystemError(operation: "create", path: path, reason: FileSystem.errnoDescription()) }
-        defer { close(fd) }
-        try bytes.withUnsafeBytes { try write(fd, $0, at: 0, path: path) }
-        try check(fchmod(fd, mode_t(mode)), "set the mode of", path)
-        try check(fsync(fd), "fsync", path)
-    }
-
     /// Flushes everything written to the file system `fd` (a directory on it) is on: `syncfs(2)`,
     /// which is what a restore of thousands of files wants — one call per file system instead of
     /// an fsync per file and directory — and reports write-back errors since `fd` was opened
@@ -198,20 +106,6 @@ enum RestoreFiles {
 
     /// Whether `syncFileSystem` works here (glibc 2.14 and later); else fsync file by file.
     static var canSyncFileSystems: Bool { syncfs != nil }
-
-    /// fsyncs every regular file and directory under `path` (not following links), children first.
-    static func fsyncTree(_ path: String) throws {
-        guard let type = try type(at: path) else { return }
-        if type == S_IFDIR {
-            for name in try names(in: path) { try fsyncTree(path + "/" + name) }
-        } else if type != S_IFREG {
-            return
-        }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw FileSystemError(operation: "open", path: path, reason: FileSystem.errnoDescription()) }
-        defer { close(fd) }
-        try check(fsync(fd), "fsync", path)
-    }
 
     private typealias SyncFS = @convention(c) (Int32) -> Int32
     private static let syncfs: SyncFS? = {

@@ -68,8 +68,10 @@ struct RestorePlan: Sendable {
 
     static let controlFilePath = "global/pg_control"
     static let tablespaceMapPath = "tablespace_map"
-    /// Left in the data directory while a restore runs and when it failed; removed on success.
-    static let failureMarker = "RESTORE_FAILED"
+    static let autoConfPath = "postgresql.auto.conf"
+    /// What the restore writes into the data directory after the backup's files (recovery
+    /// settings): none may be a link of the backup.
+    static let writtenAfterwards: Set<String> = [autoConfPath, "recovery.signal", "standby.signal"]
 
     init(_ manifest: BackupManifest, dataDirectory: String, tablespaceDirectories: [UInt32: String]) throws {
         let dataDirectory = Self.normalized(dataDirectory)
@@ -117,6 +119,10 @@ struct RestorePlan: Sendable {
                 guard let target = file.linkTarget, !target.isEmpty else {
                     throw RestoreError.invalidManifest(path: display, reason: "a symbolic link without a target")
                 }
+                if file.tablespace == nil && Self.writtenAfterwards.contains(relative) {
+                    throw RestoreError.invalidManifest(
+                        path: display, reason: "a symbolic link where the restore writes the recovery settings, and a restore never writes through a link")
+                }
                 symlinks.append(entryIndex)
                 continue
             case .file:
@@ -138,6 +144,7 @@ struct RestorePlan: Sendable {
                 try Self.add(part.target, sha256: part.sha256, size: part.size, display: display, to: &pieces, index: &pieceIndex)
             }
         }
+        try Self.checkNothingBeneathLinks(entries, symlinks: symlinks, mappedLinks: mappedLinks)
         guard let control, entries[control.entry].size > 0 else {
             throw RestoreError.invalidManifest(path: Self.controlFilePath, reason: "the backup has no (or an empty) global/pg_control")
         }
@@ -226,6 +233,26 @@ struct RestorePlan: Sendable {
             components.append(component)
         }
         return components.joined(separator: "/")
+    }
+
+    /// No entry lies beneath a symbolic link of its root (one the backup holds, or a
+    /// `pg_tblspc/<oid>` link the restore makes): writing it would go through the link, out of
+    /// the directories restored into.
+    private static func checkNothingBeneathLinks(_ entries: [Entry], symlinks: [Int], mappedLinks: Set<String>) throws {
+        var links: [UInt32?: Set<String>] = [nil: mappedLinks]
+        for index in symlinks { links[entries[index].tablespace, default: []].insert(entries[index].relativePath) }
+        for entry in entries {
+            guard let rootLinks = links[entry.tablespace] else { continue }
+            var ancestor = Substring(entry.relativePath)
+            while let slash = ancestor.lastIndex(of: "/") {
+                ancestor = ancestor[..<slash]
+                if rootLinks.contains(String(ancestor)) {
+                    let link = entry.tablespace.map { "pg_tblspc/\($0)/\(ancestor)" } ?? String(ancestor)
+                    throw RestoreError.invalidManifest(
+                        path: entry.display, reason: "it lies beneath the symbolic link '\(link)', and a restore never writes through a link")
+                }
+            }
+        }
     }
 
     /// Every tablespace mapped, to an absolute directory that neither holds nor lies in the data

@@ -75,17 +75,35 @@ public struct RestoreService: Sendable {
         for timeline in continuity.timelines where timeline.hasHistoryFile {
             histories[timeline.timeline] = try await archive.history(of: timeline.timeline)
         }
+        // --backup-id reads that backup only; otherwise a damaged backup.json is skipped, not fatal.
+        let chosen: BackupManifest?
+        let backups: [BackupSummary]
+        if let id = options.backupID {
+            let manifest = try await catalog.intactManifest(id)
+            chosen = manifest
+            backups = [BackupSummary(manifest)]
+        } else {
+            chosen = nil
+            let survey = try await catalog.survey()
+            for damaged in survey.damaged {
+                logger.warning("skipping backup \(damaged.id): its manifest is damaged (`pgbackup show \(damaged.id)` explains)", metadata: [
+                    "key": "\(damaged.key)", "problem": "\(damaged.problem)",
+                ])
+            }
+            backups = survey.backups
+        }
         let planner = RestorePlanner(
-            backups: try await catalog.list(), continuity: continuity, histories: histories,
+            backups: backups, continuity: continuity, histories: histories,
             newestWALStored: newestStored, server: settings.server)
         let plan = try planner.plan(target: options.target, timeline: options.timeline, backupID: options.backupID)
-        let manifest = try await catalog.manifest(plan.backup.id)
+        let manifest: BackupManifest
+        if let chosen { manifest = chosen } else { manifest = try await catalog.manifest(plan.backup.id) }
         var tablespaces: [UInt32: String] = [:]
         for space in manifest.tablespaces { tablespaces[space.oid] = options.tablespaceMap[space.oid] ?? space.location }
         for oid in options.tablespaceMap.keys where tablespaces[oid] == nil {
             throw RestoreRefusal.invalidOption("--tablespace-map \(oid)=…: backup \(manifest.id) has no tablespace \(oid) (it has \(manifest.tablespaces.map { String($0.oid) }.joined(separator: ", ")))")
         }
-        try prepareDirectories([options.dataDirectory] + tablespaces.values.sorted(), options: options)
+        try checkDirectories([options.dataDirectory] + tablespaces.values.sorted(), options: options)
         logger.info("restoring backup \(manifest.id)", metadata: [
             "target": "\(options.target)", "timeline": "\(plan.timeline.rawValue)", "wal": "\(plan.walNeeded)",
             "directory": "\(options.dataDirectory)",
@@ -95,7 +113,7 @@ public struct RestoreService: Sendable {
         let writer = RestoreWriter(chunkStore: ChunkStore(repository: repository, compression: settings.compression), jobs: options.jobs, logger: logger)
         let stats = try await writer.write(
             manifest, dataDirectory: options.dataDirectory, tablespaceDirectories: tablespaces,
-            mode: options.delta ? .delta : .fresh, onProgress: options.onProgress)
+            mode: options.delta ? .delta : options.force ? .replace : .fresh, onProgress: options.onProgress)
 
         // 3. Configure recovery.
         let configFile = try options.configFile ?? writeRepositoryConfiguration(next: options.dataDirectory)
@@ -118,17 +136,17 @@ public struct RestoreService: Sendable {
     }
 
     /// Every target directory must be absent or empty, unless `--delta` (kept, updated in place)
-    /// or `--force` (emptied first).
-    private func prepareDirectories(_ paths: [String], options: RestoreOptions) throws {
-        let files = FileManager.default
+    /// or `--force` (emptied by the writer, once the backup, the mapping and the directories
+    /// were checked).
+    private func checkDirectories(_ paths: [String], options: RestoreOptions) throws {
         for path in paths {
             guard path.hasPrefix("/") else {
                 throw RestoreRefusal.invalidOption("\(path) is not an absolute path")
             }
-            guard let entries = try? files.contentsOfDirectory(atPath: path), !entries.isEmpty, !options.delta else { continue }
-            guard options.force else { throw RestoreRefusal.directoryNotEmpty(path) }
-            logger.warning("--force: removing the contents of \(path)")
-            for entry in entries { try files.removeItem(atPath: path + "/" + entry) }
+            guard !options.delta, !options.force, let entries = try? FileManager.default.contentsOfDirectory(atPath: path), !entries.isEmpty else {
+                continue
+            }
+            throw RestoreRefusal.directoryNotEmpty(path)
         }
     }
 
@@ -153,21 +171,17 @@ public struct RestoreService: Sendable {
         return path
     }
 
+    /// Appends the recovery settings to `postgresql.auto.conf` and writes the signal file,
+    /// through the data directory's descriptor: never through a link (`RestoreRoot`).
     private func appendRecoveryConfiguration(_ recovery: RecoveryConfiguration, to dataDirectory: String, backup: BackupID) throws {
-        let autoConf = dataDirectory + "/postgresql.auto.conf"
+        let root = try RestoreRoot.open(dataDirectory)
+        defer { root.close() }
         let block = recovery.autoConfBlock(comment: "recovery settings written by pgbackup restore of backup \(backup) at \(RestoreTime.format(Date()))")
-        var content = FileManager.default.contents(atPath: autoConf) ?? Data("# Do not edit this file manually!\n# It will be overwritten by the ALTER SYSTEM command.\n".utf8)
-        content.append(Data(block.utf8))
-        try writeDurably(dataDirectory + "/postgresql.auto.conf", content, mode: 0o600)
-        try writeDurably(dataDirectory + "/" + recovery.signalFile, Data(), mode: 0o600)
-    }
-
-    private func writeDurably(_ path: String, _ content: Data, mode: mode_t) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw FileSystemError(operation: "open", path: path, reason: FileSystem.errnoDescription()) }
-        defer { close(fd) }
-        try content.withUnsafeBytes { try FileSystem.writeAll(fd, $0) }
-        guard fsync(fd) == 0 else { throw FileSystemError(operation: "fsync", path: path, reason: FileSystem.errnoDescription()) }
-        try FileSystem.syncDirectory(FileSystem.directory(of: path))
+        var content = try root.contents(of: RestorePlan.autoConfPath)
+            ?? Array("# Do not edit this file manually!\n# It will be overwritten by the ALTER SYSTEM command.\n".utf8)
+        content.append(contentsOf: Array(block.utf8))
+        try root.writeDurably(RestorePlan.autoConfPath, content, mode: 0o600)
+        try root.writeDurably(recovery.signalFile, [], mode: 0o600)
+        try FileSystem.syncDirectory(dataDirectory)
     }
 }

@@ -9,7 +9,8 @@ struct ListCommand: AsyncParsableCommand {
         discussion: """
             For each backup: id, status, timeline, start and stop LSN and time, database size, \
             stored size (new bytes, and bytes shared with earlier backups), compression and \
-            duration. A backup that did not complete is never listed.
+            duration. A backup that did not complete is never listed; one whose backup.json \
+            cannot be read is listed as damaged.
             """
     )
 
@@ -21,18 +22,23 @@ struct ListCommand: AsyncParsableCommand {
     func run() async throws {
         let settings = try global.settings()
         _ = global.logger(for: settings, label: "list")
-        let backups = try await BackupListing(settings: settings).list()
+        let entries = try await BackupListing(settings: settings).entries()
         if json {
-            try printJSON(backups)
+            try printJSON(entries)
             return
         }
-        guard !backups.isEmpty else {
+        guard !entries.isEmpty else {
             print("no backups of server '\(settings.server)'")
             return
         }
         let header = ["ID", "STATUS", "TL", "START LSN", "STOP LSN", "START TIME", "STOP TIME", "SIZE", "NEW", "DEDUPLICATED", "COMPRESSION", "DURATION"]
-        let rows = backups.map { backup in
-            [
+        var damaged: [DamagedBackup] = []
+        let rows = entries.map { entry in
+            guard case .complete(let backup) = entry else {
+                if case .damaged(let backup) = entry { damaged.append(backup) }
+                return [entry.id.description, "damaged"] + Array(repeating: "-", count: header.count - 2)
+            }
+            return [
                 backup.id.description, backup.status.rawValue, "\(backup.timeline.rawValue)", backup.startLSN.description,
                 backup.stopLSN.description, Formatting.time(backup.startTime), Formatting.time(backup.stopTime),
                 Formatting.bytes(backup.databaseSize), Formatting.bytes(backup.storedNew), Formatting.bytes(backup.storedDeduplicated),
@@ -40,5 +46,8 @@ struct ListCommand: AsyncParsableCommand {
             ]
         }
         print(Formatting.table([header] + rows))
+        for backup in damaged {
+            print("backup \(backup.id) is damaged: \(backup.problem) (`pgbackup show \(backup.id)` explains)")
+        }
     }
 }

@@ -60,9 +60,9 @@ struct RestoreCommand: AsyncParsableCommand {
     var tablespaceMap: [String] = []
     @Option(help: ArgumentHelp("Chunks fetched and written at once (default: the number of cores).", valueName: "n"))
     var jobs: Int?
-    @Flag(help: "Update an existing data directory of the same cluster in place, rewriting only what differs.")
+    @Flag(help: "Update an existing data directory of the same cluster in place, rewriting only what differs (any other directory is refused).")
     var delta = false
-    @Flag(help: "Replace the contents of a non-empty target directory.")
+    @Flag(help: "Replace the contents of a non-empty target directory (once everything else was checked; never under a running server).")
     var force = false
     @Option(help: ArgumentHelp("Configuration file for the restored server's restore_command (default: the repository settings in effect are written to <pgdata>.pgbackup.yaml, mode 0600).", valueName: "file"))
     var restoreConfig: String?
