@@ -37,6 +37,8 @@ public struct RestorePlanner: Sendable {
     /// When the newest WAL object was stored (an upper bound on the time of the newest WAL).
     public var newestWALStored: Date?
     public var server: String
+    /// The gaps the daemon recorded (`WALGap`): a target inside one is refused, naming it.
+    public var recordedGaps: [WALGap] = []
 
     public init(backups: [BackupSummary], continuity: WALContinuity, histories: [TimelineID: TimelineHistory], newestWALStored: Date?, server: String) {
         self.backups = backups
@@ -48,6 +50,7 @@ public struct RestorePlanner: Sendable {
 
     public func plan(target: RestoreTarget, timeline requested: RestoreTimeline, backupID: BackupID?) throws(RestoreRefusal) -> RestoreSelection {
         guard !backups.isEmpty else { throw .noBackups(server: server) }
+        try refuseTargetInsideARecordedGap(target)
         var candidates = backups
         if let backupID {
             candidates = backups.filter { $0.id == backupID }
@@ -113,7 +116,7 @@ public struct RestorePlanner: Sendable {
         }
         let missing = continuity.missingSegments(along: history, from: backup.startLSN, to: needEnd)
         if let gap = missing.first {
-            let list = missing.prefix(5).map(\.description).joined(separator: ", ")
+            let list = missing.prefix(5).map(\.description).joined(separator: ", ") + recordedGapNote(for: missing)
             let targetIsAPosition = switch target {
             case .lsn, .immediate: true
             default: false

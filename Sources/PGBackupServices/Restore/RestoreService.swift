@@ -75,9 +75,10 @@ public struct RestoreService: Sendable {
         for timeline in continuity.timelines where timeline.hasHistoryFile {
             histories[timeline.timeline] = try await archive.history(of: timeline.timeline)
         }
-        let planner = RestorePlanner(
+        var planner = RestorePlanner(
             backups: try await catalog.list(), continuity: continuity, histories: histories,
             newestWALStored: newestStored, server: settings.server)
+        planner.recordedGaps = try await archive.gaps()
         let plan = try planner.plan(target: options.target, timeline: options.timeline, backupID: options.backupID)
         let manifest = try await catalog.manifest(plan.backup.id)
         var tablespaces: [UInt32: String] = [:]

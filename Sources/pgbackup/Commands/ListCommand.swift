@@ -9,7 +9,10 @@ struct ListCommand: AsyncParsableCommand {
         discussion: """
             For each backup: id, status, timeline, start and stop LSN and time, database size, \
             stored size (new bytes, and bytes shared with earlier backups), compression and \
-            duration. A backup that did not complete is never listed.
+            duration. A backup that did not complete is never listed. Then the gaps recorded in \
+            the WAL archive (WAL the server removed before the repository got it), which \
+            point-in-time recovery cannot cross; with --json, each backup's `walGaps` lists those \
+            after its start.
             """
     )
 
@@ -21,11 +24,14 @@ struct ListCommand: AsyncParsableCommand {
     func run() async throws {
         let settings = try global.settings()
         _ = global.logger(for: settings, label: "list")
-        let backups = try await BackupListing(settings: settings).list()
+        let listing = BackupListing(settings: settings)
+        let backups = try await listing.list()
+        let gaps = try await listing.gaps()
         if json {
-            try printJSON(backups)
+            try printJSON(backups.map { WithWALGaps($0, walGaps: BackupListing.gaps(gaps, after: $0.startLSN)) })
             return
         }
+        defer { printGaps(gaps) }
         guard !backups.isEmpty else {
             print("no backups of server '\(settings.server)'")
             return
@@ -41,4 +47,11 @@ struct ListCommand: AsyncParsableCommand {
         }
         print(Formatting.table([header] + rows))
     }
+}
+
+/// The recorded WAL gaps, after a listing: what point-in-time recovery cannot cross.
+func printGaps(_ gaps: [WALGap]) {
+    guard !gaps.isEmpty else { return }
+    print("\nWAL gaps (point-in-time recovery cannot cross them):")
+    for gap in gaps { print("  \(gap)") }
 }
