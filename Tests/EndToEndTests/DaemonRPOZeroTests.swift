@@ -17,6 +17,8 @@ struct DaemonRPOZeroTests {
     /// The highest row whose INSERT (its COMMIT) returned.
     final class Acknowledged: Sendable {
         let row = Mutex(0)
+        /// The WAL insert position just before the last acknowledged row's INSERT.
+        let lsn = Mutex(LSN.zero)
     }
 
     /// A backup, then the daemon as the synchronous standby, then a committer inserting one row
@@ -40,12 +42,15 @@ struct DaemonRPOZeroTests {
         let acknowledged = Acknowledged()
         let committer = Task {
             for row in 1...100_000 {
+                let lsn: LSN?
                 do {
-                    _ = try await cluster.sql("INSERT INTO acked VALUES (\(row))")
+                    lsn = LSN(try await cluster.sql("INSERT INTO acked VALUES (\(row)) RETURNING pg_current_wal_insert_lsn()")
+                        .trimmingCharacters(in: .whitespacesAndNewlines))
                 } catch {
                     return  // the server is gone: this commit was never acknowledged
                 }
                 acknowledged.row.withLock { $0 = row }
+                if let lsn { acknowledged.lsn.withLock { $0 = lsn } }
             }
         }
         try await cluster.waitUntil("some commits are acknowledged", timeout: .seconds(30)) {
@@ -102,6 +107,14 @@ struct DaemonRPOZeroTests {
             #expect(stored, "the daemon did not store the spool's tail: \(daemon.standardError.suffix(2000))")
             daemon.send(SIGTERM)
             #expect(try await daemon.wait().status == 0)
+
+            // The tail is part of the archive's end: a target inside it is restorable.
+            let lastLSN = acknowledged.lsn.withLock { $0 }
+            let segments = try await fixture.archivedSegments()
+            #expect(!segments.contains { $0.startLSN <= lastLSN && lastLSN < $0.endLSN }, "the last commit lies in the partial tail")
+            let toLSN = try await PGBackupBinary.run(
+                ["restore", "--pgdata", scratch.path + "/restored-lsn", "--target-lsn", "\(lastLSN)"], environment: fixture.environment)
+            #expect(toLSN.status == 0, "a target in the stored tail: \(toLSN.standardError)")
 
             let restored = try await Self.restoreAndCount(fixture, acknowledged: acked, name: "running")
             print("RPO 0, daemon running (\(kind)): \(acked) commits acknowledged, \(restored.all) rows restored")

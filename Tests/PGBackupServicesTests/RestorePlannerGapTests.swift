@@ -52,3 +52,24 @@ struct RestorePlannerGapTests {
         #expect(message.contains("gap") && message.contains("recorded: WAL gap"), "\(message)")
     }
 }
+
+/// The daemon's stored tail (the partial copy after the last completed segment) is part of the
+/// archived WAL: recovery replays it, so targets inside it are restorable.
+@Suite("Restore planning: the stored partial tail")
+struct RestorePlannerTailTests {
+    typealias Base = RestorePlannerTests
+
+    @Test func theEndOfTheArchiveIncludesThePartialTail() throws {
+        var planner = RestorePlanner(
+            backups: Base.backups, continuity: Base.continuity([(1, 2...12)]), histories: [:],
+            newestWALStored: Base.t0.addingTimeInterval(3600), server: "main")
+        let completedEnd = LSN(13 * Base.segmentSize.bytes)
+        let inTail = completedEnd + 0x8000
+        #expect(throws: RestoreRefusal.self) { try planner.plan(target: .lsn(inTail), timeline: .latest, backupID: nil) }
+        planner.partialEnds[TimelineID(1)] = completedEnd + 0x10000
+        let plan = try planner.plan(target: .lsn(inTail), timeline: .latest, backupID: nil)
+        #expect(plan.backup.label == "b2" && plan.endOfArchive == inTail)
+        #expect(try planner.plan(target: .latest, timeline: .latest, backupID: nil).endOfArchive == completedEnd + 0x10000)
+        #expect(throws: RestoreRefusal.self) { try planner.plan(target: .lsn(completedEnd + 0x10001), timeline: .latest, backupID: nil) }
+    }
+}

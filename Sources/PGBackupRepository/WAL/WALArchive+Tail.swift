@@ -25,3 +25,12 @@ extension WALArchive {
         return .stored
     }
 }
+
+extension WALArchive {
+    /// How many bytes of WAL the stored partial copy of `segment` holds; nil when there is none
+    /// or it does not verify. Reads the whole object (at most one segment).
+    public func partialLength(of segment: WALSegmentName) async throws -> UInt64? {
+        guard let partial = try await storedPartial(of: segment) else { return nil }
+        return try await usableSeal(key: partial.key, algorithm: partial.algorithm)?.length
+    }
+}

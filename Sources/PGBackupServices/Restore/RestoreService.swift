@@ -79,6 +79,13 @@ public struct RestoreService: Sendable {
             backups: try await catalog.list(), continuity: continuity, histories: histories,
             newestWALStored: newestStored, server: settings.server)
         planner.recordedGaps = try await archive.gaps()
+        for timeline in continuity.timelines {
+            guard let end = timeline.endOfArchive else { continue }
+            let next = WALSegmentName(timeline: timeline.timeline, containing: end, segmentSize: segmentSize)
+            if timeline.partials.contains(next), let length = try await archive.partialLength(of: next) {
+                planner.partialEnds[timeline.timeline] = end + length
+            }
+        }
         let plan = try planner.plan(target: options.target, timeline: options.timeline, backupID: options.backupID)
         let manifest = try await catalog.manifest(plan.backup.id)
         var tablespaces: [UInt32: String] = [:]
