@@ -183,7 +183,8 @@ struct SessionPlan: Sendable {
 
 /// Hands the spool (used by one thread at a time: the current session's) into the blocking closure.
 /// Safe because sessions run strictly one after another in `WALStreamer.run()`, each awaited
-/// before the next starts, so the spool is never touched by two threads at once.
+/// before the next starts (and the tail step after a failed session is awaited before the next
+/// session too), so the spool is never touched by two threads at once.
 struct SendableBox<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }
