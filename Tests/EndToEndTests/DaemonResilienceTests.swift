@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import PGBackupFoundations
+import PGBackupRepository
 import PGBackupTestSupport
 
 #if canImport(Glibc)
@@ -154,6 +155,9 @@ struct DaemonGapTests {
             let first = try fixture.startDaemon()
             let archived = try await fixture.switchSegment()
             try await fixture.waitForArchive(of: archived, daemon: first)
+            let backup = try await PGBackupBinary.run(["backup"], environment: fixture.environment)
+            try #require(backup.status == 0, "backup: \(backup.standardError)")
+            let backupID = backup.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
             first.send(SIGTERM)
             try await first.wait()
 
@@ -176,6 +180,47 @@ struct DaemonGapTests {
             let segments = try await fixture.archivedSegments()
             #expect(!isContiguous(segments), "the gap stays visible: \(segments.map(\.name))")
             #expect(segments.contains(archived) && segments.contains(later))
+            try await Self.theGapIsRecordedListedAndRefused(fixture, segments: segments, backupID: backupID)
         }
+    }
+
+    /// A backup (`list`/`show` JSON) with the recorded gaps after it.
+    struct Listed: Decodable {
+        var id: String
+        var walGaps: [WALGap]
+    }
+
+    /// The repository records the gap (which segments, when, why); `list` and `show` (text and
+    /// JSON) show it; a restore target inside it is refused naming it, before anything is written.
+    static func theGapIsRecordedListedAndRefused(_ fixture: DaemonFixture, segments: [WALSegmentName], backupID: String) async throws {
+        let keys = try await fixture.repository.keys(under: "main/wal/gaps/")
+        #expect(keys.count == 1, "one gap record: \(keys)")
+        let listed = try await PGBackupBinary.run(["list", "--json"], environment: fixture.environment)
+        #expect(listed.status == 0, "\(listed.standardError)")
+        let backups = try decode([Listed].self, listed.standardOutput)
+        let gap = try #require(backups.first?.walGaps.first, "list --json: \(listed.standardOutput)")
+        #expect(backups.map(\.id) == [backupID] && backups[0].walGaps.count == 1)
+        // Exactly the segments the repository lacks between the two runs it holds.
+        let lacking = zip(segments, segments.dropFirst()).first { $0.next != $1 }
+        let (before, after) = try #require(lacking)
+        #expect(gap.firstSegment == before.next!.name && gap.lastSegment == after.previous!.name, "\(gap) vs \(segments.map(\.name))")
+        #expect(gap.startLSN == before.endLSN && gap.endLSN == after.startLSN)
+        #expect(gap.reason.contains("removed"), "why: \(gap.reason)")
+        #expect(abs(gap.detectedAt.timeIntervalSinceNow) < 600, "when: \(gap.detectedAt)")
+        #expect(keys.first?.hasSuffix("\(gap.firstSegment)-\(gap.lastSegment).json") == true)
+
+        let text = try await PGBackupBinary.run(["list"], environment: fixture.environment)
+        #expect(text.standardOutput.contains("WAL gaps") && text.standardOutput.contains(gap.firstSegment), "\(text.standardOutput)")
+        let shown = try await PGBackupBinary.run(["show", backupID, "--json"], environment: fixture.environment)
+        #expect(try decode(Listed.self, shown.standardOutput).walGaps == [gap], "\(shown.standardOutput.suffix(1500))")
+        let shownText = try await PGBackupBinary.run(["show", backupID], environment: fixture.environment)
+        #expect(shownText.standardOutput.contains("WAL gap \(gap.firstSegment)"), "\(shownText.standardOutput)")
+
+        let target = fixture.scratch.path + "/restore-into-the-gap"
+        let inside = gap.startLSN + (gap.endLSN - gap.startLSN) / 2
+        let refused = try await PGBackupBinary.run(["restore", "--pgdata", target, "--target-lsn", "\(inside)"], environment: fixture.environment)
+        #expect(refused.status == 1, "\(refused.standardError)")
+        #expect(refused.standardError.contains("inside a gap") && refused.standardError.contains(gap.firstSegment), "\(refused.standardError)")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: target)) ?? []).isEmpty, "nothing written")
     }
 }

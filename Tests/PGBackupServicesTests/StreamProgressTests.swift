@@ -110,8 +110,9 @@ struct WALSpoolTests {
         #expect(Array(partial) == Array((first + second).dropFirst(1 << 20)))
         #expect(spool.pendingSegments() == [segment])
         try spool.closeCurrent()
-        spool.discardPartials()
-        #expect(!FileManager.default.fileExists(atPath: spool.partialPath(next)))
+        let partials = spool.partialFiles()
+        #expect(partials.map(\.segment) == [next] && partials.map(\.size) == [partial.count])
+        #expect(partials.map(\.path) == [spool.partialPath(next)])
         #expect(spool.pendingSegments() == [segment])
     }
 }

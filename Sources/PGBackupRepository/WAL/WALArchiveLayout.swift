@@ -38,6 +38,7 @@ public enum WALArchiveEntry: Hashable, Sendable {
 /// <server>/wal/<TTTTTTTTXXXXXXXX>/<segment>.<offset>.backup     backup history files (sealed raw)
 /// <server>/wal/<TTTTTTTT>.history                               timeline history files (sealed raw)
 /// <server>/wal/partial/<segment>.partial.<zst|gz|raw>           partial segments
+/// <server>/wal/gaps/<first segment>-<last segment>.json          recorded gaps (`WALGap`, sealed raw)
 /// ```
 ///
 /// Every object is sealed (`ObjectSeal`); history and backup history files are stored raw
@@ -56,6 +57,14 @@ public struct WALArchiveLayout: Hashable, Sendable {
 
     /// `<prefix>partial/`
     public var partialPrefix: String { prefix + "partial/" }
+
+    /// `<prefix>gaps/`: the recorded gaps, not WAL (`entry(forKey:)` is nil for them).
+    public var gapPrefix: String { prefix + "gaps/" }
+
+    /// `<prefix>gaps/<first segment>-<last segment>.json`
+    public func gapKey(_ gap: WALGap) -> String {
+        gapPrefix + gap.firstSegment + "-" + gap.lastSegment + ".json"
+    }
 
     /// The key of `entry`.
     public func key(of entry: WALArchiveEntry) -> String {

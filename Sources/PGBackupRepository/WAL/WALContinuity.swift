@@ -105,11 +105,12 @@ public struct WALContinuity: Hashable, Sendable {
         }
     }
 
-    /// Analyses a listing of the WAL prefix: keys outside the layout become `unrecognizedKeys`.
+    /// Analyses a listing of the WAL prefix: keys outside the layout become `unrecognizedKeys`
+    /// (recorded gaps, under `gapPrefix`, are neither).
     public init(keys: some Sequence<String>, layout: WALArchiveLayout, segmentSize: WALSegmentSize) {
         var entries: [WALArchiveEntry] = []
         var unrecognized: [String] = []
-        for key in keys {
+        for key in keys where !key.hasPrefix(layout.gapPrefix) {
             if let entry = layout.entry(forKey: key, segmentSize: segmentSize) {
                 entries.append(entry)
             } else {

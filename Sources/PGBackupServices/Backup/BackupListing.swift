@@ -1,3 +1,4 @@
+import PGBackupFoundations
 import PGBackupRepository
 
 /// `pgbackup list` and `pgbackup show`: the complete backups of the server.
@@ -54,9 +55,47 @@ public struct BackupListing: Sendable {
         try await catalog().manifest(named: id)
     }
 
+    /// The gaps the daemon recorded in the WAL archive (`WALGap`), oldest first.
+    public func gaps() async throws -> [WALGap] {
+        let repository = try repository()
+        let info = try await repository.info()
+        let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
+        return try await WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression).gaps()
+    }
+
+    /// The recorded gaps that point-in-time recovery from a backup starting at `start` would
+    /// have to cross: those ending after it.
+    public static func gaps(_ gaps: [WALGap], after start: LSN) -> [WALGap] {
+        gaps.filter { $0.endLSN > start }
+    }
+
+    private func repository() throws -> Repository {
+        Repository(store: try StoreFactory.open(settings), server: settings.server)
+    }
+
     private func catalog() async throws -> BackupCatalog {
-        let repository = Repository(store: try StoreFactory.open(settings), server: settings.server)
+        let repository = try repository()
         _ = try await repository.info()
         return BackupCatalog(repository: repository)
+    }
+}
+
+/// A backup (summary or manifest) as `--json` prints it, with the recorded WAL gaps that PITR
+/// from it cannot cross under `walGaps` (empty when none).
+public struct WithWALGaps<Base: Encodable & Sendable>: Encodable, Sendable {
+    public var base: Base
+    public var walGaps: [WALGap]
+
+    public init(_ base: Base, walGaps: [WALGap]) {
+        self.base = base
+        self.walGaps = walGaps
+    }
+
+    private enum CodingKeys: String, CodingKey { case walGaps }
+
+    public func encode(to encoder: any Encoder) throws {
+        try base.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(walGaps, forKey: .walGaps)
     }
 }

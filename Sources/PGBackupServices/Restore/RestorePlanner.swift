@@ -37,6 +37,11 @@ public struct RestorePlanner: Sendable {
     /// When the newest WAL object was stored (an upper bound on the time of the newest WAL).
     public var newestWALStored: Date?
     public var server: String
+    /// The gaps the daemon recorded (`WALGap`): a target inside one is refused, naming it.
+    public var recordedGaps: [WALGap] = []
+    /// Per timeline, the end of the WAL in the partial copy of the segment right after its last
+    /// completed one (the daemon's tail, served zero-padded): recovery replays it too.
+    public var partialEnds: [TimelineID: LSN] = [:]
 
     public init(backups: [BackupSummary], continuity: WALContinuity, histories: [TimelineID: TimelineHistory], newestWALStored: Date?, server: String) {
         self.backups = backups
@@ -48,6 +53,7 @@ public struct RestorePlanner: Sendable {
 
     public func plan(target: RestoreTarget, timeline requested: RestoreTimeline, backupID: BackupID?) throws(RestoreRefusal) -> RestoreSelection {
         guard !backups.isEmpty else { throw .noBackups(server: server) }
+        try refuseTargetInsideARecordedGap(target)
         var candidates = backups
         if let backupID {
             candidates = backups.filter { $0.id == backupID }
@@ -96,7 +102,8 @@ public struct RestorePlanner: Sendable {
         let (backup, history) = chosen
 
         // The WAL from the backup's start to the target, along the path.
-        let end = continuity.endOfArchive(timeline: history.timeline) ?? LSN.zero
+        let completedEnd = continuity.endOfArchive(timeline: history.timeline) ?? LSN.zero
+        let end = max(completedEnd, partialEnds[history.timeline] ?? LSN.zero)
         let needEnd: LSN
         switch target {
         case .immediate: needEnd = backup.stopLSN
@@ -111,9 +118,11 @@ public struct RestorePlanner: Sendable {
         if case .time(let time) = target, let newest = newestWALStored, time > newest {
             throw .unreachableTarget("target \(RestoreTime.format(time)) is after the newest archived WAL (stored \(RestoreTime.format(newest)))\nHINT: restore without a target to reach the end of the archive")
         }
-        let missing = continuity.missingSegments(along: history, from: backup.startLSN, to: needEnd)
+        // WAL past the last completed segment, up to `end`, is in that segment's partial copy.
+        let missing = continuity.missingSegments(
+            along: history, from: backup.startLSN, to: needEnd > completedEnd && needEnd <= end ? completedEnd : needEnd)
         if let gap = missing.first {
-            let list = missing.prefix(5).map(\.description).joined(separator: ", ")
+            let list = missing.prefix(5).map(\.description).joined(separator: ", ") + recordedGapNote(for: missing)
             let targetIsAPosition = switch target {
             case .lsn, .immediate: true
             default: false

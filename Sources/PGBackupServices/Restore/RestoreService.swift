@@ -92,9 +92,17 @@ public struct RestoreService: Sendable {
             }
             backups = survey.backups
         }
-        let planner = RestorePlanner(
+        var planner = RestorePlanner(
             backups: backups, continuity: continuity, histories: histories,
             newestWALStored: newestStored, server: settings.server)
+        planner.recordedGaps = try await archive.gaps()
+        for timeline in continuity.timelines {
+            guard let end = timeline.endOfArchive else { continue }
+            let next = WALSegmentName(timeline: timeline.timeline, containing: end, segmentSize: segmentSize)
+            if timeline.partials.contains(next), let length = try await archive.partialLength(of: next) {
+                planner.partialEnds[timeline.timeline] = end + length
+            }
+        }
         let plan = try planner.plan(target: options.target, timeline: options.timeline, backupID: options.backupID)
         let manifest: BackupManifest
         if let chosen { manifest = chosen } else { manifest = try await catalog.manifest(plan.backup.id) }

@@ -20,6 +20,11 @@ public struct StreamProgress: Sendable, Equatable {
     /// *flush* reports this instead, because PostgreSQL moves a physical slot to whatever flush
     /// position it is told, backwards too.
     public private(set) var streamStart: LSN
+    /// The segment whose partial copy was stored last, and how many bytes that copy holds. A new
+    /// stream restarts the segment from its start: its first copies are shorter and must not
+    /// replace the longer one (WAL a synchronous commit may have been acknowledged for).
+    public private(set) var storedPartial: WALSegmentName?
+    public private(set) var storedPartialLength = 0
 
     /// Starts a stream at `start`, with the repository durable up to `archived`.
     public init(start: LSN, archived: LSN) {
@@ -54,6 +59,19 @@ public struct StreamProgress: Sendable, Equatable {
     /// The repository durably holds WAL up to `end`.
     public mutating func didArchive(upTo end: LSN) {
         archived = max(archived, end)
+    }
+
+    /// The repository now holds the first `length` bytes of `segment` as its partial copy.
+    public mutating func didStorePartial(_ segment: WALSegmentName, length: Int) {
+        if storedPartial == segment && storedPartialLength >= length { return }
+        storedPartial = segment
+        storedPartialLength = length
+    }
+
+    /// Whether the repository already holds at least the first `length` bytes of `segment` as a
+    /// partial copy (storing them again would gain nothing, or shorten it).
+    public func holdsPartial(_ segment: WALSegmentName, length: Int) -> Bool {
+        storedPartial == segment && storedPartialLength >= length
     }
 
     /// The standby status update to send: *write* is the spool, *flush* the repository (or the

@@ -90,11 +90,20 @@ final class WALSpool {
         return names.compactMap { try? WALSegmentName(parsing: $0, segmentSize: segmentSize) }.sorted()
     }
 
-    /// Deletes `.partial` files: a new stream re-receives their WAL from the server, which kept it
-    /// because it was never reported as flushed.
-    func discardPartials() {
+    /// The `.partial` files a previous run left, oldest first, with their sizes. Their WAL may
+    /// have been reported as *written* (with `--synchronous`, acknowledged to clients) and the
+    /// server may be gone: they go to the repository before anything else, and are removed only
+    /// once it holds their bytes.
+    func partialFiles() -> [(segment: WALSegmentName, path: String, size: Int)] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        for name in names where name.hasSuffix(".partial") { unlink("\(directory)/\(name)") }
+        return names.compactMap { name -> (WALSegmentName, String, Int)? in
+            guard name.hasSuffix(".partial"),
+                  let segment = try? WALSegmentName(parsing: name.dropLast(".partial".count), segmentSize: segmentSize) else { return nil }
+            let path = "\(directory)/\(name)"
+            var info = stat()
+            guard stat(path, &info) == 0 else { return nil }
+            return (segment, path, Int(info.st_size))
+        }.sorted { $0.0 < $1.0 }
     }
 
     private func open(_ name: WALSegmentName) throws -> Int32 {

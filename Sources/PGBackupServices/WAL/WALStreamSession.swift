@@ -39,11 +39,17 @@ extension WALStreamer {
                 outcome = try receive(stream, timeline: timeline, spool: spool, progress: progress, queue: queue)
             } catch let error as ReplicationError where error.sqlState == "58P01" && resumingFromArchive {
                 // The server recycled WAL the repository never got (the slot was dropped or
-                // recreated meanwhile). Waiting cannot bring it back: say so loudly, leave the
-                // gap visible in the archive, and keep archiving from what the server still has.
+                // recreated meanwhile). Waiting cannot bring it back: say so loudly, record the
+                // gap in the repository, and keep archiving from what the server still has.
                 let resume = SessionPlan.start(
                     archiveEnd: nil, slot: slotRestart,
                     server: (cluster.timeline, cluster.walPosition), segmentSize: plan.segmentSize)
+                if resume.lsn > position {
+                    queue.yield(.gap(WALGap(
+                        startLSN: position, endLSN: resume.lsn, timeline: timeline, resumedTimeline: resume.timeline,
+                        segmentSize: plan.segmentSize, detectedAt: Date(), archivedBefore: nil,
+                        reason: "the server had already removed the WAL when streaming resumed (\(error))")))
+                }
                 logger.error(
                     "the server no longer has the WAL after the repository's end: the archive has a gap from \(position) to \(resume.lsn); point-in-time recovery cannot cross it — take a new base backup",
                     metadata: ["error": "\(error)"])

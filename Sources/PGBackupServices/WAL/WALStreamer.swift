@@ -75,10 +75,10 @@ public final class WALStreamer: Sendable {
         let (jobs, queue) = AsyncStream.makeStream(of: UploadJob.self)
         let uploader = WALUploader(archive: archive, progress: progress, logger: logger)
 
-        // Segments a previous run completed but did not store go first; partial files are
-        // streamed again (the server kept their WAL: it was never reported as flushed).
-        for segment in spool.pendingSegments() { queue.yield(.segment(segment, path: spool.completedPath(segment))) }
-        spool.discardPartials()
+        // Before anything else, and whether or not a server can be reached: the segments a
+        // previous run completed but did not store, then its `.partial` tail. That WAL may have
+        // been acknowledged as *written* to synchronous commits, and the primary may be gone.
+        try await storeWhatAPreviousRunLeft(in: spool, uploader: uploader)
 
         async let uploading: Void = uploader.run(jobs)
         var attempt = 0
@@ -98,6 +98,9 @@ public final class WALStreamer: Sendable {
                 try await uploading
                 throw error
             } catch {
+                // The connection is gone, perhaps for good (the primary with it): the WAL
+                // fsync'd in the spool goes to the repository now, not when a server answers.
+                try? await BlockingIO.run { [self] in self.queueSpoolTail(spoolBox.value, progress: progress, queue: queue) }
                 guard !isStopping else { break }
                 // A session that streamed for a while was a success: start the backoff anew.
                 if ContinuousClock.now - sessionStart > .seconds(60) { attempt = 0 }
@@ -110,6 +113,32 @@ public final class WALStreamer: Sendable {
         queue.finish()
         try await uploading
         logger.info("WAL streaming stopped", metadata: ["archived": "\(progress.value.archived)"])
+    }
+
+    /// Stores the spool's completed segments, then its `.partial` files (each removed once the
+    /// repository holds its bytes), retrying until done or asked to stop.
+    private func storeWhatAPreviousRunLeft(in spool: WALSpool, uploader: WALUploader) async throws {
+        let jobs = spool.pendingSegments().map { UploadJob.segment($0, path: spool.completedPath($0)) }
+            + spool.partialFiles().map { UploadJob.spoolTail($0.segment, path: $0.path, length: $0.size) }
+        for job in jobs {
+            guard try await uploader.performRetrying(job, while: { !isStopping }) else { return }
+        }
+    }
+
+    /// After a session ended: fsyncs and closes the spool's segment being written and queues
+    /// its WAL for the repository as a partial copy (the file stays: the next session writes on).
+    /// Runs on the spool's thread (the session is over).
+    func queueSpoolTail(_ spool: WALSpool, progress: SharedProgress, queue: AsyncStream<UploadJob>.Continuation) {
+        guard let segment = spool.currentSegment else { return }
+        do {
+            try spool.closeCurrent()
+            progress.update { $0.didSyncSpool() }
+        } catch {
+            logger.error("unable to fsync the spool's partial segment \(segment.name)", metadata: ["error": "\(error)"])
+        }
+        let written = progress.value.written
+        guard written > segment.startLSN else { return }
+        queue.yield(.partial(segment, path: spool.partialPath(segment), length: Int(written - segment.startLSN), final: false))
     }
 
     /// Sleeps in short steps so a stop request is not kept waiting.
@@ -154,7 +183,8 @@ struct SessionPlan: Sendable {
 
 /// Hands the spool (used by one thread at a time: the current session's) into the blocking closure.
 /// Safe because sessions run strictly one after another in `WALStreamer.run()`, each awaited
-/// before the next starts, so the spool is never touched by two threads at once.
+/// before the next starts (and the tail step after a failed session is awaited before the next
+/// session too), so the spool is never touched by two threads at once.
 struct SendableBox<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }

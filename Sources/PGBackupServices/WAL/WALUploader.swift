@@ -26,6 +26,11 @@ enum UploadJob: Sendable {
     case partial(WALSegmentName, path: String, length: Int, final: Bool)
     /// A timeline history file, stored before any WAL of its timeline is reported as flushed.
     case history(TimelineID, content: [UInt8])
+    /// A `.partial` spool file a previous run left (its WAL may have been acknowledged as
+    /// *written*): stored unless the repository holds it already, then removed from the spool.
+    case spoolTail(WALSegmentName, path: String, length: Int)
+    /// WAL the server removed before the repository got it: recorded in the repository.
+    case gap(WALGap)
 }
 
 /// Moves spooled WAL into the repository, one job at a time and in order, so the repository's
@@ -42,18 +47,26 @@ struct WALUploader: Sendable {
 
     func run(_ jobs: AsyncStream<UploadJob>) async throws {
         for await job in jobs {
-            var attempt = 0
-            while true {
-                do {
-                    try await perform(job)
-                    break
-                } catch {
-                    let delay = retryDelays[min(attempt, retryDelays.count - 1)]
-                    attempt += 1
-                    if let attempts, attempt >= attempts { throw error }
-                    logger.error("unable to store WAL in the repository; retrying in \(delay)", metadata: ["error": "\(error)"])
-                    try? await Task.sleep(for: delay)
-                }
+            try await performRetrying(job)
+        }
+    }
+
+    /// Performs `job`, retrying failures with capped backoff while `goOn()` says so. Returns
+    /// false when it gave up because `goOn()` turned false; throws after `attempts` failures.
+    @discardableResult
+    func performRetrying(_ job: UploadJob, while goOn: () -> Bool = { true }) async throws -> Bool {
+        var attempt = 0
+        while true {
+            do {
+                try await perform(job)
+                return true
+            } catch {
+                let delay = retryDelays[min(attempt, retryDelays.count - 1)]
+                attempt += 1
+                if let attempts, attempt >= attempts { throw error }
+                guard goOn() else { return false }
+                logger.error("unable to store WAL in the repository; retrying in \(delay)", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: delay)
             }
         }
     }
@@ -72,7 +85,10 @@ struct WALUploader: Sendable {
                 logger.info("WAL segment \(name.name) was already archived")
             }
         case let .partial(name, path, length, final):
-            guard length > 0 else { return }
+            guard length > 0, !progress.value.holdsPartial(name, length: length) else {
+                if final { unlink(path) }
+                return
+            }
             do {
                 try await archive.storePartial(name, contentsOf: path, length: length)
             } catch where !FileManager.default.fileExists(atPath: path) {
@@ -80,8 +96,28 @@ struct WALUploader: Sendable {
                 return
             }
             if final { unlink(path) }
-            progress.update { $0.didArchive(upTo: name.startLSN + UInt64(length)) }
+            progress.update {
+                $0.didStorePartial(name, length: length)
+                $0.didArchive(upTo: name.startLSN + UInt64(length))
+            }
             logger.debug("stored partial WAL segment \(name.name)", metadata: ["bytes": "\(length)"])
+        case let .spoolTail(name, path, length):
+            if length > 0 {
+                let outcome = try await archive.storeTail(name, contentsOf: path, length: length)
+                progress.update {
+                    $0.didStorePartial(name, length: length)
+                    // The repository's durable end grows only contiguously.
+                    if name.startLSN <= $0.archived { $0.didArchive(upTo: name.startLSN + UInt64(length)) }
+                }
+                logger.info(
+                    outcome == .stored ? "stored the spool's tail \(name.name).partial" : "the repository already holds the spool's tail \(name.name).partial",
+                    metadata: ["bytes": "\(length)"])
+            }
+            unlink(path)
+        case .gap(var gap):
+            if gap.archivedBefore == nil { gap.archivedBefore = try await archive.survey().newestStored }
+            try await archive.recordGap(gap)
+            logger.error("recorded \(gap) in the repository", metadata: ["object": "\(archive.layout.gapKey(gap))"])
         case let .history(timeline, content):
             try await archive.storeHistory(timeline, content: content)
             logger.info("archived timeline history file \(timeline.hex).history")

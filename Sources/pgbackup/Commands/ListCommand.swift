@@ -10,7 +10,9 @@ struct ListCommand: AsyncParsableCommand {
             For each backup: id, status, timeline, start and stop LSN and time, database size, \
             stored size (new bytes, and bytes shared with earlier backups), compression and \
             duration. A backup that did not complete is never listed; one whose backup.json \
-            cannot be read is listed as damaged.
+            cannot be read is listed as damaged. Then the gaps recorded in the WAL archive (WAL \
+            the server removed before the repository got it), which point-in-time recovery \
+            cannot cross; with --json, each backup's `walGaps` lists those after its start.
             """
     )
 
@@ -22,11 +24,17 @@ struct ListCommand: AsyncParsableCommand {
     func run() async throws {
         let settings = try global.settings()
         _ = global.logger(for: settings, label: "list")
-        let entries = try await BackupListing(settings: settings).entries()
+        let listing = BackupListing(settings: settings)
+        let entries = try await listing.entries()
+        let gaps = try await listing.gaps()
         if json {
-            try printJSON(entries)
+            try printJSON(entries.map { entry in
+                guard case .complete(let backup) = entry else { return WithWALGaps(entry, walGaps: []) }
+                return WithWALGaps(entry, walGaps: BackupListing.gaps(gaps, after: backup.startLSN))
+            })
             return
         }
+        defer { printGaps(gaps) }
         guard !entries.isEmpty else {
             print("no backups of server '\(settings.server)'")
             return
@@ -50,4 +58,11 @@ struct ListCommand: AsyncParsableCommand {
             print("backup \(backup.id) is damaged: \(backup.problem) (`pgbackup show \(backup.id)` explains)")
         }
     }
+}
+
+/// The recorded WAL gaps, after a listing: what point-in-time recovery cannot cross.
+func printGaps(_ gaps: [WALGap]) {
+    guard !gaps.isEmpty else { return }
+    print("\nWAL gaps (point-in-time recovery cannot cross them):")
+    for gap in gaps { print("  \(gap)") }
 }

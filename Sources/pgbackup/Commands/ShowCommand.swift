@@ -6,7 +6,11 @@ struct ShowCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
         abstract: "Show one backup in full.",
-        discussion: "With --json, the whole backup.json document, every file and chunk included."
+        discussion: """
+            With --json, the whole backup.json document, every file and chunk included, plus \
+            `walGaps`: the gaps recorded in the WAL archive after the backup's start, which \
+            point-in-time recovery from it cannot cross (also listed after the text output).
+            """
     )
 
     @OptionGroup var global: GlobalOptions
@@ -20,11 +24,14 @@ struct ShowCommand: AsyncParsableCommand {
     func run() async throws {
         let settings = try global.settings()
         _ = global.logger(for: settings, label: "show")
-        let manifest = try await BackupListing(settings: settings).show(id)
+        let listing = BackupListing(settings: settings)
+        let manifest = try await listing.show(id)
+        let gaps = BackupListing.gaps(try await listing.gaps(), after: manifest.startLSN)
         if json {
-            try printJSON(manifest)
+            try printJSON(WithWALGaps(manifest, walGaps: gaps))
             return
         }
+        defer { printGaps(gaps) }
         let summary = BackupSummary(manifest)
         let totals = manifest.totals
         let files = manifest.files.filter { $0.type == .file }

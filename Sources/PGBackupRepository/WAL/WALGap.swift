@@ -1,0 +1,62 @@
+import Foundation
+import PGBackupFoundations
+
+/// A recorded gap in the WAL archive: WAL the server removed before the repository got it
+/// (`58P01`), so point-in-time recovery cannot cross it. Stored as
+/// `<server>/wal/gaps/<first segment>-<last segment>.json` (`WALArchiveLayout.gapKey`), sealed
+/// raw, by the daemon when it skips ahead; `list`, `show` and the restore planner read it, and
+/// the record stays for `check`, `/health` and metrics.
+public struct WALGap: Codable, Sendable, Hashable, CustomStringConvertible {
+    /// The first LSN the repository lacks (a segment boundary: the end of its WAL before the gap).
+    public var startLSN: LSN
+    /// Where archiving resumed: the first LSN after the gap that the repository holds (a segment
+    /// boundary).
+    public var endLSN: LSN
+    /// The timeline of the WAL before the gap, and the one archiving resumed on.
+    public var timeline: TimelineID
+    public var resumedTimeline: TimelineID
+    /// The missing segments, first and last (as PostgreSQL names them).
+    public var firstSegment: String
+    public var lastSegment: String
+    /// When the daemon found the gap: the WAL after it was written at about this time or later.
+    public var detectedAt: Date
+    /// When the newest WAL object before the gap was stored (nil: unknown): the WAL before the
+    /// gap is no newer. A time target between this and `detectedAt` may lie inside the gap.
+    public var archivedBefore: Date?
+    /// Why the WAL is missing, as the server said.
+    public var reason: String
+
+    /// `startLSN` and `endLSN` must be segment boundaries, `startLSN < endLSN`.
+    public init(
+        startLSN: LSN, endLSN: LSN, timeline: TimelineID, resumedTimeline: TimelineID, segmentSize: WALSegmentSize,
+        detectedAt: Date, archivedBefore: Date?, reason: String
+    ) {
+        precondition(startLSN < endLSN, "a gap ends after it starts")
+        self.startLSN = startLSN
+        self.endLSN = endLSN
+        self.timeline = timeline
+        self.resumedTimeline = resumedTimeline
+        firstSegment = WALSegmentName(timeline: timeline, containing: startLSN, segmentSize: segmentSize).name
+        lastSegment = WALSegmentName(timeline: timeline, containing: endLSN - 1, segmentSize: segmentSize).name
+        self.detectedAt = detectedAt
+        self.archivedBefore = archivedBefore
+        self.reason = reason
+    }
+
+    /// Whether the WAL at `lsn` is missing.
+    public func contains(_ lsn: LSN) -> Bool { startLSN <= lsn && lsn < endLSN }
+
+    /// Whether WAL written at `time` may lie inside the gap: the times of its WAL are not known,
+    /// only bounded by the store time of the last WAL before it and the detection. False when
+    /// the first bound is unknown (the time cannot be placed).
+    public func mayContain(_ time: Date) -> Bool {
+        guard let archivedBefore else { return false }
+        return archivedBefore < time && time <= detectedAt
+    }
+
+    /// `WAL gap 000000010000000000000005…00000001000000000000000A (0/5000000 to 0/B000000), recorded 2026-…: <reason>`
+    public var description: String {
+        let segments = firstSegment == lastSegment ? firstSegment : "\(firstSegment)…\(lastSegment)"
+        return "WAL gap \(segments) (\(startLSN) to \(endLSN)), recorded \(detectedAt.formatted(.iso8601)): \(reason)"
+    }
+}
