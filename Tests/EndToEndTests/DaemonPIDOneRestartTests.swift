@@ -38,20 +38,26 @@ struct DaemonPIDOneRestartTests {
                 try await daemon.waitUntilFlushPassesTheServersPositionAtRestart(cluster)
                 let advanced = ContinuousClock.now - cycleStart
 
-                // Kill it the moment a put is under way: a temporary file is there.
-                let seen = try await daemon.killDuringAPut(repository: repository)
+                // Kill it the moment a put is under way (a temporary file is there): of a completed
+                // segment, which the next run must store again under the same key, in every other
+                // cycle; of any object (mostly the partial segment) in the others.
+                let seen = try await daemon.killDuringAPut(repository: repository, ofACompletedSegment: attempts % 2 == 1)
                 let leftovers = temporaryFiles(under: repository)
                 // Measured with the daemon dead: only the next one can move it.
                 let slotBefore = try await slotRestartLSN(cluster)
                 if !leftovers.isEmpty { midUpload += 1 }
                 measured.append("kill \(attempts): saw \(seen), left \(leftovers.count), flush advanced after \(advanced)")
-                print(measured.last!)
 
                 daemon = try PIDOneDaemon(fixture)
                 // The restarted daemon streams again and the slot moves past where it was.
-                try await cluster.waitUntil("the slot advances after restart \(attempts)", timeout: .seconds(45)) {
-                    try await slotRestartLSN(cluster) > slotBefore
+                do {
+                    try await cluster.waitUntil("the slot advances after restart \(attempts)", timeout: .seconds(45)) {
+                        try await slotRestartLSN(cluster) > slotBefore
+                    }
+                } catch {
+                    throw FixtureError("\(error); daemon log: \(daemon.process.standardError.suffix(2000))")
                 }
+                measured[measured.count - 1] += "; slot restart_lsn \(slotBefore) at the kill, then \(try await slotRestartLSN(cluster))"
                 // Its start-up sweep removes what the killed one left (no live writer holds it).
                 try await waitUntil("restart \(attempts) removes the killed daemon's temporary files", daemon: daemon) {
                     leftovers.allSatisfy { !FileManager.default.fileExists(atPath: $0) }
@@ -59,6 +65,8 @@ struct DaemonPIDOneRestartTests {
             }
             try await daemon.waitUntilFlushPassesTheServersPositionAtRestart(cluster)
             load.cancel()
+            let transactions = try await cluster.sql("SELECT count(*) FROM pgbench_history").trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect((Int(transactions) ?? 0) > 0, "pgbench ran: \(transactions) transactions")
             let last = try await fixture.switchSegment()
             try await fixture.waitForArchive(of: last, daemon: daemon.process)
             // `docker stop`: SIGTERM to the namespace's init (unshare forwards nothing).
@@ -75,7 +83,7 @@ struct DaemonPIDOneRestartTests {
             #expect(segments.last.map { $0 >= last } == true)
             for segment in segments.suffix(3) { _ = try await fixture.fetchedMatchesServer(segment) }
             #expect(temporaryFiles(under: repository).isEmpty, "a graceful stop leaves no temporary file")
-            print("PID 1 kill -9 cycles: \(midUpload) mid-upload of \(attempts) kills; \(segments.count) segments archived, contiguous\n  " + measured.joined(separator: "\n  "))
+            print("PID 1 kill -9 cycles: \(midUpload) mid-upload of \(attempts) kills under \(transactions) pgbench transactions; \(segments.count) segments archived, contiguous\n  " + measured.joined(separator: "\n  "))
         }
     }
 
@@ -150,15 +158,17 @@ struct PIDOneDaemon {
         }
     }
 
-    /// Polls the repository's WAL directories and sends SIGKILL to the daemon as soon as a
-    /// temporary file appears (a put under way); returns that file's name once the daemon died
-    /// by the signal.
-    func killDuringAPut(repository: String, timeout: Duration = .seconds(30)) async throws -> String {
+    /// Polls the repository's WAL directories (only those of completed segments with
+    /// `ofACompletedSegment`) and sends SIGKILL to the daemon as soon as a temporary file appears
+    /// (a put under way); returns that file's name once the daemon died by the signal.
+    func killDuringAPut(repository: String, ofACompletedSegment: Bool, timeout: Duration = .seconds(30)) async throws -> String {
         let wal = repository + "/main/wal"
         let deadline = ContinuousClock.now + timeout
         var seen: String?
         while seen == nil {
-            for directory in ((try? FileManager.default.contentsOfDirectory(atPath: wal)) ?? []).map({ wal + "/" + $0 }) {
+            let directories = ((try? FileManager.default.contentsOfDirectory(atPath: wal)) ?? [])
+                .filter { !ofACompletedSegment || $0 != "partial" }
+            for directory in directories.map({ wal + "/" + $0 }) {
                 guard let dir = opendir(directory) else { continue }
                 defer { closedir(dir) }
                 while let entry = readdir(dir) {
