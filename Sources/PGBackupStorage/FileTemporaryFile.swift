@@ -26,7 +26,10 @@ import Glibc
 /// and starts over under a new name, so a writer never writes into a file a sweep removed, and a
 /// sweep never removes a file whose writer lives. Because `flock` is advisory and, on NFS,
 /// emulated with POSIX locks that never conflict inside one process, this process's own live
-/// temporary files are also kept in a set that the sweep skips.
+/// temporary files are also kept in a set that the sweep skips. A writer outside this protocol
+/// (a pgbackup from before it, during an upgrade) holds no lock: a sweep may remove its file,
+/// and that put then fails at its rename and is retried; nothing stored is lost. The sweep's
+/// `olderThan` can spare recently modified files for such writers.
 struct FileTemporaryFile {
     let path: String
     let fd: Int32
