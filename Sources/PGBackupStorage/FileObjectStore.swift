@@ -9,15 +9,19 @@ import Glibc
 ///
 /// A put writes a temporary file next to its final name, fsyncs it, renames it into place and
 /// fsyncs the directory, so an object is visible only complete and survives a power loss once
-/// `commit()` returns. Temporary files (`.pgbackup-tmp.*`) are invisible to `list` and `head`;
-/// `removeAbandonedTemporaryFiles()` clears those a crash left behind.
+/// `commit()` returns. Temporary files (`.pgbackup-tmp.*`, named anew for every attempt and
+/// locked by their writer: `FileTemporaryFile`) are invisible to `list` and `head`; a dead
+/// writer's leftover never blocks a put, and `removeAbandonedTemporaryFiles()` clears them.
 public struct FileObjectStore: ObjectStore {
     /// The absolute path of the root directory.
     public let root: String
 
     public var location: String { "file://" + root }
 
-    static let temporaryPrefix = ".pgbackup-tmp."
+    static let temporaryPrefix = FileTemporaryFile.prefix
+
+    /// The random part of each temporary file's name (tests make it collide on purpose).
+    var temporarySuffix: @Sendable () -> String = FileTemporaryFile.randomSuffix
 
     /// Opens the store at `root`, an absolute path. With `create`, makes the directory (and its
     /// parents) when missing; otherwise a missing root is `StorageError.unusableStore`.
@@ -57,26 +61,20 @@ public struct FileObjectStore: ObjectStore {
     public func writer(for key: String) async throws -> any ObjectWriter {
         let path = try path(of: key)
         let location = self.location
-        let fd = try await BlockingIO.run { () throws -> Int32 in
-            // A `delete` may remove the directory, empty, between its creation and the open:
-            // then create it again.
-            var attempt = 0
-            while true {
-                attempt += 1
-                do {
-                    try FileSystem.makeDirectories(FileSystem.directory(of: path))
-                } catch {
-                    throw StorageError.failed(operation: "create the directory of", key: key, store: location, reason: "\(error)")
-                }
-                let temporary = FileObjectWriter.temporaryPath(for: path)
-                let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
-                if fd >= 0 { return fd }
-                guard errno == ENOENT, attempt < 5 else {
-                    throw StorageError.failed(operation: "create", key: key, store: location, reason: FileSystem.errnoDescription())
-                }
+        let suffix = temporarySuffix
+        let temporary = try await BlockingIO.run { () throws -> FileTemporaryFile in
+            do {
+                try FileSystem.makeDirectories(FileSystem.directory(of: path))
+            } catch {
+                throw StorageError.failed(operation: "create the directory of", key: key, store: location, reason: "\(error)")
+            }
+            do {
+                return try FileTemporaryFile.create(for: path, suffix: suffix)
+            } catch {
+                throw StorageError.failed(operation: "create", key: key, store: location, reason: (error as? FileSystemError)?.reason ?? "\(error)")
             }
         }
-        return FileObjectWriter(key: key, path: path, fd: fd, store: location)
+        return FileObjectWriter(key: key, path: path, temporary: temporary, store: location)
     }
 
     public func reader(for key: String) async throws -> any ObjectReader {
@@ -150,21 +148,19 @@ public struct FileObjectStore: ObjectStore {
         }
     }
 
-    /// Removes temporary files older than `age` that crashed writers left behind; returns their count.
+    /// Removes the temporary files that writers which died mid-put left behind, and returns
+    /// their count. Never removes one whose writer lives, in this process or another (see
+    /// `FileTemporaryFile`); with `age`, spares files modified in the last `age` seconds too.
+    /// Walks the whole store: run it at start-up, not per put.
     @discardableResult
-    public func removeAbandonedTemporaryFiles(olderThan age: TimeInterval = 3600) async throws -> Int {
-        let root = self.root
-        let deadline = Date().addingTimeInterval(-age)
+    public func removeAbandonedTemporaryFiles(olderThan age: TimeInterval = 0) async throws -> Int {
+        let (root, location) = (self.root, self.location)
         return try await BlockingIO.run {
-            var removed = 0
-            try FileSystem.walk(root: root, relativeDirectory: "") { key, info in
-                if key.split(separator: "/").last!.hasPrefix(Self.temporaryPrefix),
-                   FileSystem.modificationDate(info) < deadline,
-                   unlink(root + "/" + key) == 0 {
-                    removed += 1
-                }
+            do {
+                return try FileTemporaryFile.sweep(root: root, olderThan: age)
+            } catch {
+                throw StorageError.failed(operation: "remove abandoned temporary files from", key: root, store: location, reason: "\(error)")
             }
-            return removed
         }
     }
 }
@@ -173,36 +169,26 @@ public struct FileObjectStore: ObjectStore {
 final class FileObjectWriter: ObjectWriter {
     let key: String
     let path: String
-    let temporaryPath: String
     let store: String
-    private var fd: Int32
+    /// Nil once committed or aborted.
+    private var temporary: FileTemporaryFile?
     private var written: Int64 = 0
 
-    static func temporaryPath(for path: String) -> String {
-        let directory = FileSystem.directory(of: path)
-        let name = path[path.index(after: path.lastIndex(of: "/")!)...]
-        return "\(directory)/\(FileObjectStore.temporaryPrefix)\(name).\(getpid())"
-    }
-
-    init(key: String, path: String, fd: Int32, store: String) {
+    init(key: String, path: String, temporary: FileTemporaryFile, store: String) {
         self.key = key
         self.path = path
-        self.temporaryPath = Self.temporaryPath(for: path)
-        self.fd = fd
+        self.temporary = temporary
         self.store = store
     }
 
     deinit {
         // Neither committed nor aborted: the caller failed; leave nothing visible or open.
-        if fd >= 0 {
-            close(fd)
-            unlink(temporaryPath)
-        }
+        temporary?.discard()
     }
 
     func write(_ bytes: [UInt8]) async throws {
-        guard fd >= 0 else { preconditionFailure("write after commit or abort") }
-        let (fd, key, store) = (self.fd, self.key, self.store)
+        guard let fd = temporary?.fd else { preconditionFailure("write after commit or abort") }
+        let (key, store) = (self.key, self.store)
         try await BlockingIO.run {
             try bytes.withUnsafeBytes { buffer in
                 do {
@@ -216,31 +202,30 @@ final class FileObjectWriter: ObjectWriter {
     }
 
     func commit() async throws -> ObjectInfo {
-        guard fd >= 0 else { preconditionFailure("commit after commit or abort") }
-        let (fd, key, store, path, temporaryPath) = (self.fd, self.key, self.store, self.path, self.temporaryPath)
-        self.fd = -1
+        guard let temporary else { preconditionFailure("commit after commit or abort") }
+        let (key, store, path) = (self.key, self.store, self.path)
+        self.temporary = nil
         try await BlockingIO.run {
-            defer { close(fd) }
-            guard fsync(fd) == 0 else {
+            guard fsync(temporary.fd) == 0 else {
                 let reason = FileSystem.errnoDescription()
-                unlink(temporaryPath)
+                temporary.discard()
                 throw StorageError.failed(operation: "fsync", key: key, store: store, reason: reason)
             }
-            guard rename(temporaryPath, path) == 0 else {
+            guard rename(temporary.path, path) == 0 else {
                 let reason = FileSystem.errnoDescription()
-                unlink(temporaryPath)
+                temporary.discard()
                 throw StorageError.failed(operation: "rename into place", key: key, store: store, reason: reason)
             }
+            // Closed (and unlocked) only once renamed: a sweep never sees it unlocked.
+            temporary.close()
             try FileSystem.syncDirectory(FileSystem.directory(of: path))
         }
         return ObjectInfo(key: key, size: written, modified: Date())
     }
 
     func abort() async {
-        guard fd >= 0 else { return }
-        close(fd)
-        unlink(temporaryPath)
-        fd = -1
+        temporary?.discard()
+        temporary = nil
     }
 }
 

@@ -10,8 +10,10 @@ import Synchronization
 ///   whatever the compression: `store` uploads nothing when an object for that digest exists in
 ///   any compression (`ChunkRef.new == false`).
 /// - A new chunk is compressed with `compression`, sealed (`ObjectSeal`) and put atomically: a
-///   chunk object is complete or absent. Two writers storing the same content at once write the
-///   same bytes; whichever put lands last wins, harmlessly.
+///   chunk object is complete or absent. Identical chunks stored at once through one `ChunkStore`
+///   (and its copies) are uploaded once (`ChunkUploadsInFlight`): exactly one caller gets
+///   `new == true`. Two writers in different processes storing the same content at once write
+///   the same bytes; whichever put lands last wins, harmlessly.
 /// - `store` trusts an existing object by its key (one `head`, or an entry of the `ChunkIndex`
 ///   listed at the start of a backup; no read-back): a chunk damaged
 ///   after it was written is found by `fetch` and by `pgbackup verify`, not by deduplication.
@@ -36,6 +38,9 @@ public struct ChunkStore: Sendable {
     /// asks the index instead of the store whether a chunk exists.
     public let index: ChunkIndex?
 
+    /// The digests being stored now, shared by this store's copies.
+    private let inFlight = ChunkUploadsInFlight()
+
     public init(repository: Repository, compression: Compression, index: ChunkIndex? = nil) {
         self.repository = repository
         self.compression = compression
@@ -52,6 +57,13 @@ public struct ChunkStore: Sendable {
             throw ChunkStoreError.tooLarge(size: bytes.count, limit: Self.maximumChunkSize)
         }
         let sha256 = SHA256Hasher.hash(bytes)
+        if let known = index?.entry(sha256) {
+            return ChunkRef(sha256: sha256, size: Int64(bytes.count), storedSize: known.storedSize, algorithm: known.algorithm, new: false)
+        }
+        // One caller per digest from here on: a chunk that another caller was storing is found
+        // stored once its turn comes.
+        await inFlight.begin(sha256)
+        defer { inFlight.end(sha256) }
         if let index {
             if let known = index.entry(sha256) {
                 return ChunkRef(sha256: sha256, size: Int64(bytes.count), storedSize: known.storedSize, algorithm: known.algorithm, new: false)
@@ -59,6 +71,7 @@ public struct ChunkStore: Sendable {
         } else if let existing = try await storedObject(sha256, preferring: compression.algorithm) {
             return ChunkRef(sha256: sha256, size: Int64(bytes.count), storedSize: existing.info.size, algorithm: existing.algorithm, new: false)
         }
+        try Task.checkCancellation()
         let key = layout.chunkKey(sha256, compression.algorithm)
         let (_, info) = try await objects.put(key: key, content: bytes, compression: compression, sha256: sha256)
         index?.insert(sha256, ChunkIndex.Entry(algorithm: compression.algorithm, storedSize: info.size))

@@ -61,7 +61,9 @@ struct BackupCommand: AsyncParsableCommand {
         options.maxRateKilobytesPerSecond = maxRate
         let line = ProgressLine(requested: progress)
         options.onProgress = { line.show($0) }
+        async let swept: Void = TemporaryFileSweep.run(settings, logger: logger)
         let manifest = try await BackupService(settings: settings, logger: logger).run(options)
+        await swept
         line.clear()
 
         let summary = BackupSummary(manifest)

@@ -72,6 +72,8 @@ struct DaemonCommand: AsyncParsableCommand {
         }
         defer { signals.forEach { $0.cancel() } }
         logger.info("pgbackup daemon starting", metadata: ["server": "\(settings.server)", "repository": "\(settings.repository?.description ?? "-")"])
+        async let swept: Void = TemporaryFileSweep.run(settings, logger: logger)
         try await streamer.run()
+        await swept
     }
 }
