@@ -79,6 +79,14 @@ public final class WALStreamer: Sendable {
         // previous run completed but did not store, then its `.partial` tail. That WAL may have
         // been acknowledged as *written* to synchronous commits, and the primary may be gone.
         try await storeWhatAPreviousRunLeft(in: spool, uploader: uploader)
+        // A partial copy the repository holds (this spool may be new, its predecessor lost) is
+        // never replaced by the shorter copies a new stream makes while it catches up.
+        if let resume = try await archive.continuity().streamingResumePoint {
+            let segment = WALSegmentName(timeline: resume.timeline, containing: resume.lsn, segmentSize: segmentSize)
+            if let length = try? await archive.partialLength(of: segment) {
+                progress.update { $0.didStorePartial(segment, length: Int(length)) }
+            }
+        }
 
         async let uploading: Void = uploader.run(jobs)
         var attempt = 0
