@@ -38,6 +38,21 @@ struct DaemonFixture {
         return try BackgroundProcess(PGBackupBinary.path, ["daemon", "--log-level", "debug"] + arguments, environment: env)
     }
 
+    /// Starts the daemon with `--synchronous` (status every 10 s, no periodic partial copies) and
+    /// makes it the cluster's synchronous standby with `synchronous_commit = remote_write`.
+    func startSynchronousDaemon() async throws -> BackgroundProcess {
+        let daemon = try startDaemon(["--synchronous", "--status-interval", "10", "--partial-interval", "0"])
+        try await cluster.waitUntil("the daemon streams", timeout: .seconds(60)) {
+            try await cluster.sql("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'pgbackup'").contains("1")
+        }
+        _ = try await cluster.sql("ALTER SYSTEM SET synchronous_standby_names = 'pgbackup'",
+                                  "ALTER SYSTEM SET synchronous_commit = 'remote_write'", "SELECT pg_reload_conf()")
+        try await cluster.waitUntil("the daemon is the synchronous standby", timeout: .seconds(30)) {
+            try await cluster.sql("SELECT sync_state FROM pg_stat_replication WHERE application_name = 'pgbackup'").contains("sync")
+        }
+        return daemon
+    }
+
     /// The completed segments the repository holds, by timeline, sorted.
     func archivedSegments() async throws -> [WALSegmentName] {
         try await repository.archivedSegments(segmentSize: Self.segmentSize)

@@ -30,15 +30,7 @@ struct DaemonRPOZeroTests {
         _ = try await cluster.sql("CREATE TABLE acked(i int PRIMARY KEY)")
         let backup = try await PGBackupBinary.run(["backup"], environment: fixture.environment)
         try #require(backup.status == 0, "backup: \(backup.standardError)")
-        let daemon = try fixture.startDaemon(["--synchronous", "--status-interval", "10", "--partial-interval", "0"])
-        try await cluster.waitUntil("the daemon streams", timeout: .seconds(60)) {
-            try await cluster.sql("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'pgbackup'").contains("1")
-        }
-        _ = try await cluster.sql("ALTER SYSTEM SET synchronous_standby_names = 'pgbackup'",
-                                  "ALTER SYSTEM SET synchronous_commit = 'remote_write'", "SELECT pg_reload_conf()")
-        try await cluster.waitUntil("the daemon is the synchronous standby", timeout: .seconds(30)) {
-            try await cluster.sql("SELECT sync_state FROM pg_stat_replication WHERE application_name = 'pgbackup'").contains("sync")
-        }
+        let daemon = try await fixture.startSynchronousDaemon()
         let acknowledged = Acknowledged()
         let committer = Task {
             for row in 1...100_000 {

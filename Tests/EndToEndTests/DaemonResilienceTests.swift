@@ -16,16 +16,8 @@ struct DaemonResilienceTests {
         defer { scratch.remove() }
         try await withPostgresCluster(DaemonFixture.options) { cluster in
             let fixture = try await DaemonFixture(kind, cluster: cluster, scratch: scratch)
-            let daemon = try fixture.startDaemon(["--synchronous", "--status-interval", "10", "--partial-interval", "0"])
             _ = try await cluster.sql("CREATE TABLE synced(i int, at pg_lsn)")
-            try await cluster.waitUntil("the daemon streams", timeout: .seconds(60)) {
-                try await cluster.sql("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'pgbackup'").contains("1")
-            }
-            _ = try await cluster.sql("ALTER SYSTEM SET synchronous_standby_names = 'pgbackup'",
-                                      "ALTER SYSTEM SET synchronous_commit = 'remote_write'", "SELECT pg_reload_conf()")
-            try await cluster.waitUntil("the daemon is the synchronous standby", timeout: .seconds(30)) {
-                try await cluster.sql("SELECT sync_state FROM pg_stat_replication WHERE application_name = 'pgbackup'").contains("sync")
-            }
+            let daemon = try await fixture.startSynchronousDaemon()
             let started = ContinuousClock.now
             for i in 1...20 {
                 // The LSN is taken before the commit record, so the commit ends after it.
