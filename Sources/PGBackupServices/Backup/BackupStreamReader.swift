@@ -50,12 +50,15 @@ struct BackupStreamReader: Sendable {
         }
     }
 
-    func read(connection: SendableBox<PostgresConnection>, into pool: ChunkUploadPool, wal: BackupWALReceiver) async throws -> StreamedBackup {
+    /// Takes the backup connection and reads the backup on a blocking thread; the connection
+    /// closes when the read ends.
+    func read(connection: Handover<PostgresConnection>, into pool: ChunkUploadPool, wal: BackupWALReceiver) async throws -> StreamedBackup {
         let cancellation = Cancellation()
         return try await withTaskCancellationHandler {
             try await BlockingIO.run {
                 do {
-                    let streamed = try read(connection.value, into: pool, wal: wal, cancellation: cancellation)
+                    guard let connection = connection.take() else { throw BackupError.incompleteStream("the backup connection was used already") }
+                    let streamed = try read(connection, into: pool, wal: wal, cancellation: cancellation)
                     pool.finishSubmitting()
                     return streamed
                 } catch {
