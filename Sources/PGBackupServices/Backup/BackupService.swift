@@ -108,36 +108,38 @@ public struct BackupService: Sendable {
         enum Part: Sendable {
             case streamed(StreamedBackup)
             case stored([Int: ChunkRef])
-            case walArchived
+            case walArchived(BackupWALReceiver.ServerTimes)
         }
         // The three parts run side by side; the first to fail cancels the others. Each returns
         // once: when the loop has seen them all, all three are set.
-        let (streamed, stored) = try await keepingLock(lock, every: .seconds(options.lockStaleAfter / 5)) {
+        let (streamed, stored, serverTimes) = try await keepingLock(lock, every: .seconds(options.lockStaleAfter / 5)) {
             try await withThrowingTaskGroup(of: Part.self) { group in
                 group.addTask {
                     .streamed(try await reader.read(connection: backupConnection, into: pool, wal: walReceiver))
                 }
                 group.addTask { .stored(try await pool.run()) }
                 group.addTask {
-                    try await streamWAL(walReceiver, connection: walConnection, spoolDirectory: spoolDirectory, segmentSize: segmentSize, archive: archive)
-                    return .walArchived
+                    .walArchived(try await streamWAL(
+                        walReceiver, connection: walConnection, spoolDirectory: spoolDirectory, segmentSize: segmentSize, archive: archive))
                 }
                 var streamed: StreamedBackup?
                 var stored: [Int: ChunkRef]?
+                var serverTimes: BackupWALReceiver.ServerTimes?
                 for try await part in group {
                     switch part {
                     case .streamed(let value): streamed = value
                     case .stored(let value): stored = value
-                    case .walArchived: break
+                    case .walArchived(let value): serverTimes = value
                     }
                 }
-                guard let streamed, let stored else { throw CancellationError() }
-                return (streamed, stored)
+                guard let streamed, let stored, let serverTimes else { throw CancellationError() }
+                return (streamed, stored, serverTimes)
             }
         }
 
         let manifest = try await commit(
-            streamed, stored: stored, id: id, catalog: catalog, cluster: cluster, segmentSize: segmentSize, chunking: options.chunking, began: began, lock: lock)
+            streamed, stored: stored, times: try Self.backupTimes(label: streamed.backupLabel, stream: serverTimes),
+            id: id, catalog: catalog, cluster: cluster, segmentSize: segmentSize, chunking: options.chunking, began: began, lock: lock)
         return manifest
     }
 
@@ -162,11 +164,24 @@ public struct BackupService: Sendable {
         }
     }
 
+    /// The backup's start and stop by the server's clock (pgbackup's own clock may be off): the
+    /// START TIME PostgreSQL wrote into `backup_label` (whole seconds; when its zone is not an
+    /// unambiguous one, the send time of the WAL at the start LSN instead), and the send time of
+    /// the WAL at the stop LSN as the backup's own stream received it
+    /// (`BackupWALReceiver.ServerTimes`).
+    static func backupTimes(label: BackupLabel?, stream: BackupWALReceiver.ServerTimes) throws -> (start: Date, stop: Date) {
+        guard let stop = stream.stop, let start = label?.startTime ?? stream.start else {
+            throw BackupError.incompleteStream("the server's clock at the backup's \(stream.stop == nil ? "stop" : "start") never reached the WAL stream")
+        }
+        return (min(start, stop), stop)
+    }
+
     /// The WAL part: the receiver's thread, and the uploader that stores what it spools.
+    /// Returns the server's clock at the backup's start and stop, as the stream saw it.
     private func streamWAL(
         _ receiver: BackupWALReceiver, connection: Handover<PostgresConnection>, spoolDirectory: String, segmentSize: WALSegmentSize,
         archive: WALArchive
-    ) async throws {
+    ) async throws -> BackupWALReceiver.ServerTimes {
         let progress = SharedProgress(StreamProgress(start: .zero, archived: .zero))
         let (jobs, queue) = AsyncStream.makeStream(of: UploadJob.self)
         var uploader = WALUploader(archive: archive, progress: progress, logger: logger)
@@ -181,12 +196,13 @@ public struct BackupService: Sendable {
             }
         }
         async let uploading: Void = upload()
+        let times: BackupWALReceiver.ServerTimes
         do {
-            try await withTaskCancellationHandler {
+            times = try await withTaskCancellationHandler {
                 try await BlockingIO.run {
                     guard let connection = connection.take() else { throw BackupError.incompleteStream("the WAL connection was used already") }
                     let spool = try WALSpool(directory: spoolDirectory, segmentSize: segmentSize)
-                    try receiver.stream(connection: connection, spool: spool, progress: progress, queue: queue)
+                    return try receiver.stream(connection: connection, spool: spool, progress: progress, queue: queue)
                 }
             } onCancel: {
                 receiver.cancel()
@@ -198,11 +214,12 @@ public struct BackupService: Sendable {
         }
         queue.finish()
         try await uploading
+        return times
     }
 
     /// Stores the server's manifest and commits `backup.json`.
     private func commit(
-        _ streamed: StreamedBackup, stored: [Int: ChunkRef], id: BackupID, catalog: BackupCatalog, cluster: ClusterIdentity,
+        _ streamed: StreamedBackup, stored: [Int: ChunkRef], times: (start: Date, stop: Date), id: BackupID, catalog: BackupCatalog, cluster: ClusterIdentity,
         segmentSize: WALSegmentSize, chunking: ChunkingPolicy, began: ContinuousClock.Instant, lock: (RepositoryLock, LockOwner)
     ) async throws -> BackupManifest {
         var totals = BackupManifest.Totals(databaseSize: streamed.contentBytes, newChunks: 0, storedNew: 0, deduplicatedChunks: 0, storedDeduplicated: 0)
@@ -231,7 +248,7 @@ public struct BackupService: Sendable {
         var manifest = BackupManifest(
             id: id, server: settings.server, systemIdentifier: cluster.systemIdentifier, postgresVersionNumber: cluster.versionNumber,
             timeline: streamed.timeline, startLSN: streamed.startLSN, stopLSN: streamed.stopLSN,
-            startTime: streamed.startTime, stopTime: streamed.stopTime, label: streamed.label, compression: settings.compression,
+            startTime: times.start, stopTime: times.stop, label: streamed.label, compression: settings.compression,
             chunking: chunking,
             tablespaces: streamed.tablespaces.compactMap { space in
                 space.oid.map { BackupManifest.Tablespace(oid: $0, location: space.location ?? "") }

@@ -70,15 +70,18 @@ public struct RestoreService: Sendable {
         let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)
 
         // 1. Decide, before touching the target directory.
-        let (continuity, newestStored) = try await archive.survey()
+        let (continuity, serverTimes) = try await archive.survey()
         var histories: [TimelineID: TimelineHistory] = [:]
         for timeline in continuity.timelines where timeline.hasHistoryFile {
             histories[timeline.timeline] = try await archive.history(of: timeline.timeline)
         }
         let planner = RestorePlanner(
             backups: try await catalog.list(), continuity: continuity, histories: histories,
-            newestWALStored: newestStored, server: settings.server)
+            serverTimes: serverTimes.mapValues(\.time), server: settings.server)
         let plan = try planner.plan(target: options.target, timeline: options.timeline, backupID: options.backupID)
+        if case .time = options.target, serverTimes[plan.timeline] == nil {
+            logger.warning("the newest archived WAL on timeline \(plan.timeline.rawValue) carries no server time (stored by wal-push?): the target time is not checked against the end of the archive; recovery stops with an error if it does not reach it")
+        }
         let manifest = try await catalog.manifest(plan.backup.id)
         var tablespaces: [UInt32: String] = [:]
         for space in manifest.tablespaces { tablespaces[space.oid] = options.tablespaceMap[space.oid] ?? space.location }

@@ -92,6 +92,7 @@ extension WALStreamer {
         var lastPartialEnd = LSN.zero
         var reported: (write: LSN, flush: LSN)?
         var replyRequested = false
+        var times = WALTimeRecorder()
 
         func report(force: Bool) throws {
             let status = progress.value.status
@@ -106,7 +107,7 @@ extension WALStreamer {
 
         while true {
             if isStopping {
-                try finish(stream, spool: spool, progress: progress, queue: queue)
+                try finish(stream, spool: spool, progress: progress, queue: queue, times: times)
                 return .stopped
             }
             let pending = progress.value.received > progress.value.written
@@ -115,12 +116,15 @@ extension WALStreamer {
             case let .walData(data):
                 let completed = try data.bytes.withUnsafeBytes { try spool.write($0, at: data.start, timeline: timeline) }
                 progress.update { $0.didReceive(upTo: data.end) }
+                times.observe(serverTime: data.serverTime, sentUpTo: data.end)
                 for segment in completed {
                     progress.update { $0.didSyncSpool(upTo: segment.endLSN) }
-                    queue.yield(.segment(segment, path: spool.completedPath(segment)))
+                    queue.yield(.segment(segment, path: spool.completedPath(segment), times: times.record(for: segment, upTo: segment.endLSN)))
+                    times.completed(segment)
                 }
                 continue  // drain what is already there before fsync
-            case let .keepalive(_, _, reply):
+            case let .keepalive(walEnd, serverTime, reply):
+                times.observe(serverTime: serverTime, sentUpTo: min(walEnd, progress.value.received))
                 replyRequested = replyRequested || reply
             case let .endOfTimeline(next, start):
                 return .timelineEnded(next: next, start: start)
@@ -142,7 +146,9 @@ extension WALStreamer {
                sinceLastPartial >= interval || (quiet && sinceLastPartial >= min(interval, .seconds(1))) {
                 let written = progress.value.written
                 if written > max(segment.startLSN, lastPartialEnd) {
-                    queue.yield(.partial(segment, path: spool.partialPath(segment), length: Int(written - segment.startLSN), final: false))
+                    queue.yield(.partial(
+                        segment, path: spool.partialPath(segment), length: Int(written - segment.startLSN), final: false,
+                        times: times.record(for: segment, upTo: written)))
                     lastPartialEnd = written
                     lastPartialTime = clock.now
                 } else if sinceLastPartial >= interval {
@@ -156,12 +162,17 @@ extension WALStreamer {
 
     /// A graceful stop: fsync, store the partial segment, wait (bounded) for the repository to
     /// hold everything written, send a last status, end the stream.
-    private func finish(_ stream: ReplicationStream, spool: WALSpool, progress: SharedProgress, queue: AsyncStream<UploadJob>.Continuation) throws {
+    private func finish(
+        _ stream: ReplicationStream, spool: WALSpool, progress: SharedProgress, queue: AsyncStream<UploadJob>.Continuation,
+        times: WALTimeRecorder
+    ) throws {
         try spool.sync()
         progress.update { $0.didSyncSpool() }
         let written = progress.value.written
         if let segment = spool.currentSegment, written > segment.startLSN {
-            queue.yield(.partial(segment, path: spool.partialPath(segment), length: Int(written - segment.startLSN), final: false))
+            queue.yield(.partial(
+                segment, path: spool.partialPath(segment), length: Int(written - segment.startLSN), final: false,
+                times: times.record(for: segment, upTo: written)))
         }
         let deadline = ContinuousClock.now + .seconds(60)
         while progress.value.archived < written && ContinuousClock.now < deadline {
