@@ -22,8 +22,9 @@ struct ServerTimesTests {
         recorder.observe(serverTime: Self.t0.addingTimeInterval(1), sentUpTo: three.startLSN + 0x4_0000)
         // A partial copy up to 0x40000 holds both readings.
         #expect(recorder.record(for: three, upTo: three.startLSN + 0x4_0000)?.marks.map(\.time) == [Self.t0, Self.t0.addingTimeInterval(1)])
-        // A shorter copy holds only what lies inside it.
-        #expect(recorder.record(for: three, upTo: three.startLSN + 0x3_0000)?.marks.map(\.time) == [Self.t0])
+        // A copy that the newest reading does not reach gets no record: its end has no time.
+        #expect(recorder.record(for: three, upTo: three.startLSN + 0x3_0000) == nil)
+        #expect(recorder.record(for: three, upTo: three.startLSN + 0x5_0000) == nil)
         recorder.observe(serverTime: Self.t0.addingTimeInterval(2), sentUpTo: three.endLSN)
         let completed = recorder.record(for: three, upTo: three.endLSN)
         #expect(completed?.marks.map(\.time) == [Self.t0, Self.t0.addingTimeInterval(2)])
@@ -33,6 +34,8 @@ struct ServerTimesTests {
         recorder.observe(serverTime: Self.t0.addingTimeInterval(3), sentUpTo: four.startLSN)
         #expect(recorder.record(for: four, upTo: four.startLSN + 10) == nil)
         recorder.observe(serverTime: Self.t0.addingTimeInterval(4), sentUpTo: four.startLSN + 0x1000)
+        #expect(recorder.record(for: four, upTo: four.startLSN + 0x1000)?.marks.map(\.time) == [Self.t0.addingTimeInterval(4)])
+        // An idle server's keepalive moves the newest time on, not the WAL.
         recorder.observe(serverTime: Self.t0.addingTimeInterval(5), sentUpTo: four.startLSN + 0x1000)
         #expect(recorder.record(for: four, upTo: four.startLSN + 0x1000)?.marks.map(\.time)
             == [Self.t0.addingTimeInterval(4), Self.t0.addingTimeInterval(5)])

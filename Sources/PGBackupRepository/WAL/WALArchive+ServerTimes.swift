@@ -29,7 +29,7 @@ extension WALArchive {
     /// records existed) or a completed segment's record does not reach its end: then nothing
     /// bounds the time of that WAL.
     public func lastServerTime(of timeline: WALContinuity.Timeline) async throws -> WALTimeMark? {
-        if let partial = timeline.partials.last, partial.segmentNumber > timeline.lastSegment?.segmentNumber ?? 0 {
+        if let partial = timeline.partials.last, timeline.lastSegment.map({ partial.segmentNumber > $0.segmentNumber }) ?? true {
             guard let mark = try await serverTimes(of: partial, partial: true)?.last, mark.lsn > partial.startLSN else { return nil }
             return mark
         }

@@ -27,11 +27,12 @@ struct WALTimeRecorder: Sendable {
     }
 
     /// The record for the object holding `segment`'s WAL up to `end` (the segment's end, or a
-    /// partial copy's); nil when no reading falls inside it.
+    /// partial copy's); nil unless the newest reading is exactly at `end`: a record always reaches
+    /// the end of the WAL it is stored with, so its newest time bounds all of it.
     func record(for segment: WALSegmentName, upTo end: LSN) -> WALTimeRecord? {
-        let inside = [first, latest].compactMap { $0 }.filter { segment.startLSN < $0.lsn && $0.lsn <= end }
-        guard let oldest = inside.first else { return nil }
-        return WALTimeRecord(marks: inside.count == 2 && inside[1] != oldest ? [oldest, inside[1]] : [oldest])
+        guard let latest, latest.lsn == end, end > segment.startLSN else { return nil }
+        guard let first, first != latest, segment.startLSN < first.lsn, first.lsn <= end else { return WALTimeRecord(marks: [latest]) }
+        return WALTimeRecord(marks: [first, latest])
     }
 
     /// `segment` is complete: later readings belong to the next one.
