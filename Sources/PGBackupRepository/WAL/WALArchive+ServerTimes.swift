@@ -28,6 +28,10 @@ extension WALArchive {
     /// `wal-fetch` serves it). Nil when that WAL has no record (stored by `wal-push`, or before
     /// records existed) or a completed segment's record does not reach its end: then nothing
     /// bounds the time of that WAL.
+    ///
+    /// An idle server sends no WAL, so this stays at the time of its last WAL while the clock
+    /// moves on. That is the right end: recovery stops at the first commit after a target time,
+    /// and the archive holds none after this one.
     public func lastServerTime(of timeline: WALContinuity.Timeline) async throws -> WALTimeMark? {
         if let partial = timeline.partials.last, timeline.lastSegment.map({ partial.segmentNumber > $0.segmentNumber }) ?? true {
             guard let mark = try await serverTimes(of: partial, partial: true)?.last, mark.lsn > partial.startLSN else { return nil }
