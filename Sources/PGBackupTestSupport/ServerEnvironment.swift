@@ -72,7 +72,7 @@ public struct ServerUser: Sendable {
     }
 
     /// The executable and arguments that run `executable arguments…` as this user.
-    func command(_ executable: String, _ arguments: [String]) -> (String, [String]) {
+    public func command(_ executable: String, _ arguments: [String]) -> (String, [String]) {
         guard switchesUser, let runuser else { return (executable, arguments) }
         return (runuser, ["-u", name, "--", executable] + arguments)
     }

@@ -19,7 +19,7 @@ struct RestorePlannerGapTests {
     func planner() -> RestorePlanner {
         var planner = RestorePlanner(
             backups: Base.backups, continuity: Base.continuity([(1, 2...8), (1, 11...14)]), histories: [:],
-            newestWALStored: Base.t0.addingTimeInterval(3600), server: "main")
+            serverTimes: [TimelineID(1): Base.t0.addingTimeInterval(3600)], server: "main")
         planner.recordedGaps = [Self.gap]
         return planner
     }
@@ -62,7 +62,7 @@ struct RestorePlannerTailTests {
     @Test func theEndOfTheArchiveIncludesThePartialTail() throws {
         var planner = RestorePlanner(
             backups: Base.backups, continuity: Base.continuity([(1, 2...12)]), histories: [:],
-            newestWALStored: Base.t0.addingTimeInterval(3600), server: "main")
+            serverTimes: [TimelineID(1): Base.t0.addingTimeInterval(3600)], server: "main")
         let completedEnd = LSN(13 * Base.segmentSize.bytes)
         let inTail = completedEnd + 0x8000
         #expect(throws: RestoreRefusal.self) { try planner.plan(target: .lsn(inTail), timeline: .latest, backupID: nil) }

@@ -41,7 +41,7 @@ struct RestorePlannerTests {
     static let backups = [backup(1, start: 2, stop: 2, minutes: 10), backup(2, start: 6, stop: 7, minutes: 20)]
 
     func planner(_ continuity: WALContinuity, backups: [BackupSummary] = Self.backups, histories: [TimelineID: TimelineHistory] = [:]) -> RestorePlanner {
-        RestorePlanner(backups: backups, continuity: continuity, histories: histories, newestWALStored: Self.t0.addingTimeInterval(3600), server: "main")
+        RestorePlanner(backups: backups, continuity: continuity, histories: histories, serverTimes: [TimelineID(1): Self.t0.addingTimeInterval(3600)], server: "main")
     }
 
     @Test func aTimeTargetTakesTheNewestBackupThatEndedBeforeIt() throws {
@@ -118,7 +118,7 @@ struct RestorePlannerTests {
         let unknown = BackupID(date: Self.t0.addingTimeInterval(-86400))
         let error = #expect(throws: RestoreRefusal.self) { try planner.plan(target: .latest, timeline: .latest, backupID: unknown) }
         #expect(error?.description.contains(unknown.description) == true)
-        let empty = RestorePlanner(backups: [], continuity: Self.continuity([]), histories: [:], newestWALStored: nil, server: "main")
+        let empty = RestorePlanner(backups: [], continuity: Self.continuity([]), histories: [:], serverTimes: [:], server: "main")
         #expect(throws: RestoreRefusal.noBackups(server: "main")) { try empty.plan(target: .latest, timeline: .latest, backupID: nil) }
     }
 

@@ -54,14 +54,18 @@ public struct WALArchive: Sendable {
     /// Stores a completed segment read from a local file, which must be exactly one segment long.
     /// Identical content already archived (in any compression) → `.alreadyArchived`; different
     /// content under the same name → throws `WALArchiveError.conflict` (naming the segment and both
-    /// digests).
-    public func storeSegment(_ name: WALSegmentName, contentsOf path: String) async throws -> WALStoreOutcome {
+    /// digests). `serverTimes`: what the stream knows of the segment's time, stored first
+    /// (`WALArchiveLayout`, "Server times").
+    public func storeSegment(
+        _ name: WALSegmentName, contentsOf path: String, serverTimes: WALTimeRecord? = nil
+    ) async throws -> WALStoreOutcome {
         let file = try await LocalFileReader.open(path)
         defer { file.close() }
         let size = try await file.size()
         guard size == segmentSize.bytes else {
             throw WALArchiveError.wrongSegmentSize(name: name.name, path: path, size: size, segmentSize: segmentSize)
         }
+        try await putServerTimes(serverTimes, for: name, partial: false)
         let existing = try await storedCopies(of: name)
         let key = layout.key(of: .segment(name, compression.algorithm))
         if !existing.isEmpty {
@@ -75,21 +79,25 @@ public struct WALArchive: Sendable {
     }
 
     /// Stores or replaces the partial copy of the segment being written: the first `length`
-    /// bytes of the file (at most one segment).
-    public func storePartial(_ name: WALSegmentName, contentsOf path: String, length: Int) async throws {
+    /// bytes of the file (at most one segment). `serverTimes` is stored first; without it, the
+    /// previous copy's record goes (it would not reach this copy's end).
+    public func storePartial(_ name: WALSegmentName, contentsOf path: String, length: Int, serverTimes: WALTimeRecord? = nil) async throws {
         guard length >= 0, UInt64(length) <= segmentSize.bytes else {
             throw WALArchiveError.partialTooLong(name: name.name + ".partial", length: UInt64(max(length, 0)), segmentSize: segmentSize)
         }
         let file = try await LocalFileReader.open(path)
         defer { file.close() }
+        try await putServerTimes(serverTimes, for: name, partial: true)
         let key = layout.key(of: .partial(name, compression.algorithm))
         _ = try await putSealed(key: key, from: file, length: UInt64(length), compression: compression)
         try await store.delete(otherPartialKeys(name, keeping: key))
     }
 
-    /// Removes the partial copy of the segment (in whatever compression); nothing to remove is fine.
+    /// Removes the partial copy of the segment (in whatever compression) and its server times;
+    /// nothing to remove is fine.
     public func removePartial(_ name: WALSegmentName) async throws {
-        try await store.delete(CompressionAlgorithm.allCases.map { layout.key(of: .partial(name, $0)) })
+        try await store.delete(CompressionAlgorithm.allCases.map { layout.key(of: .partial(name, $0)) }
+            + [layout.key(of: .serverTimes(name, partial: true))])
     }
 
     /// Stores a timeline history file (sealed raw, `<server>/wal/<TTTTTTTT>.history`). Identical
@@ -118,14 +126,19 @@ public struct WALArchive: Sendable {
     /// Per timeline: the contiguous ranges of completed segments held, the gaps between them,
     /// history files and partial segments (one listing of the WAL prefix).
     public func continuity() async throws -> WALContinuity {
-        try await survey().continuity
+        WALContinuity(keys: try await store.list(prefix: layout.prefix).map(\.key), layout: layout, segmentSize: segmentSize)
     }
 
-    /// The continuity, and when the newest WAL object was stored: an upper bound on the time of
-    /// the newest archived WAL (objects are stored after their WAL is written). One listing.
-    public func survey() async throws -> (continuity: WALContinuity, newestStored: Date?) {
-        let objects = try await store.list(prefix: layout.prefix)
-        return (WALContinuity(keys: objects.map(\.key), layout: layout, segmentSize: segmentSize), objects.map(\.modified).max())
+    /// The continuity, and the last recorded server time at the end of each timeline's archive
+    /// (`lastServerTime(of:)`; a timeline whose newest WAL has no record is absent). One listing,
+    /// and one small read per timeline.
+    public func survey() async throws -> (continuity: WALContinuity, serverTimes: [TimelineID: WALTimeMark]) {
+        let continuity = try await continuity()
+        var times: [TimelineID: WALTimeMark] = [:]
+        for timeline in continuity.timelines {
+            times[timeline.timeline] = try await lastServerTime(of: timeline)
+        }
+        return (continuity, times)
     }
 
     /// The archived history file of `timeline`, parsed and checked; nil when the archive has none.
@@ -201,6 +214,7 @@ public struct WALArchive: Sendable {
             }
         }
         let key = layout.key(of: .partial(segment, compression.algorithm))
+        try await putServerTimes(nil, for: segment, partial: true)
         let (seal, info) = try await putSealed(key: key, from: file, length: size, compression: compression)
         try await store.delete(otherPartialKeys(segment, keeping: key))
         return .stored(key: key, size: Int64(seal.length), storedSize: info.size, sha256: seal.sha256)

@@ -11,6 +11,10 @@ public enum WALArchiveEntry: Hashable, Sendable {
     case history(TimelineID)
     /// `<TTTTTTTTXXXXXXXX>/<segment>.<offset>.backup`: a backup history file, sealed raw.
     case backupHistory(WALSegmentName, offset: UInt32)
+    /// `<TTTTTTTTXXXXXXXX>/<segment>.times` or `partial/<segment>.partial.times`: the server
+    /// times recorded with the completed segment or with its partial copy (`WALTimeRecord`,
+    /// sealed raw JSON).
+    case serverTimes(WALSegmentName, partial: Bool)
 
     /// The PostgreSQL file name the entry holds (`…03`, `…03.partial`, `00000002.history`, …).
     public var fileName: WALFileName {
@@ -19,6 +23,7 @@ public enum WALArchiveEntry: Hashable, Sendable {
         case .partial(let segment, _): .partialSegment(segment)
         case .history(let timeline): .history(timeline)
         case let .backupHistory(segment, offset): .backupHistory(segment, offset: offset)
+        case let .serverTimes(segment, partial): partial ? .partialSegment(segment) : .segment(segment)
         }
     }
 
@@ -26,7 +31,7 @@ public enum WALArchiveEntry: Hashable, Sendable {
     public var algorithm: CompressionAlgorithm {
         switch self {
         case .segment(_, let algorithm), .partial(_, let algorithm): algorithm
-        case .history, .backupHistory: .none
+        case .history, .backupHistory, .serverTimes: .none
         }
     }
 }
@@ -39,10 +44,23 @@ public enum WALArchiveEntry: Hashable, Sendable {
 /// <server>/wal/<TTTTTTTT>.history                               timeline history files (sealed raw)
 /// <server>/wal/partial/<segment>.partial.<zst|gz|raw>           partial segments
 /// <server>/wal/gaps/<first segment>-<last segment>.json          recorded gaps (`WALGap`, sealed raw)
+/// <server>/wal/<TTTTTTTTXXXXXXXX>/<segment>.times               server times of a segment (sealed raw JSON)
+/// <server>/wal/partial/<segment>.partial.times                  server times of a partial segment
 /// ```
 ///
 /// Every object is sealed (`ObjectSeal`); history and backup history files are stored raw
 /// without an extension, so `head` shows them (followed by the 48-byte seal).
+///
+/// **Server times** (the (time, LSN) index): a stream that stores a segment or a partial
+/// segment first stores, next to it, the readings of the server's clock it had for that WAL
+/// (`WALTimeRecord`: the send times of XLogData and keepalive messages, with how far the WAL went
+/// at each). One small object per segment keeps each record as immutable as its segment and
+/// needs no index to rewrite; only the archive's newest one is read (restore planning). The
+/// record goes *before* its data: a record may then promise more WAL than a failed put left, which
+/// keeps its newest time an upper bound of the commit times stored; a partial stored without a
+/// record (PostgreSQL's own, the end of a timeline) first removes the previous copy's. `wal-push`
+/// stores no record: WAL without one has no known time, and restore planning then does not check
+/// a time target against it (PostgreSQL refuses at the end of recovery if it is not reached).
 public struct WALArchiveLayout: Hashable, Sendable {
     /// `<server>/wal/`
     public let prefix: String
@@ -77,8 +95,13 @@ public struct WALArchiveLayout: Hashable, Sendable {
             prefix + timeline.hex + ".history"
         case let .backupHistory(segment, offset):
             prefix + segment.directory.name + "/" + WALFileName.backupHistory(segment, offset: offset).name
+        case let .serverTimes(segment, partial):
+            (partial ? partialKeyPrefix(segment) : segmentKeyPrefix(segment)) + Self.serverTimesExtension
         }
     }
+
+    /// The extension of server-time records.
+    static let serverTimesExtension = "times"
 
     /// `<prefix><directory>/<segment>.`: what every stored copy of the segment (in whatever
     /// compression) and the segment's backup history files start with.
@@ -102,6 +125,9 @@ public struct WALArchiveLayout: Hashable, Sendable {
             return .history(timeline)
         case 2 where parts[0] == "partial":
             let name = parts[1]
+            if let segment = Self.timedSegment(name, suffix: ".partial." + Self.serverTimesExtension, segmentSize: segmentSize) {
+                return .serverTimes(segment, partial: true)
+            }
             guard let dot = name.lastIndex(of: "."),
                   let algorithm = try? CompressionAlgorithm(fileExtension: name[name.index(after: dot)...]),
                   case .partialSegment(let segment)? = try? WALFileName(parsing: name[..<dot], segmentSize: segmentSize)
@@ -113,6 +139,8 @@ public struct WALArchiveLayout: Hashable, Sendable {
             let segment: WALSegmentName
             if case let .backupHistory(backupSegment, offset)? = try? WALFileName(parsing: name, segmentSize: segmentSize) {
                 (entry, segment) = (.backupHistory(backupSegment, offset: offset), backupSegment)
+            } else if let timed = Self.timedSegment(name, suffix: "." + Self.serverTimesExtension, segmentSize: segmentSize) {
+                (entry, segment) = (.serverTimes(timed, partial: false), timed)
             } else if let dot = name.lastIndex(of: "."),
                       let algorithm = try? CompressionAlgorithm(fileExtension: name[name.index(after: dot)...]),
                       case .segment(let stored)? = try? WALFileName(parsing: name[..<dot], segmentSize: segmentSize) {
@@ -125,5 +153,11 @@ public struct WALArchiveLayout: Hashable, Sendable {
         default:
             return nil
         }
+    }
+
+    /// The segment a server-time record's file name (`<segment><suffix>`) belongs to.
+    private static func timedSegment(_ name: Substring, suffix: String, segmentSize: WALSegmentSize) -> WALSegmentName? {
+        guard name.hasSuffix(suffix) else { return nil }
+        return try? WALSegmentName(parsing: name.dropLast(suffix.count), segmentSize: segmentSize)
     }
 }

@@ -90,6 +90,8 @@ public struct WALContinuity: Hashable, Sendable {
             case .history(let timeline): found[timeline, default: Found()].history = true
             case .backupHistory(let segment, let offset):
                 found[segment.timeline, default: Found()].backups.insert(.backupHistory(segment, offset: offset))
+            case .serverTimes:
+                break  // a record annotates WAL; it holds none
             }
         }
         self.segmentSize = segmentSize

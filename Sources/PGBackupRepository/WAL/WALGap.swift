@@ -18,10 +18,11 @@ public struct WALGap: Codable, Sendable, Hashable, CustomStringConvertible {
     /// The missing segments, first and last (as PostgreSQL names them).
     public var firstSegment: String
     public var lastSegment: String
-    /// When the daemon found the gap: the WAL after it was written at about this time or later.
+    /// When the daemon found the gap, by the server's clock (its first message after the gap):
+    /// the WAL after the gap was written at about this time or later.
     public var detectedAt: Date
-    /// When the newest WAL object before the gap was stored (nil: unknown): the WAL before the
-    /// gap is no newer. A time target between this and `detectedAt` may lie inside the gap.
+    /// The newest server time recorded with the WAL before the gap (nil: none recorded): the WAL
+    /// before the gap is no newer. A time target between this and `detectedAt` may lie inside the gap.
     public var archivedBefore: Date?
     /// Why the WAL is missing, as the server said.
     public var reason: String

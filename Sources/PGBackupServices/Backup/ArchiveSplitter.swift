@@ -53,6 +53,9 @@ final class ArchiveSplitter {
     private(set) var files: [SplitFile] = []
     /// Bytes of file content seen.
     private(set) var contentBytes: Int64 = 0
+    /// The content of the data directory's `backup_label` (the server's START TIME is in it).
+    private(set) var backupLabel: [UInt8]?
+    private var capturingLabel: [UInt8]?
 
     private var tar = TarReader()
     private var tablespace: UInt32?
@@ -167,12 +170,14 @@ final class ArchiveSplitter {
         }
         files.append(file)
         contentBytes += size
+        capturingLabel = tablespace == nil && path == "backup_label" && type == .file && size <= 1 << 16 ? [] : nil
         entry = files.count - 1
         entryOffset = 0
     }
 
     private func content(_ bytes: UnsafeRawBufferPointer) throws {
         guard let entry else { return }
+        capturingLabel?.append(contentsOf: bytes)
         if packedHasher != nil {
             pack!.bytes.append(contentsOf: bytes)
             packedHasher!.update(bytes)
@@ -212,6 +217,10 @@ final class ArchiveSplitter {
             packedHasher = nil
         }
         if chunk != nil { try submitChunk() }
+        if let label = capturingLabel {
+            backupLabel = label
+            capturingLabel = nil
+        }
         guard entryOffset == files[entry].size else {
             throw BackupError.unexpectedArchiveEntry(path: files[entry].path, type: "file whose content (\(entryOffset) bytes) differs from its header's size (\(files[entry].size))")
         }

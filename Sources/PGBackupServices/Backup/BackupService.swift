@@ -46,21 +46,21 @@ public struct BackupService: Sendable {
         // Both connections first: an unreachable server or a refused login fails before the
         // repository is touched.
         let walReceiver = BackupWALReceiver(slot: "pgbackup_backup_\(getpid())", segmentSize: segmentSize, logger: logger)
+        // Each connection is handed over to the one blocking thread that uses it, and closes when
+        // that is done with it (or here, with its handover, when the backup fails before).
         let (backupConnection, walConnection, cluster) = try await BlockingIO.run {
             let backup = try BaseBackupStream.openConnection(conninfo: conninfo)
+            let cluster: ClusterIdentity
+            let wal: PostgresConnection
             do {
-                let cluster = try ClusterIdentity.read(from: backup)
+                cluster = try ClusterIdentity.read(from: backup)
                 try info.check(belongsTo: cluster.systemIdentifier, walSegmentSize: cluster.walSegmentSize, location: store.location)
-                let wal = try walReceiver.open(conninfo: conninfo)
-                return (SendableBox(backup), SendableBox(wal), cluster)
+                wal = try walReceiver.open(conninfo: conninfo)
             } catch {
                 backup.close()
                 throw error
             }
-        }
-        defer {
-            backupConnection.value.close()
-            walConnection.value.close()
+            return (Handover(backup), Handover(wal), cluster)
         }
 
         let lock = RepositoryLock(repository: repository, name: "backup", staleAfter: options.lockStaleAfter)
@@ -81,7 +81,7 @@ public struct BackupService: Sendable {
     private func takeBackup(
         _ options: BackupOptions, repository: Repository, segmentSize: WALSegmentSize, cluster: ClusterIdentity,
         began: ContinuousClock.Instant, lock: (RepositoryLock, LockOwner),
-        backupConnection: SendableBox<PostgresConnection>, walConnection: SendableBox<PostgresConnection>,
+        backupConnection: Handover<PostgresConnection>, walConnection: Handover<PostgresConnection>,
         walReceiver: BackupWALReceiver
     ) async throws -> BackupManifest {
         let catalog = BackupCatalog(repository: repository)
@@ -90,7 +90,6 @@ public struct BackupService: Sendable {
         }
         let spoolDirectory = "\(settings.spoolDirectory)/\(settings.server).backup"
         try? FileManager.default.removeItem(atPath: spoolDirectory)
-        let spool = SendableBox(try WALSpool(directory: spoolDirectory, segmentSize: segmentSize))
         defer { try? FileManager.default.removeItem(atPath: spoolDirectory) }
 
         let id = try await catalog.allocateID(at: Date())
@@ -109,62 +108,80 @@ public struct BackupService: Sendable {
         enum Part: Sendable {
             case streamed(StreamedBackup)
             case stored([Int: ChunkRef])
-            case walArchived
-            case lockRefreshed
+            case walArchived(BackupWALReceiver.ServerTimes)
         }
-        var streamed: StreamedBackup?
-        var stored: [Int: ChunkRef]?
-        try await withThrowingTaskGroup(of: Part.self) { group in
-            group.addTask {
-                .streamed(try await reader.read(connection: backupConnection, into: pool, wal: walReceiver))
-            }
-            group.addTask { .stored(try await pool.run()) }
-            group.addTask {
-                try await streamWAL(walReceiver, connection: walConnection, spool: spool, archive: archive)
-                return .walArchived
-            }
-            group.addTask { [logger] in
-                let interval = Duration.seconds(options.lockStaleAfter / 5)
-                while !Task.isCancelled {
-                    do {
-                        try await Task.sleep(for: interval)
-                    } catch {
-                        break
+        // The three parts run side by side; the first to fail cancels the others. Each returns
+        // once: when the loop has seen them all, all three are set.
+        let (streamed, stored, serverTimes) = try await keepingLock(lock, every: .seconds(options.lockStaleAfter / 5)) {
+            try await withThrowingTaskGroup(of: Part.self) { group in
+                group.addTask {
+                    .streamed(try await reader.read(connection: backupConnection, into: pool, wal: walReceiver))
+                }
+                group.addTask { .stored(try await pool.run()) }
+                group.addTask {
+                    .walArchived(try await streamWAL(
+                        walReceiver, connection: walConnection, spoolDirectory: spoolDirectory, segmentSize: segmentSize, archive: archive))
+                }
+                var streamed: StreamedBackup?
+                var stored: [Int: ChunkRef]?
+                var serverTimes: BackupWALReceiver.ServerTimes?
+                for try await part in group {
+                    switch part {
+                    case .streamed(let value): streamed = value
+                    case .stored(let value): stored = value
+                    case .walArchived(let value): serverTimes = value
                     }
-                    try await lock.0.refresh(lock.1)
-                    logger.debug("backup lock refreshed")
                 }
-                return .lockRefreshed
+                guard let streamed, let stored, let serverTimes else { throw CancellationError() }
+                return (streamed, stored, serverTimes)
             }
-            var remaining = 3
-            while remaining > 0, let part = try await group.next() {
-                switch part {
-                case .streamed(let value):
-                    streamed = value
-                    remaining -= 1
-                case .stored(let value):
-                    stored = value
-                    remaining -= 1
-                case .walArchived:
-                    remaining -= 1
-                case .lockRefreshed:
-                    break
-                }
-            }
-            group.cancelAll()
         }
-        guard let streamed, let stored else { throw CancellationError() }
 
         let manifest = try await commit(
-            streamed, stored: stored, id: id, catalog: catalog, cluster: cluster, segmentSize: segmentSize,
-            chunking: options.chunking, began: began, lock: lock)
+            streamed, stored: stored, times: try Self.backupTimes(label: streamed.backupLabel, stream: serverTimes),
+            id: id, catalog: catalog, cluster: cluster, segmentSize: segmentSize, chunking: options.chunking, began: began, lock: lock)
         return manifest
     }
 
+    /// Runs `body` while refreshing the lock every `interval`. A refresh that fails (the lock was
+    /// lost) cancels `body` and is thrown.
+    private func keepingLock<T: Sendable>(
+        _ lock: (RepositoryLock, LockOwner), every interval: Duration, _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask(operation: body)
+            group.addTask { [logger] in
+                // Never returns: it ends by throwing, cancelled or with the lock lost.
+                while true {
+                    try await Task.sleep(for: interval)
+                    try await lock.0.refresh(lock.1)
+                    logger.debug("backup lock refreshed")
+                }
+            }
+            defer { group.cancelAll() }
+            // Two children, and only `body` can return: the first result is the body's.
+            return try await group.next()!
+        }
+    }
+
+    /// The backup's start and stop by the server's clock (pgbackup's own clock may be off): the
+    /// START TIME PostgreSQL wrote into `backup_label` (whole seconds; when its zone is not an
+    /// unambiguous one, the send time of the WAL at the start LSN instead), and the send time of
+    /// the WAL at the stop LSN as the backup's own stream received it
+    /// (`BackupWALReceiver.ServerTimes`).
+    static func backupTimes(label: BackupLabel?, stream: BackupWALReceiver.ServerTimes) throws -> (start: Date, stop: Date) {
+        guard let stop = stream.stop, let start = label?.startTime ?? stream.start else {
+            throw BackupError.incompleteStream("the server's clock at the backup's \(stream.stop == nil ? "stop" : "start") never reached the WAL stream")
+        }
+        return (min(start, stop), stop)
+    }
+
     /// The WAL part: the receiver's thread, and the uploader that stores what it spools.
+    /// Returns the server's clock at the backup's start and stop, as the stream saw it.
     private func streamWAL(
-        _ receiver: BackupWALReceiver, connection: SendableBox<PostgresConnection>, spool: SendableBox<WALSpool>, archive: WALArchive
-    ) async throws {
+        _ receiver: BackupWALReceiver, connection: Handover<PostgresConnection>, spoolDirectory: String, segmentSize: WALSegmentSize,
+        archive: WALArchive
+    ) async throws -> BackupWALReceiver.ServerTimes {
         let progress = SharedProgress(StreamProgress(start: .zero, archived: .zero))
         let (jobs, queue) = AsyncStream.makeStream(of: UploadJob.self)
         var uploader = WALUploader(archive: archive, progress: progress, logger: logger)
@@ -179,10 +196,13 @@ public struct BackupService: Sendable {
             }
         }
         async let uploading: Void = upload()
+        let times: BackupWALReceiver.ServerTimes
         do {
-            try await withTaskCancellationHandler {
+            times = try await withTaskCancellationHandler {
                 try await BlockingIO.run {
-                    try receiver.stream(connection: connection.value, spool: spool.value, progress: progress, queue: queue)
+                    guard let connection = connection.take() else { throw BackupError.incompleteStream("the WAL connection was used already") }
+                    let spool = try WALSpool(directory: spoolDirectory, segmentSize: segmentSize)
+                    return try receiver.stream(connection: connection, spool: spool, progress: progress, queue: queue)
                 }
             } onCancel: {
                 receiver.cancel()
@@ -194,11 +214,12 @@ public struct BackupService: Sendable {
         }
         queue.finish()
         try await uploading
+        return times
     }
 
     /// Stores the server's manifest and commits `backup.json`.
     private func commit(
-        _ streamed: StreamedBackup, stored: [Int: ChunkRef], id: BackupID, catalog: BackupCatalog, cluster: ClusterIdentity,
+        _ streamed: StreamedBackup, stored: [Int: ChunkRef], times: (start: Date, stop: Date), id: BackupID, catalog: BackupCatalog, cluster: ClusterIdentity,
         segmentSize: WALSegmentSize, chunking: ChunkingPolicy, began: ContinuousClock.Instant, lock: (RepositoryLock, LockOwner)
     ) async throws -> BackupManifest {
         var totals = BackupManifest.Totals(databaseSize: streamed.contentBytes, newChunks: 0, storedNew: 0, deduplicatedChunks: 0, storedDeduplicated: 0)
@@ -227,7 +248,7 @@ public struct BackupService: Sendable {
         var manifest = BackupManifest(
             id: id, server: settings.server, systemIdentifier: cluster.systemIdentifier, postgresVersionNumber: cluster.versionNumber,
             timeline: streamed.timeline, startLSN: streamed.startLSN, stopLSN: streamed.stopLSN,
-            startTime: streamed.startTime, stopTime: streamed.stopTime, label: streamed.label, compression: settings.compression,
+            startTime: times.start, stopTime: times.stop, label: streamed.label, compression: settings.compression,
             chunking: chunking,
             tablespaces: streamed.tablespaces.compactMap { space in
                 space.oid.map { BackupManifest.Tablespace(oid: $0, location: space.location ?? "") }

@@ -10,8 +10,8 @@ struct StreamedBackup: Sendable {
     var startLSN: LSN
     var stopLSN: LSN
     var timeline: TimelineID
-    var startTime: Date
-    var stopTime: Date
+    /// The data directory's `backup_label`, which holds the server's START TIME.
+    var backupLabel: BackupLabel?
     var tablespaces: [BaseBackupTablespace]
     var files: [SplitFile]
     var contentBytes: Int64
@@ -50,12 +50,15 @@ struct BackupStreamReader: Sendable {
         }
     }
 
-    func read(connection: SendableBox<PostgresConnection>, into pool: ChunkUploadPool, wal: BackupWALReceiver) async throws -> StreamedBackup {
+    /// Takes the backup connection and reads the backup on a blocking thread; the connection
+    /// closes when the read ends.
+    func read(connection: Handover<PostgresConnection>, into pool: ChunkUploadPool, wal: BackupWALReceiver) async throws -> StreamedBackup {
         let cancellation = Cancellation()
         return try await withTaskCancellationHandler {
             try await BlockingIO.run {
                 do {
-                    let streamed = try read(connection.value, into: pool, wal: wal, cancellation: cancellation)
+                    guard let connection = connection.take() else { throw BackupError.incompleteStream("the backup connection was used already") }
+                    let streamed = try read(connection, into: pool, wal: wal, cancellation: cancellation)
                     pool.finishSubmitting()
                     return streamed
                 } catch {
@@ -76,7 +79,7 @@ struct BackupStreamReader: Sendable {
             label: label, checkpoint: checkpoint, manifestChecksums: .crc32c, maxRateKilobytesPerSecond: maxRate))
         try cancellation.started(stream.canceller)
         let splitter = ArchiveSplitter(policy: chunking, sink: pool)
-        var start: (lsn: LSN, timeline: TimelineID, time: Date)?
+        var start: (lsn: LSN, timeline: TimelineID)?
         var tablespaces: [BaseBackupTablespace] = []
         var inArchive = false
         var manifest: [UInt8]?
@@ -95,7 +98,7 @@ struct BackupStreamReader: Sendable {
         while let event = try stream.next() {
             switch event {
             case let .started(lsn, timeline):
-                start = (lsn, timeline, Date())
+                start = (lsn, timeline)
                 wal.begin(at: lsn, timeline: timeline)
             case let .tablespaces(list):
                 tablespaces = list
@@ -129,8 +132,9 @@ struct BackupStreamReader: Sendable {
                 wal.end(at: endLSN)
                 report(.finishing, force: true)
                 return StreamedBackup(
-                    label: label, startLSN: start.lsn, stopLSN: endLSN, timeline: start.timeline, startTime: start.time,
-                    stopTime: Date(), tablespaces: tablespaces, files: splitter.files, contentBytes: splitter.contentBytes,
+                    label: label, startLSN: start.lsn, stopLSN: endLSN, timeline: start.timeline,
+                    backupLabel: splitter.backupLabel.map { BackupLabel(parsing: String(decoding: $0, as: UTF8.self)) },
+                    tablespaces: tablespaces, files: splitter.files, contentBytes: splitter.contentBytes,
                     serverManifest: manifest)
             }
         }

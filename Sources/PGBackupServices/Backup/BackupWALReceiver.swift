@@ -20,7 +20,22 @@ import Synchronization
 ///
 /// When the daemon streams too, both store the same segments: `WALArchive.storeSegment` finds
 /// the identical copy and stores nothing twice.
+///
+/// The stream also reads the server's clock (the send times of its messages): it stores them with
+/// each segment (`WALTimeRecorder`) and reports the backup's times as the server saw them
+/// (`ServerTimes`).
 final class BackupWALReceiver: Sendable {
+    /// The server's clock at the backup's start and stop, read from the stream.
+    struct ServerTimes: Sendable {
+        /// The send time of the message that carried the WAL at the start LSN: at, or a moment
+        /// after, the backup's start.
+        var start: Date?
+        /// The send time of the newest message once the WAL up to the stop LSN had arrived and
+        /// the stop LSN was known: at, or shortly after, the backup's end — never before it, which
+        /// is the safe side (a restore to a time uses a backup only from its stop time on).
+        var stop: Date?
+    }
+
     private struct Window: Sendable {
         var start: (lsn: LSN, timeline: TimelineID)?
         var stop: LSN?
@@ -68,10 +83,11 @@ final class BackupWALReceiver: Sendable {
     }
 
     /// Waits for `begin`, streams until the repository holds the WAL up to `end`'s LSN, then
-    /// ends the stream. Blocking: run it on a thread of its own.
+    /// ends the stream; returns the server's clock at the backup's start and stop. Blocking: run
+    /// it on a thread of its own.
     func stream(
         connection: PostgresConnection, spool: WALSpool, progress: SharedProgress, queue: AsyncStream<UploadJob>.Continuation
-    ) throws {
+    ) throws -> ServerTimes {
         var start = try current().start
         while start == nil {
             usleep(20_000)
@@ -88,9 +104,14 @@ final class BackupWALReceiver: Sendable {
         var lastStatus = clock.now
         var stopReachedAt: ContinuousClock.Instant?
         var partialStored = false
+        var times = WALTimeRecorder()
+        var serverTimes = ServerTimes()
         while true {
             let window = try current()
             let state = progress.value
+            if let stop = window.stop, state.received >= stop, serverTimes.stop == nil {
+                serverTimes.stop = times.latest?.time
+            }
             if let stop = window.stop, state.archived >= stop {
                 break
             }
@@ -98,11 +119,15 @@ final class BackupWALReceiver: Sendable {
             case let .walData(data):
                 let completed = try data.bytes.withUnsafeBytes { try spool.write($0, at: data.start, timeline: timeline) }
                 progress.update { $0.didReceive(upTo: data.end) }
+                times.observe(serverTime: data.serverTime, sentUpTo: data.end)
+                if serverTimes.start == nil && data.end > startLSN { serverTimes.start = times.latest?.time }
                 for segment in completed {
                     progress.update { $0.didSyncSpool(upTo: segment.endLSN) }
-                    queue.yield(.segment(segment, path: spool.completedPath(segment)))
+                    queue.yield(.segment(segment, path: spool.completedPath(segment), times: times.record(for: segment, upTo: segment.endLSN)))
+                    times.completed(segment)
                 }
-            case let .keepalive(_, _, replyRequested):
+            case let .keepalive(walEnd, serverTime, replyRequested):
+                times.observe(serverTime: serverTime, sentUpTo: min(walEnd, progress.value.received))
                 if replyRequested {
                     try sendStatus(stream, progress)
                     lastStatus = clock.now
@@ -125,13 +150,16 @@ final class BackupWALReceiver: Sendable {
                     try spool.sync()
                     progress.update { $0.didSyncSpool() }
                     let length = Int(progress.value.written - segment.startLSN)
-                    queue.yield(.partial(segment, path: spool.partialPath(segment), length: length, final: false))
+                    queue.yield(.partial(
+                        segment, path: spool.partialPath(segment), length: length, final: false,
+                        times: times.record(for: segment, upTo: progress.value.written)))
                     partialStored = true
                 }
             }
         }
         try sendStatus(stream, progress)
         try? stream.stop()
+        return serverTimes
     }
 
     private func sendStatus(_ stream: ReplicationStream, _ progress: SharedProgress) throws {

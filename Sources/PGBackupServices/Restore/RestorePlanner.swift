@@ -27,15 +27,18 @@ public struct RestoreSelection: Sendable, Hashable {
 /// - The archive must hold every segment from the backup's start to the target (LSN, the backup's
 ///   end for immediate, else the end of the archive on the target timeline), along the timeline
 ///   path; a gap is refused with its segments named.
-/// - A time after the newest WAL the archive holds, or an LSN beyond its end, is refused: recovery
-///   would end before the target (PostgreSQL then fails).
+/// - A time after the last recorded server time of the archive's end on the target timeline, or
+///   an LSN beyond that end, is refused: recovery would end before the target (PostgreSQL then
+///   fails). Times are the server's own (`WALTimeMark`); when the newest WAL carries none (stored
+///   by `wal-push`), a time target is not checked against it: recovery finds out.
 public struct RestorePlanner: Sendable {
     public var backups: [BackupSummary]
     public var continuity: WALContinuity
     /// History of every timeline above 1 that the archive holds.
     public var histories: [TimelineID: TimelineHistory]
-    /// When the newest WAL object was stored (an upper bound on the time of the newest WAL).
-    public var newestWALStored: Date?
+    /// Per timeline, the last recorded server time of its archive's end (`WALArchive.survey`):
+    /// no commit the archive holds there is later.
+    public var serverTimes: [TimelineID: Date]
     public var server: String
     /// The gaps the daemon recorded (`WALGap`): a target inside one is refused, naming it.
     public var recordedGaps: [WALGap] = []
@@ -43,11 +46,14 @@ public struct RestorePlanner: Sendable {
     /// completed one (the daemon's tail, served zero-padded): recovery replays it too.
     public var partialEnds: [TimelineID: LSN] = [:]
 
-    public init(backups: [BackupSummary], continuity: WALContinuity, histories: [TimelineID: TimelineHistory], newestWALStored: Date?, server: String) {
+    public init(
+        backups: [BackupSummary], continuity: WALContinuity, histories: [TimelineID: TimelineHistory], serverTimes: [TimelineID: Date],
+        server: String
+    ) {
         self.backups = backups
         self.continuity = continuity
         self.histories = histories
-        self.newestWALStored = newestWALStored
+        self.serverTimes = serverTimes
         self.server = server
     }
 
@@ -115,8 +121,8 @@ public struct RestorePlanner: Sendable {
         default:
             needEnd = max(end, backup.stopLSN)
         }
-        if case .time(let time) = target, let newest = newestWALStored, time > newest {
-            throw .unreachableTarget("target \(RestoreTime.format(time)) is after the newest archived WAL (stored \(RestoreTime.format(newest)))\nHINT: restore without a target to reach the end of the archive")
+        if case .time(let time) = target, let last = serverTimes[history.timeline], time > last {
+            throw .unreachableTarget("target \(RestoreTime.format(time)) is after the last recorded server time \(RestoreTime.format(last)) (the end of the archived WAL on timeline \(history.timeline.rawValue))\nHINT: restore without a target to reach the end of the archive, or give a time up to \(RestoreTime.format(last))")
         }
         // WAL past the last completed segment, up to `end`, is in that segment's partial copy.
         let missing = continuity.missingSegments(

@@ -70,7 +70,7 @@ public struct RestoreService: Sendable {
         let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)
 
         // 1. Decide, before touching the target directory.
-        let (continuity, newestStored) = try await archive.survey()
+        let (continuity, serverTimes) = try await archive.survey()
         var histories: [TimelineID: TimelineHistory] = [:]
         for timeline in continuity.timelines where timeline.hasHistoryFile {
             histories[timeline.timeline] = try await archive.history(of: timeline.timeline)
@@ -94,7 +94,7 @@ public struct RestoreService: Sendable {
         }
         var planner = RestorePlanner(
             backups: backups, continuity: continuity, histories: histories,
-            newestWALStored: newestStored, server: settings.server)
+            serverTimes: serverTimes.mapValues(\.time), server: settings.server)
         planner.recordedGaps = try await archive.gaps()
         for timeline in continuity.timelines {
             guard let end = timeline.endOfArchive else { continue }
@@ -104,6 +104,9 @@ public struct RestoreService: Sendable {
             }
         }
         let plan = try planner.plan(target: options.target, timeline: options.timeline, backupID: options.backupID)
+        if case .time = options.target, serverTimes[plan.timeline] == nil {
+            logger.warning("the newest archived WAL on timeline \(plan.timeline.rawValue) carries no server time (stored by wal-push?): the target time is not checked against the end of the archive; recovery stops with an error if it does not reach it")
+        }
         let manifest: BackupManifest
         if let chosen { manifest = chosen } else { manifest = try await catalog.manifest(plan.backup.id) }
         var tablespaces: [UInt32: String] = [:]

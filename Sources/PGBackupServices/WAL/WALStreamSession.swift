@@ -30,13 +30,14 @@ extension WALStreamer {
 
         let stream = ReplicationStream(connection: connection)
         var resumingFromArchive = plan.archiveEnd != nil
+        var pendingGap: WALGap?
         while true {
             progress.update { $0.restart(at: position) }
             let outcome: ReceiveOutcome
             do {
                 try stream.start(slot: plan.slot, at: position, timeline: timeline)
                 logger.info("streaming WAL", metadata: ["from": "\(position)", "timeline": "\(timeline)", "slot": "\(plan.slot)"])
-                outcome = try receive(stream, timeline: timeline, spool: spool, progress: progress, queue: queue)
+                outcome = try receive(stream, timeline: timeline, spool: spool, progress: progress, queue: queue, gap: &pendingGap)
             } catch let error as ReplicationError where error.sqlState == "58P01" && resumingFromArchive {
                 // The server recycled WAL the repository never got (the slot was dropped or
                 // recreated meanwhile). Waiting cannot bring it back: say so loudly, record the
@@ -44,11 +45,12 @@ extension WALStreamer {
                 let resume = SessionPlan.start(
                     archiveEnd: nil, slot: slotRestart,
                     server: (cluster.timeline, cluster.walPosition), segmentSize: plan.segmentSize)
+                // Queued by the receive loop once the server's clock is known (its first message).
                 if resume.lsn > position {
-                    queue.yield(.gap(WALGap(
+                    pendingGap = WALGap(
                         startLSN: position, endLSN: resume.lsn, timeline: timeline, resumedTimeline: resume.timeline,
                         segmentSize: plan.segmentSize, detectedAt: Date(), archivedBefore: nil,
-                        reason: "the server had already removed the WAL when streaming resumed (\(error))")))
+                        reason: "the server had already removed the WAL when streaming resumed (\(error))")
                 }
                 logger.error(
                     "the server no longer has the WAL after the repository's end: the archive has a gap from \(position) to \(resume.lsn); point-in-time recovery cannot cross it — take a new base backup",
@@ -87,10 +89,12 @@ extension WALStreamer {
     }
 
     /// The receive loop: write to the spool, fsync when the socket runs dry, report positions,
-    /// queue completed segments and periodic partial copies.
+    /// queue completed segments and periodic partial copies. A `gap` found before this stream
+    /// started is queued at the server's first message, stamped with the server's clock, ahead of
+    /// any WAL after it.
     func receive(
         _ stream: ReplicationStream, timeline: TimelineID, spool: WALSpool, progress: SharedProgress,
-        queue: AsyncStream<UploadJob>.Continuation
+        queue: AsyncStream<UploadJob>.Continuation, gap: inout WALGap?
     ) throws -> ReceiveOutcome {
         let clock = ContinuousClock()
         var lastStatusTime = clock.now - options.statusInterval
@@ -98,6 +102,7 @@ extension WALStreamer {
         var lastPartialEnd = LSN.zero
         var reported: (write: LSN, flush: LSN)?
         var replyRequested = false
+        var times = WALTimeRecorder()
 
         func report(force: Bool) throws {
             let status = progress.value.status
@@ -112,7 +117,7 @@ extension WALStreamer {
 
         while true {
             if isStopping {
-                try finish(stream, spool: spool, progress: progress, queue: queue)
+                try finish(stream, spool: spool, progress: progress, queue: queue, times: times)
                 return .stopped
             }
             let pending = progress.value.received > progress.value.written
@@ -121,12 +126,17 @@ extension WALStreamer {
             case let .walData(data):
                 let completed = try data.bytes.withUnsafeBytes { try spool.write($0, at: data.start, timeline: timeline) }
                 progress.update { $0.didReceive(upTo: data.end) }
+                times.observe(serverTime: data.serverTime, sentUpTo: data.end)
+                queueGap(&gap, detectedAt: data.serverTime, queue: queue)
                 for segment in completed {
                     progress.update { $0.didSyncSpool(upTo: segment.endLSN) }
-                    queue.yield(.segment(segment, path: spool.completedPath(segment)))
+                    queue.yield(.segment(segment, path: spool.completedPath(segment), times: times.record(for: segment, upTo: segment.endLSN)))
+                    times.completed(segment)
                 }
                 continue  // drain what is already there before fsync
-            case let .keepalive(_, _, reply):
+            case let .keepalive(walEnd, serverTime, reply):
+                times.observe(serverTime: serverTime, sentUpTo: min(walEnd, progress.value.received))
+                queueGap(&gap, detectedAt: serverTime, queue: queue)
                 replyRequested = replyRequested || reply
             case let .endOfTimeline(next, start):
                 return .timelineEnded(next: next, start: start)
@@ -148,7 +158,9 @@ extension WALStreamer {
                sinceLastPartial >= interval || (quiet && sinceLastPartial >= min(interval, .seconds(1))) {
                 let written = progress.value.written
                 if written > max(segment.startLSN, lastPartialEnd) {
-                    queue.yield(.partial(segment, path: spool.partialPath(segment), length: Int(written - segment.startLSN), final: false))
+                    queue.yield(.partial(
+                        segment, path: spool.partialPath(segment), length: Int(written - segment.startLSN), final: false,
+                        times: times.record(for: segment, upTo: written)))
                     lastPartialEnd = written
                     lastPartialTime = clock.now
                 } else if sinceLastPartial >= interval {
@@ -160,14 +172,27 @@ extension WALStreamer {
         }
     }
 
+    /// Queues a pending gap record, stamped with the server's time.
+    private func queueGap(_ gap: inout WALGap?, detectedAt time: Date, queue: AsyncStream<UploadJob>.Continuation) {
+        guard var found = gap else { return }
+        found.detectedAt = time
+        queue.yield(.gap(found))
+        gap = nil
+    }
+
     /// A graceful stop: fsync, store the partial segment, wait (bounded) for the repository to
     /// hold everything written, send a last status, end the stream.
-    private func finish(_ stream: ReplicationStream, spool: WALSpool, progress: SharedProgress, queue: AsyncStream<UploadJob>.Continuation) throws {
+    private func finish(
+        _ stream: ReplicationStream, spool: WALSpool, progress: SharedProgress, queue: AsyncStream<UploadJob>.Continuation,
+        times: WALTimeRecorder
+    ) throws {
         try spool.sync()
         progress.update { $0.didSyncSpool() }
         let written = progress.value.written
         if let segment = spool.currentSegment, written > segment.startLSN {
-            queue.yield(.partial(segment, path: spool.partialPath(segment), length: Int(written - segment.startLSN), final: false))
+            queue.yield(.partial(
+                segment, path: spool.partialPath(segment), length: Int(written - segment.startLSN), final: false,
+                times: times.record(for: segment, upTo: written)))
         }
         let deadline = ContinuousClock.now + .seconds(60)
         while progress.value.archived < written && ContinuousClock.now < deadline {

@@ -19,11 +19,11 @@ final class SharedProgress: Sendable {
 
 /// Work for the uploader, in stream order.
 enum UploadJob: Sendable {
-    /// A completed segment in the spool.
-    case segment(WALSegmentName, path: String)
+    /// A completed segment in the spool, with the server times the stream had for it.
+    case segment(WALSegmentName, path: String, times: WALTimeRecord? = nil)
     /// The first `length` bytes of the segment being written; `final` when the spool file will
     /// not grow any more (end of a timeline) and goes once stored.
-    case partial(WALSegmentName, path: String, length: Int, final: Bool)
+    case partial(WALSegmentName, path: String, length: Int, final: Bool, times: WALTimeRecord? = nil)
     /// A timeline history file, stored before any WAL of its timeline is reported as flushed.
     case history(TimelineID, content: [UInt8])
     /// A `.partial` spool file a previous run left (its WAL may have been acknowledged as
@@ -73,8 +73,8 @@ struct WALUploader: Sendable {
 
     private func perform(_ job: UploadJob) async throws {
         switch job {
-        case let .segment(name, path):
-            let outcome = try await archive.storeSegment(name, contentsOf: path)
+        case let .segment(name, path, times):
+            let outcome = try await archive.storeSegment(name, contentsOf: path, serverTimes: times)
             try await archive.removePartial(name)
             unlink(path)
             progress.update { $0.didArchive(upTo: name.endLSN) }
@@ -84,13 +84,13 @@ struct WALUploader: Sendable {
             case .alreadyArchived:
                 logger.info("WAL segment \(name.name) was already archived")
             }
-        case let .partial(name, path, length, final):
+        case let .partial(name, path, length, final, times):
             guard length > 0, !progress.value.holdsPartial(name, length: length) else {
                 if final { unlink(path) }
                 return
             }
             do {
-                try await archive.storePartial(name, contentsOf: path, length: length)
+                try await archive.storePartial(name, contentsOf: path, length: length, serverTimes: times)
             } catch where !FileManager.default.fileExists(atPath: path) {
                 // The segment completed meanwhile; its own job stores it whole.
                 return
@@ -115,7 +115,7 @@ struct WALUploader: Sendable {
             }
             unlink(path)
         case .gap(var gap):
-            if gap.archivedBefore == nil { gap.archivedBefore = try await archive.survey().newestStored }
+            if gap.archivedBefore == nil { gap.archivedBefore = try await archive.survey().serverTimes[gap.timeline]?.time }
             try await archive.recordGap(gap)
             logger.error("recorded \(gap) in the repository", metadata: ["object": "\(archive.layout.gapKey(gap))"])
         case let .history(timeline, content):
