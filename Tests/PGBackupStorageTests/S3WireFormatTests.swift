@@ -34,6 +34,23 @@ struct S3WireFormatTests {
         #expect(S3XML.listPage(Array("<ListBucketResult><Contents>".utf8)) == nil)
     }
 
+    /// An object's or an upload's time that does not parse is never replaced by the epoch or by
+    /// now: a listing with one is malformed; an upload with one is left out (never taken for old).
+    @Test func datesThatDoNotParseAreNeverMadeUp() throws {
+        let listing = "<ListBucketResult><Contents><Key>k</Key><LastModified>yesterday</LastModified><Size>1</Size></Contents></ListBucketResult>"
+        #expect(S3XML.listPage(Array(listing.utf8)) == nil)
+        let uploads = """
+            <ListMultipartUploadsResult>
+              <Upload><Key>a</Key><UploadId>1</UploadId><Initiated>not a date</Initiated></Upload>
+              <Upload><Key>b</Key><UploadId>2</UploadId><Initiated>2026-11-22T07:43:08Z</Initiated></Upload>
+              <IsTruncated>false</IsTruncated>
+            </ListMultipartUploadsResult>
+            """
+        let page = try #require(S3XML.uploadsPage(Array(uploads.utf8)))
+        #expect(page.uploads.map(\.key) == ["b"])
+        #expect(page.uploads[0].initiated == Date(timeIntervalSince1970: 1_795_333_388))
+    }
+
     @Test func errorsAndDeleteResultsParse() throws {
         let error = try #require(S3XML.error(Array("<Error><Code>NoSuchBucket</Code><Message>gone</Message><RequestId>R1</RequestId></Error>".utf8)))
         #expect(error.code == "NoSuchBucket" && error.message == "gone" && error.requestID == "R1")

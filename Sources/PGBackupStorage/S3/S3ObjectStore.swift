@@ -68,7 +68,9 @@ public struct S3ObjectStore: ObjectStore {
             guard let size = response.headers["content-length"].flatMap({ Int64($0) }) else {
                 throw S3Error.malformedResponse(reason: "HEAD without Content-Length", endpoint: endpoint)
             }
-            let modified = response.headers["last-modified"].flatMap(S3Dates.parseHTTP) ?? Date()
+            guard let modified = response.headers["last-modified"].flatMap(S3Dates.parseHTTP) else {
+                throw S3Error.malformedResponse(reason: "HEAD without a valid Last-Modified", endpoint: endpoint)
+            }
             return ObjectInfo(key: key, size: size, modified: modified)
         } catch {
             throw storageError(error, operation: "read the size of", key: key)

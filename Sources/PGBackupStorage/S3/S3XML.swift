@@ -157,8 +157,10 @@ enum S3XML {
         guard let root = S3XMLElement.parse(bytes), root.name == "ListBucketResult" else { return nil }
         var objects: [(key: String, size: Int64, modified: Date)] = []
         for entry in root.children("Contents") {
-            guard let key = entry.value("Key"), let size = entry.value("Size").flatMap({ Int64($0) }) else { return nil }
-            let modified = entry.value("LastModified").flatMap(S3Dates.parseISO8601) ?? Date(timeIntervalSince1970: 0)
+            // A date that does not parse is a malformed answer, never a made-up time: callers
+            // judge an object's age by it (an incomplete backup's last activity).
+            guard let key = entry.value("Key"), let size = entry.value("Size").flatMap({ Int64($0) }),
+                  let modified = entry.value("LastModified").flatMap(S3Dates.parseISO8601) else { return nil }
             objects.append((key, size, modified))
         }
         let truncated = root.value("IsTruncated") == "true"
@@ -188,10 +190,12 @@ enum S3XML {
 
     static func uploadsPage(_ bytes: [UInt8]) -> UploadsPage? {
         guard let root = S3XMLElement.parse(bytes), root.name == "ListMultipartUploadsResult" else { return nil }
+        // An upload whose start time does not parse is left out: its age is unknown, and an
+        // abandoned-upload sweep must never take a live one for old.
         let uploads = root.children("Upload").compactMap { upload -> S3PendingUpload? in
-            guard let key = upload.value("Key"), let id = upload.value("UploadId") else { return nil }
-            return S3PendingUpload(key: key, uploadID: id,
-                                   initiated: upload.value("Initiated").flatMap(S3Dates.parseISO8601) ?? Date(timeIntervalSince1970: 0))
+            guard let key = upload.value("Key"), let id = upload.value("UploadId"),
+                  let initiated = upload.value("Initiated").flatMap(S3Dates.parseISO8601) else { return nil }
+            return S3PendingUpload(key: key, uploadID: id, initiated: initiated)
         }
         let truncated = root.value("IsTruncated") == "true"
         return UploadsPage(uploads: uploads, nextKeyMarker: truncated ? root.value("NextKeyMarker") : nil,
