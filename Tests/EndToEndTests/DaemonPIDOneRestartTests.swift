@@ -146,6 +146,21 @@ struct PIDOneDaemon {
         guard namespacePIDs?.last == "1" else { throw FixtureError("the daemon is not PID 1 in its namespace: \(namespacePIDs ?? [])") }
     }
 
+    /// Waits (at most 200 ms) until every thread of the daemon is stopped by SIGSTOP.
+    func waitUntilEveryThreadStopped() {
+        let deadline = ContinuousClock.now + .milliseconds(200)
+        while ContinuousClock.now < deadline {
+            let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+            let running = threads.contains { thread in
+                let stat = (try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/stat", encoding: .utf8)) ?? ""
+                let state = stat.split(separator: ")").last?.split(separator: " ").first
+                return state != nil && state != "T" && state != "t"
+            }
+            if !running { return }
+            usleep(100)
+        }
+    }
+
     /// Waits until the slot's flush position (what the daemon reported as stored in the
     /// repository) passes the server's current WAL position as of now.
     func waitUntilFlushPassesTheServersPositionAtRestart(_ cluster: PostgresCluster) async throws {
@@ -158,37 +173,35 @@ struct PIDOneDaemon {
         }
     }
 
-    /// Polls the repository's WAL directories (only those of completed segments with
-    /// `ofACompletedSegment`) and sends SIGKILL to the daemon as soon as a temporary file appears
-    /// (a put under way); returns that file's name once the daemon died by the signal.
-    func killDuringAPut(repository: String, ofACompletedSegment: Bool, timeout: Duration = .seconds(30)) async throws -> String {
+    /// Freezes the daemon (SIGSTOP) again and again, each time looking at the repository's WAL
+    /// directories (only those of completed segments with `ofACompletedSegment`) while it cannot
+    /// move: a temporary file there is a put under way, and the daemon gets SIGKILL before it
+    /// runs on; otherwise it continues (SIGCONT) for a moment. Polling a running daemon instead
+    /// misses puts that last milliseconds when the machine is busy. Returns that file's name once
+    /// the daemon died by the signal.
+    func killDuringAPut(repository: String, ofACompletedSegment: Bool, timeout: Duration = .seconds(60)) async throws -> String {
         let wal = repository + "/main/wal"
         let deadline = ContinuousClock.now + timeout
         var seen: String?
         while seen == nil {
+            guard process.isRunning, ContinuousClock.now < deadline else {
+                kill(pid, SIGCONT)
+                throw FixtureError("no put seen in time; daemon log: \(process.standardError.suffix(3000))")
+            }
+            guard kill(pid, SIGSTOP) == 0 else {
+                throw FixtureError("the daemon was gone before the kill: \(process.standardError.suffix(3000))")
+            }
+            waitUntilEveryThreadStopped()
             let directories = ((try? FileManager.default.contentsOfDirectory(atPath: wal)) ?? [])
                 .filter { !ofACompletedSegment || $0 != "partial" }
-            for directory in directories.map({ wal + "/" + $0 }) {
-                guard let dir = opendir(directory) else { continue }
-                defer { closedir(dir) }
-                while let entry = readdir(dir) {
-                    let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                    if name.hasPrefix(".pgbackup-tmp.") {
-                        guard kill(pid, SIGKILL) == 0 else {
-                            throw FixtureError("the daemon was gone before the kill: \(process.standardError.suffix(3000))")
-                        }
-                        seen = name
-                        break
-                    }
-                }
-                if seen != nil { break }
-            }
-            if seen == nil {
-                guard process.isRunning, ContinuousClock.now < deadline else {
-                    throw FixtureError("no put seen in time; daemon log: \(process.standardError.suffix(3000))")
-                }
-                // A short pause between polls: puts come every second at least, each lasts milliseconds.
-                try await Task.sleep(for: .microseconds(200))
+            seen = directories.lazy.compactMap { directory in
+                ((try? FileManager.default.contentsOfDirectory(atPath: wal + "/" + directory)) ?? []).first { $0.hasPrefix(".pgbackup-tmp.") }
+            }.first
+            if seen != nil {
+                kill(pid, SIGKILL)
+            } else {
+                kill(pid, SIGCONT)
+                try await Task.sleep(for: .milliseconds(2))
             }
         }
         // SIGKILL cannot be caught, and the daemon was alive when it was sent. unshare reaps it
