@@ -149,6 +149,10 @@ struct RetentionPlannerPropertyTests {
                     ? ordered.first { keptIDs.contains($0.id) && $0.pin != .standalone }
                     : ordered.last
                 if let anchor {
+                    // Nothing from its start segment on goes, on any timeline …
+                    let startSegment = Self.segmentSize.segmentNumber(containing: anchor.startLSN)
+                    #expect(plan.walRemovals.allSatisfy { $0.last.segmentNumber < startSegment }, context)
+                    // … so recovery along every timeline that follows it finds what it found before.
                     for timeline in before.timelines.map(\.timeline) {
                         let history = scenario.history(of: timeline)
                         guard history.contains(anchor.timeline), (history.switchpoint(of: anchor.timeline) ?? anchor.stopLSN) >= anchor.stopLSN,
