@@ -18,6 +18,7 @@ RUN /usr/local/lib/pgbackup/install-deps runtime \
  && useradd --system --uid 10001 --user-group --home-dir /var/lib/pgbackup --create-home pgbackup
 COPY --from=build /out/pgbackup /usr/local/bin/pgbackup
 COPY RECOVERY.md /usr/share/doc/pgbackup/RECOVERY.md
+COPY policies /usr/share/pgbackup/policies
 USER pgbackup
 WORKDIR /var/lib/pgbackup
 ENTRYPOINT ["/usr/local/bin/pgbackup"]

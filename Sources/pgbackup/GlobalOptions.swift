@@ -22,11 +22,14 @@ struct GlobalOptions: ParsableArguments {
     var logLevel: Logger.Level?
 
     /// The settings from the configuration file and the environment; settings that pgbackup
-    /// does not implement yet are refused (exit 2), never ignored, unless `refusingUnimplemented`
-    /// is false.
+    /// does not implement yet and a policy that does not load are refused (exit 2), never
+    /// ignored, unless `refusingUnimplemented` is false.
     func settings(refusingUnimplemented: Bool = true) throws -> Settings {
         let settings = try SettingsLoader.load(configPath: config, environment: ProcessInfo.processInfo.environment, server: server)
-        if refusingUnimplemented { try settings.refuseUnimplemented() }
+        if refusingUnimplemented {
+            try settings.refuseUnimplemented()
+            _ = try settings.loadPolicy()
+        }
         return settings
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PGBackupServices
 import PGBackupTestSupport
 
 /// No Docker engine runs here, so the Dockerfile is checked with BuildKit's own parser (PyPI
@@ -46,6 +47,18 @@ struct DockerfileTests {
         }
         let installer = try String(contentsOfFile: Self.projectRoot + "/scripts/install-deps", encoding: .utf8)
         for mode in ["build)", "runtime)", "test)"] { #expect(installer.contains(mode)) }
+    }
+
+    @Test func theImageShipsThePoliciesWherePgbackupFindsThem() async throws {
+        let instructions = try await parse()
+        let copies = instructions.filter { $0.cmd == "COPY" && !$0.flags.contains { $0.hasPrefix("--from") } }
+        // The runtime stage (after the last FROM) copies the checkout's policies/ to a directory
+        // pgbackup searches by name (PolicyLocator).
+        let runtime = instructions.suffix(from: try #require(instructions.lastIndex { $0.cmd == "FROM" }))
+        #expect(runtime.contains { $0.cmd == "COPY" && $0.value == ["policies", "/usr/share/pgbackup/policies"] }, "\(copies.map(\.value))")
+        #expect(PolicyLocator(policyDirectory: nil, executable: "/usr/local/bin/pgbackup").searchDirectories.contains("/usr/share/pgbackup/policies"))
+        let shipped = try FileManager.default.contentsOfDirectory(atPath: Self.projectRoot + "/policies").filter { $0.hasSuffix(".yaml") }
+        #expect(Set(["default.yaml", "gfs.yaml", "dev.yaml"]).isSubset(of: shipped))
     }
 
     @Test func theImageRunsAsAnUnprivilegedUser() async throws {

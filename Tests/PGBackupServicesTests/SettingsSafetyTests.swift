@@ -14,7 +14,6 @@ struct SettingsSafetyTests {
 
     @Test(arguments: [
         ("PGBACKUP_ENCRYPTION_KEY_FILE", "/k", "client-side encryption is not implemented yet: refusing to store backups in plaintext"),
-        ("PGBACKUP_POLICY", "gfs", "retention policies and backup schedules is not implemented yet"),
         ("PGBACKUP_HTTP", "127.0.0.1:9187", "the HTTP status endpoint (/health, /metrics) is not implemented yet"),
     ])
     func anUnimplementedSettingFromTheEnvironmentIsRefusedByName(variable: String, value: String, text: String) throws {
@@ -29,8 +28,6 @@ struct SettingsSafetyTests {
 
     @Test(arguments: [
         ("encryption_key_file: /k", "encryption_key_file in /etc/pgbackup/pgbackup.yaml is set"),
-        ("policy: gfs", "policy in /etc/pgbackup/pgbackup.yaml is set"),
-        ("servers:\n  main:\n    policy: gfs", "servers.main.policy in /etc/pgbackup/pgbackup.yaml is set"),
         ("http: 127.0.0.1:9187", "http in /etc/pgbackup/pgbackup.yaml is set"),
     ])
     func anUnimplementedSettingFromTheFileIsRefusedByItsKey(yaml: String, text: String) throws {
@@ -40,6 +37,38 @@ struct SettingsSafetyTests {
 
     @Test func implementedSettingsPass() throws {
         try load("repository: file:///srv\ncompression: gzip:6\nspool_directory: /srv/spool", env: ["PGBACKUP_CONNINFO": "host=a"]).refuseUnimplemented()
+        // A policy is implemented now (issue #11): loaded and validated, not refused.
+        try load("policy: /srv/policy.yaml").refuseUnimplemented()
+    }
+
+    @Test func aPolicyIsLoadedFromTheEnvironmentOrTheFileAndItsScheduleRefusedByTheDaemon() throws {
+        let directory = FileManager.default.temporaryDirectory.path + "/pgbackup-policy-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try Data("retention:\n  redundancy: 3\n".utf8).write(to: URL(fileURLWithPath: directory + "/three.yaml"))
+        try Data("schedule:\n  backup: every 1h\nretention:\n  redundancy: 3\n".utf8).write(to: URL(fileURLWithPath: directory + "/hourly.yaml"))
+
+        #expect(try load(nil).retentionRules() == nil)
+        let byName = try load(nil, env: ["PGBACKUP_POLICY": "three", "PGBACKUP_POLICY_DIR": directory])
+        #expect(try byName.retentionRules() == RetentionRules(redundancy: 3))
+        try byName.refuseUnimplementedSchedule()
+        let byPath = try load("servers:\n  main:\n    policy: \(directory)/hourly.yaml")
+        #expect(try byPath.loadPolicy()?.schedule?.backup == .every(3_600))
+        #expect {
+            try byPath.refuseUnimplementedSchedule()
+        } throws: { error in
+            "\(error)".hasPrefix("schedule in \(directory)/hourly.yaml is set, but scheduled backups and verify-restore is not implemented yet")
+                && "\(error)".contains("HINT: run `pgbackup backup` and `pgbackup retention` from cron, or remove `schedule:`")
+        }
+        #expect {
+            try load("servers:\n  main:\n    policy: weekly", env: ["PGBACKUP_POLICY_DIR": directory]).loadPolicy()
+        } throws: { error in
+            "\(error)".hasPrefix("invalid value 'weekly' for servers.main.policy in \(path): no policy of that name; the policies found are ")
+                && "\(error)".contains("hourly, three") && "\(error)".contains("(searched \(directory), ")
+        }
+        #expect {
+            try load(nil, env: ["PGBACKUP_POLICY": directory + "/missing.yaml"]).loadPolicy()
+        } throws: { "\($0)" == "unable to read configuration file '\(directory)/missing.yaml': no such file" }
     }
 
     @Test(arguments: [

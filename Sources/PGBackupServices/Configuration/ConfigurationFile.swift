@@ -81,16 +81,24 @@ struct ConfigurationFile: Decodable {
     /// Decodes configuration text. Unknown keys are refused with the list of allowed ones, server
     /// names are checked, and no error carries a secret or a line of the file.
     init(yaml: String, path: String) throws(ConfigurationError) {
-        let document: Node?
+        guard let document = try Self.compose(yaml, path: path) else { self.init(); return }  // an empty file configures nothing
+        try Self.checkKeys(document, path: path)
+        self = try Self.decode(ConfigurationFile.self, from: document, path: path)
+    }
+
+    /// The document of a YAML file (nil: empty); a syntax error never quotes the file.
+    static func compose(_ yaml: String, path: String) throws(ConfigurationError) -> Node? {
         do {
-            document = try Yams.compose(yaml: yaml)
+            return try Yams.compose(yaml: yaml)
         } catch {
             throw .invalidYAML(path: path, detail: Self.withoutText(error))
         }
-        guard let document else { self.init(); return }  // an empty file configures nothing
-        try Self.checkKeys(document, path: path)
+    }
+
+    /// Decodes a document whose keys were checked; a refused value names its key (`a.b in path`).
+    static func decode<T: Decodable>(_ type: T.Type, from document: Node, path: String) throws(ConfigurationError) -> T {
         do {
-            self = try YAMLDecoder().decode(ConfigurationFile.self, from: document)
+            return try YAMLDecoder().decode(T.self, from: document)
         } catch let error as InvalidFileValue {
             let setting = "\(Self.dotted(error.codingPath)) in \(path)"
             guard let text = error.text else { throw .invalidShape(setting: setting, reason: error.reason) }
@@ -118,17 +126,21 @@ struct ConfigurationFile: Decodable {
         }
     }
 
-    private static func mapping(_ node: Node, at place: String, path: String) throws(ConfigurationError) -> Node.Mapping {
+    static func mapping(_ node: Node, at place: String, path: String) throws(ConfigurationError) -> Node.Mapping {
         guard let mapping = node.mapping else { throw .invalidYAML(path: path, detail: "\(place) must be a mapping of key: value") }
         return mapping
     }
 
-    /// Every key is allowed, and every setting has a value (`slot:` alone is a mistake, not a default).
-    private static func check(_ mapping: Node.Mapping, allowed: [String], prefix: String, path: String) throws(ConfigurationError) {
+    /// Every key is allowed, and every setting has a value (`slot:` alone is a mistake, not a
+    /// default); `sections` may be empty (their content is checked by the caller).
+    static func check(
+        _ mapping: Node.Mapping, allowed: [String], sections: [String] = [CodingKeys.s3.rawValue, CodingKeys.servers.rawValue],
+        prefix: String, path: String
+    ) throws(ConfigurationError) {
         for (key, value) in mapping {
             let name = key.string ?? ""
             guard allowed.contains(name) else { throw .unknownKey(key: prefix + name, file: path, allowed: allowed) }
-            if value.null != nil, name != CodingKeys.s3.rawValue, name != CodingKeys.servers.rawValue {
+            if value.null != nil, !sections.contains(name) {
                 throw .invalidShape(setting: "\(prefix)\(name) in \(path)", reason: "expected a single value (text, number or true/false)")
             }
         }

@@ -24,8 +24,10 @@ public struct Settings: Sendable, CustomStringConvertible {
     public var slot: String = "pgbackup"
     /// Compression of stored objects (`zstd` means `zstd:1`).
     public var compression: Compression = .default
-    /// Retention/schedule policy: a name in `policies/` or a path.
+    /// Retention/schedule policy: a name in `policies/` or a path (`loadPolicy()`).
     public var policy: String?
+    /// `PGBACKUP_POLICY_DIR`: searched first for a policy given by name.
+    public var policyDirectory: String?
     public var s3 = S3Settings()
     /// A key file that turns on client-side encryption.
     public var encryptionKeyFile: String?
@@ -50,12 +52,6 @@ public struct Settings: Sendable, CustomStringConvertible {
             throw .notImplemented(
                 setting: setting("encryption_key_file", "PGBACKUP_ENCRYPTION_KEY_FILE"), feature: "client-side encryption",
                 refusal: "refusing to store backups in plaintext", hint: "unset it to run without encryption")
-        }
-        if policy != nil {
-            throw .notImplemented(
-                setting: setting("policy", "PGBACKUP_POLICY"), feature: "retention policies and backup schedules",
-                refusal: "refusing to run as if its schedule and retention applied",
-                hint: "unset it to run without a policy: every backup is kept, and backups are taken by running `pgbackup backup`")
         }
         if httpListen != nil {
             throw .notImplemented(

@@ -78,6 +78,7 @@ public enum SettingsLoader {
         settings.slot = try value(.slot, \.slot) ?? settings.slot
         settings.compression = try value(.compression, \.compression) ?? settings.compression
         settings.policy = try value(.policy, \.policy)
+        settings.policyDirectory = env["PGBACKUP_POLICY_DIR"]
         settings.encryptionKeyFile = try value(.encryptionKeyFile, \.encryptionKeyFile)
         settings.spoolDirectory = try value(.spoolDirectory, \.spoolDirectory) ?? settings.spoolDirectory
         settings.httpListen = try value(.http, \.http)

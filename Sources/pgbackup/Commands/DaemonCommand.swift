@@ -51,6 +51,7 @@ struct DaemonCommand: AsyncParsableCommand {
 
     func run() async throws {
         var settings = try global.settings()
+        try settings.refuseUnimplementedSchedule()
         if let spool { settings.spoolDirectory = spool }
         let logger = global.logger(for: settings, label: "daemon")
         var options = WALStreamerOptions(spoolDirectory: settings.spoolDirectory)
