@@ -94,12 +94,18 @@ public struct ChunkSweep: Sendable {
         return result
     }
 
-    /// Marks and sweeps, holding `lock` (taken by the caller as `owner`; see the type's
-    /// documentation). Throws `LockError.lost` (having stopped) when the lock is lost between
-    /// batches, `ChunkSweepError.unreadableManifests` when a `backup.json` cannot be read.
-    public func sweep(lock: RepositoryLock, owner: LockOwner) async throws -> Outcome {
+    /// The store's modification time of `lock`'s object: read it right after `acquire` (before
+    /// any refresh moves it) and pass it to `sweep`.
+    public static func lockTime(_ lock: RepositoryLock) async throws -> Date {
+        try await lock.repository.store.head(lock.key).modified
+    }
+
+    /// Marks and sweeps, holding `lock` (taken by the caller as `owner`; `lockTime`: its
+    /// `lockTime` just after it was taken; see the type's documentation). Throws `LockError.lost`
+    /// (having stopped) when the lock is lost between batches,
+    /// `ChunkSweepError.unreadableManifests` when a `backup.json` cannot be read.
+    public func sweep(lock: RepositoryLock, owner: LockOwner, lockTime: Date) async throws -> Outcome {
         var held = try await lock.refresh(owner)
-        let lockTime = try await catalog.store.head(lock.key).modified
         let found = try await candidates(modifiedBefore: lockTime.addingTimeInterval(-margin))
         guard found.damaged.isEmpty else {
             throw ChunkSweepError.unreadableManifests(found.damaged.map(\.key))
