@@ -267,6 +267,51 @@ struct RetentionEndToEndTests {
     }
 
     @Test(arguments: RepositoryKind.allCases)
+    func theLeftoversOfAKilledBackupAndStalePartialsGoWithoutAPolicy(kind: RepositoryKind) async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try await withPostgresCluster(Restore.options) { cluster in
+            let fixture = try await DaemonFixture(kind, cluster: cluster, scratch: scratch)
+            try await cluster.pgbench(["-i", "-s", "2", "-q"])
+            let complete = try await backupSummary(fixture)
+            // A backup killed after the complete one: its objects under backups/ are left.
+            let killed = try startBackup(fixture, ["--max-rate", "2048", "--jobs", "1"])
+            let marker = try await waitForInProgressMarker(fixture, backup: killed)
+            try await Task.sleep(for: .seconds(2))
+            killed.send(SIGKILL)
+            _ = try await killed.wait()
+            let killedID = String(marker.split(separator: "/")[2])
+            // A chunk such a backup stored before it died (random content no backup references).
+            var generator = SystemRandomNumberGenerator()
+            let orphan = try await ChunkStore(repository: try fixture.repository.mainServer, compression: .default)
+                .store((0..<50_000).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            let orphanKey = BackupLayout(repository: RepositoryLayout(server: "main")).chunkKey(orphan.sha256, orphan.algorithm)
+            // A partial copy of a segment the archive holds completed (a daemon killed between
+            // storing the segment and removing its partial copy).
+            let repository = try fixture.repository.mainServer
+            let archive = WALArchive(repository: repository, segmentSize: DaemonFixture.segmentSize, compression: .default)
+            let segment = try #require(try await fixture.archivedSegments().last)
+            let local = scratch.path + "/partial"
+            try Data(count: 1000).write(to: URL(fileURLWithPath: local))
+            try await archive.storePartial(segment, contentsOf: local, length: 1000)
+            let chunksBefore = try await Self.chunkObjects(fixture)
+            try await Self.waitPastMargin(Date())
+
+            let (report, _) = try await Self.retention(fixture.environment)
+            #expect(report.removed.isEmpty && report.kept.map(\.id) == [complete.id.description])
+            #expect(report.kept.first?.reasons.contains("no-policy") == true)
+            #expect(report.leftovers == [killedID] && report.partials == 1 && report.sweep == "done")
+            #expect(try await fixture.repository.backupEntries() == [complete.id.description])
+            #expect(try await archive.continuity().timelines.allSatisfy { $0.partials.isEmpty })
+            // The killed backup's chunks went; every chunk of the complete one stayed.
+            let chunksAfter = try await Self.chunkObjects(fixture)
+            #expect(report.chunks.removed >= 1 && chunksAfter.count == chunksBefore.count - report.chunks.removed)
+            #expect(chunksBefore[orphanKey] != nil && chunksAfter[orphanKey] == nil)
+            #expect(try await Self.references(fixture, [complete.id]) == Set(chunksAfter.values.map(\.digest)))
+        }
+    }
+
+    @Test(arguments: RepositoryKind.allCases)
     func pinAndUnpinRefuseBadInput(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
