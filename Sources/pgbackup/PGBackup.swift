@@ -17,8 +17,9 @@ struct PGBackup: AsyncParsableCommand {
             PGBACKUP_SERVER, PGBACKUP_CONNINFO, PGBACKUP_SLOT, PGBACKUP_COMPRESSION, PGBACKUP_POLICY, \
             PGBACKUP_S3_ENDPOINT, PGBACKUP_S3_REGION, PGBACKUP_S3_PATH_STYLE, AWS_ACCESS_KEY_ID, \
             AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, PGBACKUP_ENCRYPTION_KEY_FILE, PGBACKUP_HTTP. \
-            PGBACKUP_POLICY, PGBACKUP_ENCRYPTION_KEY_FILE and PGBACKUP_HTTP are refused (exit 2) \
-            until they are implemented.
+            PGBACKUP_ENCRYPTION_KEY_FILE and PGBACKUP_HTTP are refused (exit 2) until they are \
+            implemented. PGBACKUP_POLICY names a policy of policies/ (looked up first in \
+            $PGBACKUP_POLICY_DIR) or is a path; every command checks it.
 
             Exit codes: 0 success; 1 the operation failed or a check is unhealthy; 2 usage or \
             configuration error.

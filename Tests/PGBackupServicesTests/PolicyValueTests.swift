@@ -24,7 +24,7 @@ struct PolicyValueTests {
         #expect(try SizeSetting.parse(text) == bytes)
     }
 
-    @Test(arguments: ["2", "2 GiB", "2gib", "0MB", "-1MB", "1.5GB", "GB", "2PB", ""])
+    @Test(arguments: ["2", "2 GiB", "2gib", "0MB", "-1MB", "1.5GB", "GB", "2PB", "", "999999999TB", "9999999999B"])
     func badSizes(text: String) {
         #expect(throws: InvalidSettingText.self) { try SizeSetting.parse(text) }
     }

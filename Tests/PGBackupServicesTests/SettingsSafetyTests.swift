@@ -68,7 +68,7 @@ struct SettingsSafetyTests {
         }
         #expect {
             try load(nil, env: ["PGBACKUP_POLICY": directory + "/missing.yaml"]).loadPolicy()
-        } throws: { "\($0)" == "unable to read configuration file '\(directory)/missing.yaml': no such file" }
+        } throws: { "\($0)" == "invalid value '\(directory)/missing.yaml' for PGBACKUP_POLICY: unable to read policy file '\(directory)/missing.yaml': no such file" }
     }
 
     @Test(arguments: [

@@ -53,7 +53,9 @@ enum SizeSetting: SettingKind {
         guard !digits.isEmpty, digits.count <= 9, let number = Int64(digits), number > 0,
               let unit = units[String(text.dropFirst(digits.count))]
         else { throw InvalidSettingText(reason: allowed) }
-        return number * unit
+        let (bytes, overflow) = number.multipliedReportingOverflow(by: unit)
+        guard !overflow else { throw InvalidSettingText(reason: allowed) }
+        return bytes
     }
 }
 

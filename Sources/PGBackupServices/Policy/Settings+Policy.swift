@@ -6,7 +6,11 @@ extension Settings {
         guard let policy else { return nil }
         let setting = sources["policy"] ?? "PGBACKUP_POLICY"
         let path = try PolicyLocator(policyDirectory: policyDirectory).path(for: policy, setting: setting)
-        return try Self.loadPolicy(atPath: path)
+        do {
+            return try Self.loadPolicy(atPath: path)
+        } catch .unreadableFile(let path, let reason) {
+            throw .invalidValue(setting: setting, value: policy, reason: "unable to read policy file '\(path)': \(reason)")
+        }
     }
 
     /// The policy's retention rules; nil when no policy is set (keep everything).
@@ -17,7 +21,7 @@ extension Settings {
     /// Refuses a policy whose `schedule:` the daemon would not follow (issue 14 implements it):
     /// running as if backups were being taken would be worse than not running.
     public func refuseUnimplementedSchedule() throws(ConfigurationError) {
-        guard let policy = try loadPolicy(), policy.schedule != nil else { return }
+        guard let policy = try loadPolicy(), let schedule = policy.schedule, schedule.backup != nil || schedule.verifyRestore != nil else { return }
         throw .notImplemented(
             setting: "schedule in \(policy.path)", feature: "scheduled backups and verify-restore",
             refusal: "refusing to run as if its schedule applied",
