@@ -73,7 +73,13 @@ let package = Package(
         .testTarget(name: "PGBackupStorageTests", dependencies: ["PGBackupStorage", "PGBackupTestSupport"]),
         .testTarget(name: "PGBackupPostgresTests", dependencies: ["PGBackupPostgres", "PGBackupTestSupport"]),
         .testTarget(name: "PGBackupRepositoryTests", dependencies: ["PGBackupRepository", "PGBackupTestSupport"]),
-        .testTarget(name: "PGBackupServicesTests", dependencies: ["PGBackupServices", "PGBackupTestSupport"]),
+        .testTarget(
+            name: "PGBackupServicesTests",
+            dependencies: [
+                "PGBackupServices", "PGBackupTestSupport",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
         .testTarget(
             name: "EndToEndTests",
             // The repository library reads back what the binary stored, to check it object by object.

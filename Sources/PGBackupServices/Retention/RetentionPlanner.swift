@@ -8,8 +8,9 @@ import PGBackupRepository
 ///
 /// Backups (ordered oldest first by stop time, then stop LSN, then id):
 /// - A backup is kept when *any* rule keeps it; `Kept.reasons` lists every rule that does.
-/// - No rules, or rules without a keep rule (`redundancy`, `recovery_window`, `keep_*`): every
-///   backup stays (`noPolicy`) and no WAL is removed.
+/// - No rules, or rules without a keep rule (`redundancy`, `recovery_window`, `keep_*`;
+///   `minimum_redundancy` alone removes nothing): every backup stays (`noPolicy`, plus `pinned`
+///   and `minimum` where those hold too) and no WAL is removed.
 /// - `redundancy` N: the newest N.
 /// - `recovery_window` W: every backup whose stop time is at or after `now − W`, plus the newest
 ///   one that stopped before it, so PITR to the window's start works.
@@ -33,6 +34,8 @@ import PGBackupRepository
 /// - `wal: consistency`: besides each kept backup's own WAL, every segment from the newest
 ///   backup's start segment on, on every timeline. That tail is the WAL the daemon is writing:
 ///   keeping it lets PITR from the newest backup keep working and never deletes WAL as it lands.
+///   (So with `consistency` a recovery window's moments before the newest backup are reachable
+///   only at the kept backups' ends: that is what the setting asks for.)
 public struct RetentionPlanner: Sendable {
     public let rules: RetentionRules?
     public let backups: [RetentionBackup]
