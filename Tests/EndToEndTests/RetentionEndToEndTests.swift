@@ -312,7 +312,7 @@ struct RetentionEndToEndTests {
     }
 
     @Test(arguments: RepositoryKind.allCases)
-    func pinAndUnpinRefuseBadInput(kind: RepositoryKind) async throws {
+    func badPinUnpinAndPolicyInputIsRefused(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         try await withPostgresCluster(Restore.options) { cluster in
@@ -324,6 +324,15 @@ struct RetentionEndToEndTests {
             let notPinned = try await PGBackupBinary.run(["unpin", backup.id.description], environment: fixture.environment)
             #expect(notPinned.status == 1)
             #expect(notPinned.standardError.contains("backup \(backup.id) is not pinned"), "\(notPinned.standardError)")
+            // A policy that cannot be used stops retention before anything is removed (exit 2).
+            var unknownPolicy = fixture.environment
+            unknownPolicy["PGBACKUP_POLICY"] = "no-such-policy"
+            let noPolicy = try await PGBackupBinary.run(["retention"], environment: unknownPolicy)
+            #expect(noPolicy.status == 2 && noPolicy.standardError.contains("no-such-policy"), "\(noPolicy.standardError)")
+            let malformed = try await PGBackupBinary.run(
+                ["retention"], environment: try Self.policy("retention:\n  redundancy: -1\n  recovery_window: 7 parsecs\n", fixture))
+            #expect(malformed.status == 2 && malformed.standardError.contains("redundancy"), "\(malformed.standardError)")
+            #expect(try await Self.listed(fixture).map(\.id) == [backup.id])
             let key = "main/backups/\(backup.id)/backup.json"
             let original = try await fixture.repository.damage(key)
             let damaged = try await PGBackupBinary.run(["pin", backup.id.description], environment: fixture.environment)
