@@ -119,6 +119,7 @@ struct RetentionEndToEndTests {
             #expect(dry.chunks == .init(removed: unique.count, bytesFreed: uniqueBytes))
             #expect(try await Self.objects(fixture) == before, "the dry run changed the repository")
             let dryText = try await PGBackupBinary.run(["retention", "--dry-run"], environment: environment)
+            print("retention --dry-run (\(kind)):\n\(dryText.standardOutput)")
             #expect(dryText.status == 0 && dryText.standardOutput.contains("\(a.id.description)  would be removed"), "\(dryText.standardOutput)")
             #expect(dryText.standardOutput.contains("\(b.id.description)  kept"), "\(dryText.standardOutput)")
 

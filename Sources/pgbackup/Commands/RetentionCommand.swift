@@ -59,7 +59,9 @@ struct RetentionCommand: AsyncParsableCommand {
             + (report.partials > 0 ? " and \(report.partials) stale partial segments" : ""))
         lines.append("chunks: \(verb) \(report.chunks.removed) (\(Formatting.bytes(report.chunks.bytesFreed)))"
             + (report.leftovers.isEmpty ? "" : "; leftovers of \(report.leftovers.count) incomplete backups: \(report.leftovers.map(\.description).joined(separator: ", "))"))
-        lines.append("bytes freed: \(Formatting.bytes(report.bytesFreed))" + (report.dryRun ? " (would be)" : ""))
+        let own = report.removed.reduce(Int64(0)) { $0 + $1.bytes }
+        lines.append((report.dryRun ? "bytes that would be freed: " : "bytes freed: ") + Formatting.bytes(report.bytesFreed)
+            + " (backups' own objects \(Formatting.bytes(own)), WAL \(Formatting.bytes(report.walBytesFreed)), chunks \(Formatting.bytes(report.chunks.bytesFreed)))")
         if report.sweep != "done" && report.sweep != "dry-run" { lines.append("chunk sweep \(report.sweep)") }
         return lines.joined(separator: "\n")
     }
