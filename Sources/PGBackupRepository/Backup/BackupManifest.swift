@@ -45,6 +45,24 @@ public struct BackupManifest: Codable, Sendable, Hashable {
     public var durationSeconds: Double
     /// Retention: a pinned backup is never deleted by the retention policy.
     public var pinned: Bool
+    /// How it is pinned when `pinned` (`pgbackup pin ID [--standalone]`); absent in documents
+    /// written before pins had kinds, and for a plain pin: `pin` reads those as `.full`.
+    public var pinKind: PinKind? = nil
+
+    /// What `pgbackup pin` records: `full` keeps the backup and all WAL after it, `standalone`
+    /// the backup and only its own WAL.
+    public enum PinKind: String, Codable, Sendable, Hashable {
+        case full, standalone
+    }
+
+    /// The backup's pin, nil when not pinned.
+    public var pin: PinKind? {
+        get { pinned ? (pinKind ?? .full) : nil }
+        set {
+            pinned = newValue != nil
+            pinKind = newValue == .standalone ? .standalone : nil
+        }
+    }
 
     public static let currentFormatVersion = 1
 

@@ -29,6 +29,8 @@ public struct BackupSummary: Codable, Sendable, Hashable {
     /// The WAL segments a restore of it needs at least.
     public var wal: BackupManifest.WALRange
     public var pinned: Bool
+    /// `full` or `standalone` when pinned (`BackupManifest.pin`).
+    public var pin: BackupManifest.PinKind?
 
     public init(_ manifest: BackupManifest) {
         id = manifest.id
@@ -48,5 +50,6 @@ public struct BackupSummary: Codable, Sendable, Hashable {
         durationSeconds = manifest.durationSeconds
         wal = manifest.wal
         pinned = manifest.pinned
+        pin = manifest.pin
     }
 }

@@ -9,13 +9,17 @@ public struct LockOwner: Codable, Sendable, Hashable {
     public var refreshedAt: Date
     /// A random token only this holder knows: how it recognises its own lock when it reads it back.
     public var token: String
+    /// What the holder does, when it says (`retention`); absent for a backup (and in locks
+    /// written before holders said).
+    public var purpose: String?
 
-    public init(hostname: String, pid: Int32, acquiredAt: Date, refreshedAt: Date, token: String) {
+    public init(hostname: String, pid: Int32, acquiredAt: Date, refreshedAt: Date, token: String, purpose: String? = nil) {
         self.hostname = hostname
         self.pid = pid
         self.acquiredAt = acquiredAt
         self.refreshedAt = refreshedAt
         self.token = token
+        self.purpose = purpose
     }
 }
 

@@ -38,12 +38,15 @@ public struct RepositoryLock: Sendable {
     public let settle: Duration
     public let hostname: String
     public let pid: Int32
+    /// Written into the owner record (`LockOwner.purpose`): who else finds the lock held can tell
+    /// a retention run (worth waiting for) from a backup.
+    public let purpose: String?
     private let clock: @Sendable () -> Date
     private let isProcessAlive: @Sendable (Int32) -> Bool
 
     public init(
         repository: Repository, name: String = "backup", staleAfter: TimeInterval = 600, settle: Duration = .milliseconds(200),
-        hostname: String = ProcessInfo.processInfo.hostName, pid: Int32 = getpid(),
+        hostname: String = ProcessInfo.processInfo.hostName, pid: Int32 = getpid(), purpose: String? = nil,
         clock: @escaping @Sendable () -> Date = { Date() },
         isProcessAlive: @escaping @Sendable (Int32) -> Bool = RepositoryLock.processExists
     ) {
@@ -53,6 +56,7 @@ public struct RepositoryLock: Sendable {
         self.settle = settle
         self.hostname = hostname
         self.pid = pid
+        self.purpose = purpose
         self.clock = clock
         self.isProcessAlive = isProcessAlive
     }
@@ -69,7 +73,7 @@ public struct RepositoryLock: Sendable {
             throw LockError.held(name: name, server: repository.layout.server, owner: current)
         }
         let now = clock()
-        let mine = LockOwner(hostname: hostname, pid: pid, acquiredAt: now, refreshedAt: now, token: Self.randomToken())
+        let mine = LockOwner(hostname: hostname, pid: pid, acquiredAt: now, refreshedAt: now, token: Self.randomToken(), purpose: purpose)
         try await write(mine)
         if settle > .zero { try await Task.sleep(for: settle) }
         guard let after = try await current(), after.token == mine.token else {

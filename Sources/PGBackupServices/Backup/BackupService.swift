@@ -64,7 +64,7 @@ public struct BackupService: Sendable {
         }
 
         let lock = RepositoryLock(repository: repository, name: "backup", staleAfter: options.lockStaleAfter)
-        let owner = try await lock.acquire()
+        let owner = try await acquire(lock)
         do {
             let manifest = try await takeBackup(
                 options, repository: repository, segmentSize: segmentSize, cluster: cluster, began: began,
@@ -74,6 +74,24 @@ public struct BackupService: Sendable {
         } catch {
             try? await lock.release(owner)
             throw error
+        }
+    }
+
+    /// Takes the backup lock. A retention run holding it (its chunk sweep, minutes at most) is
+    /// waited for, polling every 2 s for up to 10 minutes; any other holder is refused at once.
+    private func acquire(_ lock: RepositoryLock) async throws -> LockOwner {
+        let deadline = ContinuousClock.now + .seconds(600)
+        var logged = false
+        while true {
+            do {
+                return try await lock.acquire()
+            } catch LockError.held(_, _, let holder) where holder.purpose == "retention" && ContinuousClock.now < deadline {
+                if !logged {
+                    logger.info("waiting for retention to release the backup lock", metadata: ["pid": "\(holder.pid)", "host": "\(holder.hostname)"])
+                    logged = true
+                }
+                try await Task.sleep(for: .seconds(2))
+            }
         }
     }
 

@@ -17,7 +17,8 @@ struct BackupCommand: AsyncParsableCommand {
             complete does not exist, and the next backup removes its leftovers.
 
             One backup of a server runs at a time: a second one is refused while the first holds \
-            the backup lock. The WAL is spooled under PGBACKUP_SPOOL while the backup runs.
+            the backup lock (a `pgbackup retention` holding it for its chunk sweep is waited for, up to 10 \
+            minutes). The WAL is spooled under PGBACKUP_SPOOL while the backup runs.
 
             Standard output: the backup id (or, with --json, the backup's summary). Standard \
             error: a final summary line, and with --progress on a terminal, the progress.

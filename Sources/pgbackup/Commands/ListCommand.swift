@@ -39,7 +39,7 @@ struct ListCommand: AsyncParsableCommand {
             print("no backups of server '\(settings.server)'")
             return
         }
-        let header = ["ID", "STATUS", "TL", "START LSN", "STOP LSN", "START TIME", "STOP TIME", "SIZE", "NEW", "DEDUPLICATED", "COMPRESSION", "DURATION"]
+        let header = ["ID", "STATUS", "TL", "START LSN", "STOP LSN", "START TIME", "STOP TIME", "SIZE", "NEW", "DEDUPLICATED", "COMPRESSION", "DURATION", "PIN"]
         var damaged: [DamagedBackup] = []
         let rows = entries.map { entry in
             guard case .complete(let backup) = entry else {
@@ -50,7 +50,7 @@ struct ListCommand: AsyncParsableCommand {
                 backup.id.description, backup.status.rawValue, "\(backup.timeline.rawValue)", backup.startLSN.description,
                 backup.stopLSN.description, Formatting.time(backup.startTime), Formatting.time(backup.stopTime),
                 Formatting.bytes(backup.databaseSize), Formatting.bytes(backup.storedNew), Formatting.bytes(backup.storedDeduplicated),
-                backup.compression.description, Formatting.duration(backup.durationSeconds),
+                backup.compression.description, Formatting.duration(backup.durationSeconds), backup.pin?.rawValue ?? "-",
             ]
         }
         print(Formatting.table([header] + rows))

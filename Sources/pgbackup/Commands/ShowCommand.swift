@@ -50,7 +50,7 @@ struct ShowCommand: AsyncParsableCommand {
             ["deduplicated:", "\(Formatting.bytes(totals.storedDeduplicated)) in \(totals.deduplicatedChunks) chunks"],
             ["compression:", manifest.compression.description],
             ["encryption:", manifest.encryption],
-            ["pinned:", manifest.pinned ? "yes" : "no"],
+            ["pinned:", manifest.pin.map { "yes (\($0.rawValue))" } ?? "no"],
         ]
         if let server = manifest.serverManifest {
             rows.append(["backup_manifest:", "\(server.key) (\(Formatting.bytes(server.size)))"])

@@ -1,0 +1,181 @@
+import Foundation
+import Logging
+import PGBackupFoundations
+import PGBackupRepository
+import PGBackupStorage
+
+/// `pgbackup retention`: applies the policy's retention rules (DESIGN.md, "Retention policies").
+///
+/// Gathers the complete backups (a damaged `backup.json` is never removed, and is reported), the
+/// WAL archive's continuity and timeline histories and `now`; plans with `RetentionPlanner`; then
+/// applies, in this order:
+/// 1. **backups**: each removed backup's `backup.json` first (it stops existing at once), then
+///    its own objects (`BackupCatalog.removeBackup`);
+/// 2. **WAL**: the plan's segments (every compression, and their `.times` records), never a
+///    `.history` file; and stale partial segments (`WALExpiry`);
+/// 3. **chunks last**, holding the backup lock: the leftovers of killed backups
+///    (`BackupCatalog.cleanupIncomplete`) and the mark-and-sweep (`ChunkSweep`, whose
+///    documentation says why a running backup never loses a chunk). When a backup holds the
+///    lock, steps 1 and 2 still run (a running backup only adds) and step 3 is deferred to the
+///    next run: the report says so and the run succeeds.
+/// A dry run computes the same plan and what it would free, deletes nothing and takes no lock.
+public struct RetentionService: Sendable {
+    public let settings: Settings
+    public let logger: Logger
+    private let clock: @Sendable () -> Date
+
+    /// How much older than the lock a chunk must be to be swept (`ChunkSweep.margin`).
+    public var sweepMargin: TimeInterval = 5
+
+    public init(settings: Settings, logger: Logger, clock: @escaping @Sendable () -> Date = { Date() }) {
+        self.settings = settings
+        self.logger = logger
+        self.clock = clock
+    }
+
+    public func run(dryRun: Bool) async throws -> RetentionReport {
+        let rules = try settings.retentionRules()
+        let repository = Repository(store: try StoreFactory.open(settings), server: settings.server)
+        let info = try await repository.info()
+        let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
+        let catalog = BackupCatalog(repository: repository)
+        let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)
+
+        // Gather.
+        let survey = try await catalog.survey()
+        let continuity = try await archive.continuity()
+        var histories: [TimelineID: TimelineHistory] = [:]
+        for timeline in continuity.timelines where timeline.hasHistoryFile {
+            histories[timeline.timeline] = try await archive.history(of: timeline.timeline)
+        }
+        let backups = survey.backups.map { summary in
+            RetentionBackup(
+                id: summary.id, timeline: summary.timeline, startLSN: summary.startLSN, stopLSN: summary.stopLSN,
+                stopTime: summary.stopTime, pin: summary.pin.map(Self.retentionPin))
+        }
+        let plan = RetentionPlanner(rules: rules, backups: backups, continuity: continuity, histories: histories, now: clock()).plan()
+        let byID = Dictionary(uniqueKeysWithValues: backups.map { ($0.id, $0) })
+        for id in plan.removed where byID[id]?.pin != nil || byID[id] == nil {
+            throw RetentionError.wouldRemovePinned(id: id.description)
+        }
+
+        var report = RetentionReport(dryRun: dryRun, policy: settings.policy)
+        report.damaged = survey.damaged
+        report.kept = plan.kept.map { RetentionReport.Kept(id: $0.id, reasons: $0.reasons, pin: byID[$0.id]?.pin) }
+        report.wal = plan.walRemovals.map {
+            RetentionReport.WALRemoval(timeline: $0.timeline, first: $0.first.name, last: $0.last.name, count: $0.count)
+        }
+        let oldestKeptStart = plan.kept.compactMap { byID[$0.id]?.startLSN }.min()
+        let walListing = try await repository.store.list(prefix: archive.layout.prefix)
+        let expiry = WALExpiry(
+            listing: walListing, layout: archive.layout, segmentSize: segmentSize, removals: plan.walRemovals, oldestKeptStart: oldestKeptStart)
+        report.walObjects = expiry.segmentObjects.count
+        report.walBytesFreed = expiry.bytes
+        report.partials = expiry.stalePartials.count
+        logger.info("retention plan", metadata: [
+            "policy": "\(settings.policy ?? "none")", "kept": "\(plan.kept.count)", "removed": "\(plan.removed.count)",
+            "walSegments": "\(plan.walRemovals.reduce(0) { $0 + $1.count })", "dryRun": "\(dryRun)",
+        ])
+
+        let sweep = ChunkSweep(catalog: catalog, margin: sweepMargin)
+        if dryRun {
+            for id in plan.removed {
+                let own = try await repository.store.list(prefix: catalog.layout.backupPrefix(id))
+                report.removed.append(removedEntry(id, byID, bytes: own.reduce(0) { $0 + $1.size }))
+            }
+            let found = try await sweep.candidates(modifiedBefore: clock().addingTimeInterval(-sweepMargin), excluding: Set(plan.removed))
+            report.chunks = RetentionReport.Chunks(removed: found.unreferenced.count, bytesFreed: found.bytes)
+            report.leftovers = try await catalog.incompleteBackups().map(\.id)
+            report.sweep = try await sweepBlocker(repository: repository, damaged: survey.damaged).map { "deferred: \($0)" } ?? "dry-run"
+            return report
+        }
+
+        // 1. Backups: backup.json first, then the backup's own objects.
+        for id in plan.removed {
+            let own = try await repository.store.list(prefix: catalog.layout.backupPrefix(id))
+            try await catalog.removeBackup(id)
+            report.removed.append(removedEntry(id, byID, bytes: own.reduce(0) { $0 + $1.size }))
+            logger.info("removed backup \(id)", metadata: ["objects": "\(own.count)"])
+        }
+        // 2. WAL, then stale partials.
+        try await deleteInBatches(expiry.segmentObjects.map(\.key), from: repository.store)
+        try await deleteInBatches(expiry.partialObjects.map(\.key), from: repository.store)
+        if !expiry.segmentObjects.isEmpty || !expiry.partialObjects.isEmpty {
+            logger.info("removed WAL", metadata: ["objects": "\(expiry.segmentObjects.count)", "partials": "\(expiry.stalePartials.count)"])
+        }
+        // 3. Leftovers and chunks, under the backup lock.
+        if let blocker = try await sweepBlocker(repository: repository, damaged: survey.damaged) {
+            report.sweep = "deferred: \(blocker)"
+            logger.notice("chunk sweep deferred: \(blocker)")
+            return report
+        }
+        let lock = RepositoryLock(repository: repository, name: "backup", purpose: "retention")
+        let owner: LockOwner
+        do {
+            owner = try await lock.acquire()
+        } catch LockError.held(_, _, let holder) {
+            report.sweep = "deferred: \(Self.describe(holder)) is running"
+            logger.notice("chunk sweep deferred: \(Self.describe(holder)) is running")
+            return report
+        }
+        do {
+            let lockTime = try await ChunkSweep.lockTime(lock)
+            let held = try await lock.refresh(owner)
+            report.leftovers = try await catalog.cleanupIncomplete(olderThan: 0)
+            for id in report.leftovers { logger.info("removed the leftovers of backup \(id), which never completed") }
+            let outcome = try await sweep.sweep(lock: lock, owner: held, lockTime: lockTime)
+            report.chunks = RetentionReport.Chunks(removed: outcome.removed, bytesFreed: outcome.bytesFreed)
+            logger.info("chunk sweep done", metadata: [
+                "removed": "\(outcome.removed)", "bytes": "\(outcome.bytesFreed)", "keptYoung": "\(outcome.young)",
+            ])
+        } catch let error as LockError {
+            report.sweep = "stopped: \(String(describing: error).split(separator: "\n").first ?? "")"
+            logger.warning("chunk sweep stopped: \(error)")
+            return report
+        } catch {
+            try? await lock.release(owner)
+            throw error
+        }
+        try await lock.release(owner)
+        return report
+    }
+
+    /// Why the leftovers clean-up and the chunk sweep cannot run now, or nil: a damaged
+    /// `backup.json` (its chunks are unknown) or a backup holding the lock.
+    private func sweepBlocker(repository: Repository, damaged: [DamagedBackup]) async throws -> String? {
+        if let first = damaged.first {
+            return "the backup.json of backup \(first.id) is damaged, so the chunks it references are unknown"
+        }
+        let lock = RepositoryLock(repository: repository, name: "backup")
+        if let holder = try await lock.current(), lock.isAlive(holder) {
+            return "\(Self.describe(holder)) is running"
+        }
+        return nil
+    }
+
+    private func removedEntry(_ id: BackupID, _ byID: [BackupID: RetentionBackup], bytes: Int64) -> RetentionReport.Removed {
+        let backup = byID[id]!
+        return RetentionReport.Removed(id: id, timeline: backup.timeline, stopTime: backup.stopTime, bytes: bytes)
+    }
+
+    private func deleteInBatches(_ keys: [String], from store: any ObjectStore) async throws {
+        var start = 0
+        while start < keys.count {
+            let end = min(keys.count, start + 1000)
+            try await store.delete(Array(keys[start..<end]))
+            start = end
+        }
+    }
+
+    /// `backup <pid> on <host>` or `retention <pid> on <host>`.
+    static func describe(_ holder: LockOwner) -> String {
+        "\(holder.purpose ?? "backup") pid \(holder.pid) on \(holder.hostname)"
+    }
+
+    static func retentionPin(_ kind: BackupManifest.PinKind) -> RetentionPin {
+        switch kind {
+        case .full: .full
+        case .standalone: .standalone
+        }
+    }
+}
