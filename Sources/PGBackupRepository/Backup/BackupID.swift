@@ -33,11 +33,11 @@ public struct BackupID: Hashable, Comparable, Sendable, JSONTextValue, LosslessS
         }
         let (year, month, day) = (try number(0..<4), try number(4..<6), try number(6..<8))
         let (hour, minute, second) = (try number(9..<11), try number(11..<13), try number(13..<15))
-        guard year >= 1970, (1...12).contains(month), day >= 1, day <= Self.daysIn(month: month, year: year),
+        guard year >= 1970, (1...12).contains(month), day >= 1, day <= CivilDate.daysIn(month: Int(month), year: Int(year)),
               hour < 24, minute < 60, second < 60 else {
             throw BackupIDError(text: String(text))
         }
-        let days = Self.daysFromCivil(year: year, month: month, day: day)
+        let days = Int64(CivilDate.days(year: Int(year), month: Int(month), day: Int(day)))
         secondsSinceEpoch = days * 86_400 + hour * 3_600 + minute * 60 + second
     }
 
@@ -52,7 +52,8 @@ public struct BackupID: Hashable, Comparable, Sendable, JSONTextValue, LosslessS
     public var description: String {
         let days = secondsSinceEpoch >= 0 ? secondsSinceEpoch / 86_400 : (secondsSinceEpoch - 86_399) / 86_400
         let rest = secondsSinceEpoch - days * 86_400
-        let (year, month, day) = Self.civilFromDays(days)
+        let civil = CivilDate.date(fromDays: Int(days))
+        let (year, month, day) = (Int64(civil.year), Int64(civil.month), Int64(civil.day))
         func pad(_ value: Int64, _ width: Int) -> String {
             let digits = String(value)
             return String(repeating: "0", count: max(0, width - digits.count)) + digits
@@ -79,37 +80,6 @@ public struct BackupID: Hashable, Comparable, Sendable, JSONTextValue, LosslessS
     public init(jsonText text: String) throws { try self.init(parsing: text) }
 
     private init(secondsSinceEpoch: Int64) { self.secondsSinceEpoch = secondsSinceEpoch }
-
-    // Howard Hinnant's civil-date algorithms (proleptic Gregorian), pure integer arithmetic, so
-    // ids never depend on a Calendar's or the process's time zone.
-    private static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
-
-    private static func civilFromDays(_ days: Int64) -> (Int64, Int64, Int64) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
-    }
-
-    private static func daysIn(month: Int64, year: Int64) -> Int64 {
-        switch month {
-        case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
-        case 4, 6, 9, 11: 30
-        default: 31
-        }
-    }
 }
 
 /// Text that is not a backup id.

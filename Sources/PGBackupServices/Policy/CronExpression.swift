@@ -1,4 +1,5 @@
 import Foundation
+import PGBackupFoundations
 
 /// A 5-field cron expression (minute hour day-of-month month day-of-week), in UTC. Fields take
 /// `*`, numbers, ranges `a-b`, steps `*/n`, `a-b/n` or `a/n`, and lists of these; months and
@@ -97,13 +98,13 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
         // match exists, and one exists within 28 years (the Gregorian calendar repeats its
         // weekdays and leap days); the bound only guards the loop.
         for _ in 0..<2_000_000 {
-            let day = Self.floorDivide(minute, 1440)
-            let (year, month, dayOfMonth) = Self.civil(fromDays: day)
+            let day = CivilDate.floorDivide(minute, 1440)
+            let (year, month, dayOfMonth) = CivilDate.date(fromDays: day)
             if !months.contains(month) {
-                minute = Self.days(year: month == 12 ? year + 1 : year, month: month == 12 ? 1 : month + 1, day: 1) * 1440
+                minute = CivilDate.days(year: month == 12 ? year + 1 : year, month: month == 12 ? 1 : month + 1, day: 1) * 1440
                 continue
             }
-            if !matches(dayOfMonth: dayOfMonth, dayOfWeek: Self.floorModulo(day + 4, 7)) {  // 1970-01-01 was a Thursday
+            if !matches(dayOfMonth: dayOfMonth, dayOfWeek: CivilDate.floorModulo(day + 4, 7)) {  // 1970-01-01 was a Thursday
                 minute = (day + 1) * 1440
                 continue
             }
@@ -125,31 +126,5 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
         let byMonth = daysOfMonth.contains(dayOfMonth), byWeek = daysOfWeek.contains(dayOfWeek)
         if daysOfMonthRestricted, daysOfWeekRestricted { return byMonth || byWeek }
         return byMonth && byWeek
-    }
-
-    private static func floorDivide(_ a: Int, _ b: Int) -> Int { (a - floorModulo(a, b)) / b }
-    private static func floorModulo(_ a: Int, _ b: Int) -> Int { ((a % b) + b) % b }
-
-    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
-    static func days(year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = floorDivide(y, 400)
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
-
-    /// The date of a day since 1970-01-01 (Howard Hinnant's `civil_from_days`).
-    static func civil(fromDays days: Int) -> (year: Int, month: Int, day: Int) {
-        let z = days + 719_468
-        let era = floorDivide(z, 146_097)
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PGBackupFoundations
 
 /// An element of one of S3's XML answers: name (namespace prefix dropped), children, text.
 ///
@@ -251,15 +252,10 @@ enum S3Dates {
         return date(year: year, month: month + 1, day: day, hour: hour, minute: minute, seconds: seconds)
     }
 
-    /// Days from the civil date (proleptic Gregorian, UTC): Howard Hinnant's algorithm.
+    /// The UTC date of a civil date and time (`CivilDate`).
     private static func date(year: Int, month: Int, day: Int, hour: Int, minute: Int, seconds: Double) -> Date? {
         guard (1...12).contains(month), (1...31).contains(day), (0...23).contains(hour), (0...59).contains(minute) else { return nil }
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        let days = era * 146_097 + dayOfEra - 719_468
+        let days = CivilDate.days(year: year, month: month, day: day)
         return Date(timeIntervalSince1970: Double(days * 86_400 + hour * 3600 + minute * 60) + seconds)
     }
 }
