@@ -8,7 +8,7 @@ import PGBackupRepository
 /// the restorable window in the refusals.
 @Suite("Restore planning")
 struct RestorePlannerTests {
-    static let segmentSize = try! WALSegmentSize(megabytes: 16)
+    static let segmentSize = WALFixture.segmentSize
     static let t0 = Date(timeIntervalSince1970: 1_795_000_000)
 
     /// A backup from segment `start` to segment `stop` (numbers on timeline `timeline`),
@@ -28,14 +28,7 @@ struct RestorePlannerTests {
     }
 
     static func continuity(_ segments: [(timeline: UInt32, numbers: ClosedRange<UInt64>)], histories: [UInt32] = []) -> WALContinuity {
-        var entries: [WALArchiveEntry] = []
-        for (timeline, numbers) in segments {
-            for number in numbers {
-                entries.append(.segment(WALSegmentName(timeline: TimelineID(timeline), segmentNumber: number, segmentSize: segmentSize), .zstd))
-            }
-        }
-        entries += histories.map { .history(TimelineID($0)) }
-        return WALContinuity(entries: entries, segmentSize: segmentSize)
+        WALFixture.continuity(segments, histories: histories)
     }
 
     static let backups = [backup(1, start: 2, stop: 2, minutes: 10), backup(2, start: 6, stop: 7, minutes: 20)]

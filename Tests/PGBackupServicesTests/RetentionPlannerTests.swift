@@ -7,7 +7,7 @@ import PGBackupRepository
 /// The retention planner's decisions, rule by rule, on hand-made catalogs and archives.
 @Suite("Retention planning")
 struct RetentionPlannerTests {
-    static let segmentSize = try! WALSegmentSize(megabytes: 16)
+    static let segmentSize = WALFixture.segmentSize
     static let day: TimeInterval = 86_400
 
     /// A UTC instant, `2026-11-29T23:00:00Z`.
@@ -26,14 +26,7 @@ struct RetentionPlannerTests {
     }
 
     static func continuity(_ segments: [(timeline: UInt32, numbers: ClosedRange<UInt64>)], histories: [UInt32] = []) -> WALContinuity {
-        var entries: [WALArchiveEntry] = []
-        for (timeline, numbers) in segments {
-            for number in numbers {
-                entries.append(.segment(WALSegmentName(timeline: TimelineID(timeline), segmentNumber: number, segmentSize: segmentSize), .zstd))
-            }
-        }
-        entries += histories.map { .history(TimelineID($0)) }
-        return WALContinuity(entries: entries, segmentSize: segmentSize)
+        WALFixture.continuity(segments, histories: histories)
     }
 
     static func range(_ timeline: UInt32, _ numbers: ClosedRange<UInt64>) -> WALSegmentRange {
