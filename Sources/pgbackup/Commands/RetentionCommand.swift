@@ -54,8 +54,9 @@ struct RetentionCommand: AsyncParsableCommand {
         }
         let verb = report.dryRun ? "would remove" : "removed"
         let segments = report.wal.reduce(0) { $0 + $1.count }
-        let ranges = report.wal.map { "timeline \($0.timeline.rawValue) \($0.first)…\($0.last)" }.joined(separator: ", ")
-        lines.append("WAL: \(verb) \(segments) segments" + (ranges.isEmpty ? "" : " (\(ranges))")
+        let ranges = report.wal.map { "timeline \($0.timeline.rawValue) \($0.first == $0.last ? $0.first : "\($0.first)…\($0.last)")" }
+            .joined(separator: ", ")
+        lines.append("WAL: \(verb) \(segments) segment\(segments == 1 ? "" : "s")" + (ranges.isEmpty ? "" : " (\(ranges))")
             + (report.partials > 0 ? " and \(report.partials) stale partial segments" : ""))
         lines.append("chunks: \(verb) \(report.chunks.removed) (\(Formatting.bytes(report.chunks.bytesFreed)))"
             + (report.leftovers.isEmpty ? "" : "; leftovers of \(report.leftovers.count) incomplete backups: \(report.leftovers.map(\.description).joined(separator: ", "))"))
