@@ -38,10 +38,11 @@ struct DaemonFixture {
         return try BackgroundProcess(PGBackupBinary.path, ["daemon", "--log-level", "debug"] + arguments, environment: env)
     }
 
-    /// Starts the daemon with `--synchronous` (status every 10 s, no periodic partial copies) and
-    /// makes it the cluster's synchronous standby with `synchronous_commit = remote_write`.
-    func startSynchronousDaemon() async throws -> BackgroundProcess {
-        let daemon = try startDaemon(["--synchronous", "--status-interval", "10", "--partial-interval", "0"])
+    /// Starts the daemon with `--synchronous` (periodic status every `statusInterval` seconds, no
+    /// periodic partial copies) and makes it the cluster's synchronous standby with
+    /// `synchronous_commit = remote_write`.
+    func startSynchronousDaemon(statusInterval: Int = 10) async throws -> BackgroundProcess {
+        let daemon = try startDaemon(["--synchronous", "--status-interval", "\(statusInterval)", "--partial-interval", "0"])
         try await cluster.waitUntil("the daemon streams", timeout: .seconds(60)) {
             try await cluster.sql("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'pgbackup'").contains("1")
         }

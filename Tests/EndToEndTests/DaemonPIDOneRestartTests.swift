@@ -179,7 +179,7 @@ struct PIDOneDaemon {
     /// runs on; otherwise it continues (SIGCONT) for a moment. Polling a running daemon instead
     /// misses puts that last milliseconds when the machine is busy. Returns that file's name once
     /// the daemon died by the signal.
-    func killDuringAPut(repository: String, ofACompletedSegment: Bool, timeout: Duration = .seconds(60)) async throws -> String {
+    func killDuringAPut(repository: String, ofACompletedSegment: Bool, timeout: Duration = .seconds(150)) async throws -> String {
         let wal = repository + "/main/wal"
         let deadline = ContinuousClock.now + timeout
         var seen: String?
@@ -201,7 +201,9 @@ struct PIDOneDaemon {
                 kill(pid, SIGKILL)
             } else {
                 kill(pid, SIGCONT)
-                try await Task.sleep(for: .milliseconds(2))
+                // Run slices of random length: the daemon must progress (a loaded machine makes
+                // each look slow), and a fixed rhythm could keep missing puts of a fixed period.
+                try await Task.sleep(for: .milliseconds(Int.random(in: 2...25)))
             }
         }
         // SIGKILL cannot be caught, and the daemon was alive when it was sent. unshare reaps it

@@ -45,7 +45,7 @@ struct DaemonRPOZeroTests {
                 if let lsn { acknowledged.lsn.withLock { $0 = lsn } }
             }
         }
-        try await cluster.waitUntil("some commits are acknowledged", timeout: .seconds(30)) {
+        try await cluster.waitUntil("some commits are acknowledged", timeout: .seconds(120)) {
             acknowledged.row.withLock { $0 } >= 20
         }
         return (daemon, committer, acknowledged)
