@@ -17,9 +17,10 @@ public enum CheckRules {
         return CheckResult(name: "backup_age", ok: ok, detail: detail)
     }
 
-    /// `redundancy`: at least `minimum` complete backups.
+    /// `redundancy`: at least `minimum` complete backups; `policy` names the policy whose
+    /// `minimum_redundancy` set it (nil: the default, 1).
     public static func redundancy(complete: Int, minimum: Int, policy: String?) -> CheckResult {
-        let source = policy.map { "minimum_redundancy of policy \($0)" } ?? "no policy: at least 1"
+        let source = policy.map { "minimum_redundancy of policy \($0)" } ?? "no minimum_redundancy: at least 1"
         let ok = complete >= minimum
         var detail = "\(complete) complete backup\(complete == 1 ? "" : "s"), \(minimum) required (\(source))"
         if !ok { detail += "; HINT: run `pgbackup backup`" }

@@ -101,7 +101,8 @@ public struct CheckService: Sendable {
         guard let policy else {
             return CheckResult(name: "configuration", ok: true, detail: "valid; no policy (defaults: \(limits))")
         }
-        return CheckResult(name: "configuration", ok: true, detail: "valid; policy \(settings.policy ?? policy.path) (\(policy.path)): \(limits)")
+        let name = settings.policy ?? policy.path
+        return CheckResult(name: "configuration", ok: true, detail: "valid; policy \(name)\(name == policy.path ? "" : " (\(policy.path))"): \(limits)")
     }
 
     private func probePrimary() async throws -> PrimaryState {
@@ -201,7 +202,7 @@ extension CheckService {
             let newest = survey.backups.max { $0.stopTime < $1.stopTime }
             return [
                 CheckRules.backupAge(newestStop: newest?.stopTime, newestID: newest?.id.description, now: now, maxAge: thresholds.backupMaxAge),
-                CheckRules.redundancy(complete: survey.backups.count, minimum: thresholds.minimumBackups, policy: policy == nil ? nil : settings.policy),
+                CheckRules.redundancy(complete: survey.backups.count, minimum: thresholds.minimumBackups, policy: policy?.retention?.minimumRedundancy == nil ? nil : settings.policy),
             ]
         } catch {
             let detail = "unable to list the backups: \(scrub(Self.reason(error)))"
