@@ -118,6 +118,19 @@ struct CheckEndToEndTests {
             #expect(several.healthy, "\(several.output)")
             #expect(several.checks["primary"]?.detail.hasPrefix("127.0.0.1:\(cluster.port) is a primary") == true, "\(several.output)")
 
+            // A standby listed first is passed over for the primary; a standby alone is no primary.
+            let standby = try await cluster.makeStandby()
+            func hosts(_ ports: [Int]) -> String {
+                "host=\(ports.map { _ in "127.0.0.1" }.joined(separator: ",")) port=\(ports.map(String.init).joined(separator: ",")) user=\(cluster.replicationUser) password=\(password) dbname=postgres"
+            }
+            let past = try await Self.check(fixture, extra: ["PGBACKUP_CONNINFO": hosts([standby.port, cluster.port])], password: password)
+            #expect(past.checks["primary"]?.detail.hasPrefix("127.0.0.1:\(cluster.port) is a primary") == true, "\(past.output)")
+            let onlyStandby = try await Self.check(fixture, extra: ["PGBACKUP_CONNINFO": hosts([standby.port])], password: password)
+            #expect(onlyStandby.checks["primary"]?.ok == false && onlyStandby.status == 1, "\(onlyStandby.output)")
+            #expect(onlyStandby.checks["primary"]?.detail.contains("\(standby.port)") == true, "\(onlyStandby.output)")
+            #expect(onlyStandby.checks["primary"]?.detail.contains("standby") == true, "\(onlyStandby.output)")
+            await standby.destroy()
+
             // A failed verification record: `verification` unhealthy; a newer passing one: healthy again.
             let log = VerificationLog(repository: try fixture.repository.mainServer)
             try await log.store(VerificationRecord(

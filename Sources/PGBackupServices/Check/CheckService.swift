@@ -123,7 +123,13 @@ public struct CheckService: Sendable {
 
     private func primaryCheck(_ result: CheckResult, primary: PrimaryState?, info: RepositoryInfo?) -> CheckResult {
         guard let primary else {
-            return CheckResult(name: "primary", ok: false, detail: "no primary reachable: \(result.detail); HINT: check that the server runs and PGBACKUP_CONNINFO (\(settings.conninfo.map { redactingPasswords(inConninfo: $0.value) } ?? "not set"))")
+            let conninfo = settings.conninfo.map { redactingPasswords(inConninfo: $0.value) } ?? "not set"
+            if result.detail.contains("session is read-only") || result.detail.contains("hot standby mode") {
+                // target_session_attrs=read-write passed over every host that answered.
+                return CheckResult(name: "primary", ok: false, detail: "no primary reachable: every server that answered is a standby (read-only): \(result.detail.components(separatedBy: " HINT:")[0]); HINT: list the current primary in PGBACKUP_CONNINFO (\(conninfo))")
+            }
+            let hint = result.detail.contains("HINT") ? "" : "; HINT: check that the server runs and PGBACKUP_CONNINFO (\(conninfo))"
+            return CheckResult(name: "primary", ok: false, detail: "no primary reachable: \(result.detail)\(hint)")
         }
         if primary.inRecovery {
             return CheckResult(name: "primary", ok: false, detail: "\(primary.server) answered but is in recovery (a standby); HINT: list the current primary in PGBACKUP_CONNINFO's host=")
@@ -179,7 +185,7 @@ extension CheckService {
                     currentLSN: current, archiveEnd: end, serverNow: primary.now, newestArchivedTime: newestTime,
                     maxAge: thresholds.walMaxAge, segmentSize: segmentSize.bytes)
             } else {
-                walResult = CheckResult(name: "wal", ok: false, detail: "not measured: no primary reachable to compare with; the archive ends at \(end?.description ?? "nothing")\(newestTime.map { ", newest WAL from \(CheckRules.timestamp($0))" } ?? "")")
+                walResult = CheckResult(name: "wal", ok: false, detail: "not measured: no primary to compare with (see the primary check); the archive ends at \(end?.description ?? "nothing")\(newestTime.map { ", newest WAL from \(CheckRules.timestamp($0))" } ?? "")")
             }
             let survey2 = try await BackupCatalog(repository: repository).survey()
             let backups = survey2.backups.map {
