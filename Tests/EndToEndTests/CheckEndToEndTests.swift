@@ -174,6 +174,21 @@ struct CheckEndToEndTests {
         }
     }
 
+    @Test func anotherClustersPrimaryIsNotThisRepositorysPrimary() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try await withPostgresCluster(DaemonFixture.options) { cluster in
+            let fixture = try await DaemonFixture(.file, cluster: cluster, scratch: scratch)
+            try await withPostgresCluster(DaemonFixture.options) { other in
+                let outcome = try await Self.check(fixture, extra: ["PGBACKUP_CONNINFO": other.conninfo(replication: true)], password: other.replicationPassword)
+                #expect(outcome.status == 1)
+                #expect(outcome.checks["primary"]?.ok == false && outcome.checks["repository"]?.ok == false, "\(outcome.output)")
+                #expect(outcome.checks["primary"]?.detail.contains("not the repository's") == true, "\(outcome.output)")
+                #expect(outcome.checks["repository"]?.detail.contains("belongs to system identifier") == true, "\(outcome.output)")
+            }
+        }
+    }
+
     @Test func aBadConfigurationExits2() async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
