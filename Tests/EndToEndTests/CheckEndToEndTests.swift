@@ -155,6 +155,13 @@ struct CheckEndToEndTests {
             #expect(Self.unhealthy(behind) == ["wal"], "\(behind.output)")
             #expect(behind.checks["wal"]?.detail.contains("behind") == true && behind.checks["slot"]?.detail.contains("inactive") == true, "\(behind.output)")
 
+            // The inactive slot holds that WAL: past a policy's slot_retained_max, `slot` unhealthy.
+            let small = scratch.path + "/slot.yaml"
+            try "alerts:\n  slot_retained_max: 64kB\n".write(toFile: small, atomically: true, encoding: .utf8)
+            let retained = try await Self.check(fixture, extra: ["PGBACKUP_POLICY": small], password: password)
+            #expect(Self.unhealthy(retained) == ["slot"], "\(retained.output)")
+            #expect(retained.checks["slot"]?.detail.contains("nothing consumes the slot") == true, "\(retained.output)")
+
             // The slot dropped: `slot` unhealthy.
             _ = try await cluster.sql("SELECT pg_drop_replication_slot('pgbackup')")
             let dropped = try await Self.check(fixture, password: password)
