@@ -1,0 +1,109 @@
+import Foundation
+import PGBackupFoundations
+import PGBackupRepository
+
+/// The decisions of `pgbackup check` that need no server or repository: each takes what was
+/// measured and returns the check's result. `CheckService` measures.
+public enum CheckRules {
+    /// `backup_age`: the newest complete backup's stop time against `now`.
+    public static func backupAge(newestStop: Date?, newestID: String?, now: Date, maxAge: TimeInterval) -> CheckResult {
+        guard let newestStop, let newestID else {
+            return CheckResult(name: "backup_age", ok: false, detail: "no complete backup in the repository; HINT: run `pgbackup backup`")
+        }
+        let age = max(now.timeIntervalSince(newestStop), 0)
+        let ok = age <= maxAge
+        var detail = "newest backup \(newestID) ended \(duration(age)) ago (limit \(duration(maxAge)))"
+        if !ok { detail += "; HINT: run `pgbackup backup`, and check that scheduled backups run" }
+        return CheckResult(name: "backup_age", ok: ok, detail: detail)
+    }
+
+    /// `redundancy`: at least `minimum` complete backups; `policy` names the policy whose
+    /// `minimum_redundancy` set it (nil: the default, 1).
+    public static func redundancy(complete: Int, minimum: Int, policy: String?) -> CheckResult {
+        let source = policy.map { "minimum_redundancy of policy \($0)" } ?? "no minimum_redundancy: at least 1"
+        let ok = complete >= minimum
+        var detail = "\(complete) complete backup\(complete == 1 ? "" : "s"), \(minimum) required (\(source))"
+        if !ok { detail += "; HINT: run `pgbackup backup`" }
+        return CheckResult(name: "redundancy", ok: ok, detail: detail)
+    }
+
+    /// `slot`: the slot exists; its WAL retained against `maxRetained`.
+    public static func slot(name: String, active: Bool?, restartLSN: LSN?, currentLSN: LSN?, maxRetained: Int64) -> CheckResult {
+        guard let active else {
+            return CheckResult(name: "slot", ok: false, detail: "replication slot '\(name)' does not exist on the primary; HINT: start `pgbackup daemon` (it creates the slot), or set PGBACKUP_SLOT to the slot's name")
+        }
+        let state = active ? "active" : "inactive"
+        guard let restartLSN, let currentLSN else {
+            return CheckResult(name: "slot", ok: true, detail: "replication slot '\(name)' exists (\(state)) and reserves no WAL yet")
+        }
+        let retained = currentLSN > restartLSN ? Int64(currentLSN - restartLSN) : 0
+        let ok = retained <= maxRetained
+        var detail = "replication slot '\(name)' \(state), restart_lsn \(restartLSN), retains \(bytes(retained)) (limit \(bytes(maxRetained)))"
+        if !ok {
+            detail += active
+                ? "; HINT: the daemon falls behind: check its log and the repository's throughput"
+                : "; HINT: nothing consumes the slot: start `pgbackup daemon`, or drop the slot before the primary's disk fills"
+        }
+        return CheckResult(name: "slot", ok: ok, detail: detail)
+    }
+
+    /// `wal`: how far the archive (partial tail included) is behind the server's current WAL
+    /// position, in bytes and in seconds of the server's clock. Caught up (0 bytes) is healthy
+    /// whatever the age: an idle server writes no WAL. Without any recorded server time, the age
+    /// is unknown and less than one segment behind counts as healthy.
+    public static func wal(
+        currentLSN: LSN, archiveEnd: LSN?, serverNow: Date, newestArchivedTime: Date?, maxAge: TimeInterval, segmentSize: UInt64
+    ) -> CheckResult {
+        guard let archiveEnd else {
+            return CheckResult(name: "wal", ok: false, detail: "the repository holds no WAL (server at \(currentLSN)); HINT: start `pgbackup daemon`, or set archive_command to `pgbackup wal-push %p`")
+        }
+        let behind = currentLSN > archiveEnd ? currentLSN - archiveEnd : 0
+        var detail = "archive ends at \(archiveEnd), server at \(currentLSN): \(bytes(Int64(behind))) behind"
+        let ok: Bool
+        if let newestArchivedTime {
+            let age = max(serverNow.timeIntervalSince(newestArchivedTime), 0)
+            detail += ", newest archived WAL \(duration(age)) old by the server's clock (limit \(duration(maxAge)))"
+            ok = behind == 0 || age <= maxAge
+        } else {
+            detail += ", age unknown (the newest archived WAL carries no server time)"
+            ok = behind < segmentSize
+        }
+        if !ok { detail += "; HINT: WAL does not reach the repository: check that `pgbackup daemon` runs and its log" }
+        return CheckResult(name: "wal", ok: ok, detail: detail)
+    }
+
+    /// `verification`: the newest verify-restore record. None is healthy, and says so.
+    public static func verification(_ record: VerificationRecord?) -> CheckResult {
+        guard let record else {
+            return CheckResult(name: "verification", ok: true, detail: "never verified; HINT: run `pgbackup verify-restore` to prove a backup restores")
+        }
+        let what = "verify-restore of \(record.backupID?.description ?? "no backup") (target \(record.target)) at \(timestamp(record.startedAt))"
+        if record.ok { return CheckResult(name: "verification", ok: true, detail: "\(what) passed") }
+        let failed = record.checks.filter { !$0.ok }.map { "\($0.name): \($0.detail)" }
+        return CheckResult(name: "verification", ok: false, detail: "\(what) FAILED (\(failed.isEmpty ? "no checks ran" : failed.joined(separator: "; "))); HINT: `pgbackup list` shows the record, run `pgbackup verify` and `pgbackup verify-restore` again")
+    }
+
+    // MARK: formatting
+
+    static func bytes(_ count: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(count)
+        var unit = 0
+        while value >= 1024, unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(count) B" : String(format: "%.1f", value) + " " + units[unit]
+    }
+
+    static func duration(_ seconds: TimeInterval) -> String {
+        let whole = Int(seconds.rounded())
+        if whole < 120 { return "\(whole)s" }
+        if whole < 7200 { return "\(whole / 60)m\(whole % 60 == 0 ? "" : "\(whole % 60)s")" }
+        return "\(whole / 3600)h\((whole % 3600) / 60 == 0 ? "" : "\((whole % 3600) / 60)m")"
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle())
+    }
+}

@@ -1,0 +1,242 @@
+import Foundation
+import Logging
+import PGBackupFoundations
+import PGBackupPostgres
+import PGBackupRepository
+import PGBackupStorage
+
+/// `pgbackup check`: every check of DESIGN.md's "Checks and verification", each independent —
+/// one that cannot be measured (repository unreachable, primary down) is reported unhealthy and
+/// the others still run. Nothing here throws for an unhealthy state; the command maps the
+/// report to the exit status.
+///
+/// Thresholds come from the policy's `alerts` (`CheckThresholds`), defaults otherwise:
+/// backup_max_age 26h, wal_max_age 5m, slot_retained_max 2GiB.
+public struct CheckService: Sendable {
+    public let settings: Settings
+    public let logger: Logger
+    private let environment: [String: String]
+    private let clock: @Sendable () -> Date
+
+    public init(settings: Settings, logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment,
+                clock: @escaping @Sendable () -> Date = { Date() }) {
+        self.settings = settings
+        self.logger = logger
+        self.environment = environment
+        self.clock = clock
+    }
+
+    /// Runs every check. Throws only for a configuration error (exit 2).
+    public func run() async throws -> CheckReport {
+        let policy = try settings.loadPolicy()
+        _ = try settings.requireRepository()
+        let thresholds = CheckThresholds(policy: policy)
+        var checks = [configuration(policy)]
+
+        // The primary first: the repository check compares its system identifier.
+        var primary: PrimaryState?
+        let primaryResult: CheckResult
+        do {
+            primary = try await probePrimary()
+            primaryResult = CheckResult(name: "primary", ok: true, detail: "")  // completed below
+        } catch {
+            primaryResult = CheckResult(name: "primary", ok: false, detail: scrub(Self.reason(error)))
+        }
+
+        // The repository.
+        var repository: Repository?
+        var info: RepositoryInfo?
+        var repositoryResult: CheckResult
+        do {
+            let opened = Repository(store: try StoreFactory.open(settings), server: settings.server)
+            info = try await opened.info()
+            repository = opened
+            repositoryResult = CheckResult(name: "repository", ok: true, detail: "\(opened.store.location) reachable, initialized for server '\(settings.server)' (system identifier \(info!.systemIdentifier))")
+        } catch RepositoryError.notInitialized(let server, let location) {
+            repositoryResult = CheckResult(name: "repository", ok: false, detail: "\(location) has no repository for server '\(server)'; HINT: run `pgbackup init`")
+        } catch {
+            repositoryResult = CheckResult(name: "repository", ok: false, detail: "unable to read the repository: \(scrub(Self.reason(error)))")
+        }
+        if let info, let primary, let system = primary.systemIdentifier {
+            if info.systemIdentifier != String(system) {
+                repositoryResult = CheckResult(name: "repository", ok: false, detail: "the repository belongs to system identifier \(info.systemIdentifier) but \(primary.server) is \(system); HINT: PGBACKUP_REPO or PGBACKUP_SERVER names another cluster's repository")
+            } else {
+                repositoryResult.detail += ", the same as \(primary.server)"
+            }
+        } else if info != nil {
+            repositoryResult.detail += primary == nil
+                ? "; not compared with the primary (none reachable)"
+                : "; not compared with the primary (\(primary?.systemIdentifierProblem ?? "no system identifier"))"
+        }
+        checks.append(repositoryResult)
+        checks.append(primaryCheck(primaryResult, primary: primary, info: info))
+        checks.append(slotCheck(primary: primary, thresholds: thresholds))
+
+        // What the repository holds.
+        guard let repository, let info else {
+            let why = "not checked: the repository is unreachable (see the repository check)"
+            for name in ["wal", "continuity", "backup_age", "redundancy", "verification"] {
+                checks.append(CheckResult(name: name, ok: false, detail: why))
+            }
+            return CheckReport(checks: checks)
+        }
+        let now = clock()
+        checks += await walAndContinuity(repository: repository, info: info, primary: primary, policy: policy, thresholds: thresholds)
+        checks += await backupChecks(repository: repository, now: now, policy: policy, thresholds: thresholds)
+        do {
+            checks.append(CheckRules.verification(try await VerificationLog(repository: repository).latest().newest))
+        } catch {
+            checks.append(CheckResult(name: "verification", ok: false, detail: "unable to read the verification records: \(scrub(Self.reason(error)))"))
+        }
+        // Keep the order stable: configuration, repository, primary, slot, wal, continuity, backup_age, redundancy, verification.
+        return CheckReport(checks: checks.sorted { Self.order($0.name) < Self.order($1.name) })
+    }
+
+    static let names = ["configuration", "repository", "primary", "slot", "wal", "continuity", "backup_age", "redundancy", "verification"]
+    private static func order(_ name: String) -> Int { names.firstIndex(of: name) ?? names.count }
+
+    private func configuration(_ policy: Policy?) -> CheckResult {
+        let thresholds = CheckThresholds(policy: policy)
+        let limits = "backup_max_age \(CheckRules.duration(thresholds.backupMaxAge)), wal_max_age \(CheckRules.duration(thresholds.walMaxAge)), slot_retained_max \(CheckRules.bytes(thresholds.slotRetainedMax))"
+        guard let policy else {
+            return CheckResult(name: "configuration", ok: true, detail: "valid; no policy (defaults: \(limits))")
+        }
+        let name = settings.policy ?? policy.path
+        return CheckResult(name: "configuration", ok: true, detail: "valid; policy \(name)\(name == policy.path ? "" : " (\(policy.path))"): \(limits)")
+    }
+
+    private func probePrimary() async throws -> PrimaryState {
+        guard let conninfo = settings.conninfo?.value else {
+            throw ConfigurationError.missing(setting: "conninfo", hint: "set PGBACKUP_CONNINFO to the primary's libpq connection string")
+        }
+        let probe = PrimaryProbe.probeConninfo(conninfo, environment: environment)
+        var state = try await PrimaryProbe.probe(conninfo: probe, slot: settings.slot)
+        if state.systemIdentifier == nil, !state.inRecovery {
+            // pg_control_system() may need privileges the role lacks; IDENTIFY_SYSTEM needs REPLICATION.
+            if let identity = try? await ClusterIdentity.fetch(conninfo: probe) {
+                state.systemIdentifier = identity.systemIdentifier
+                state.systemIdentifierProblem = nil
+            }
+        }
+        return state
+    }
+
+    private func primaryCheck(_ result: CheckResult, primary: PrimaryState?, info: RepositoryInfo?) -> CheckResult {
+        guard let primary else {
+            let conninfo = settings.conninfo.map { redactingPasswords(inConninfo: $0.value) } ?? "not set"
+            if result.detail.contains("session is read-only") || result.detail.contains("hot standby mode") {
+                // target_session_attrs=read-write passed over every host that answered.
+                return CheckResult(name: "primary", ok: false, detail: "no primary reachable: every server that answered is a standby (read-only): \(result.detail.components(separatedBy: " HINT:")[0]); HINT: list the current primary in PGBACKUP_CONNINFO (\(conninfo))")
+            }
+            let hint = result.detail.contains("HINT") ? "" : "; HINT: check that the server runs and PGBACKUP_CONNINFO (\(conninfo))"
+            return CheckResult(name: "primary", ok: false, detail: "no primary reachable: \(result.detail)\(hint)")
+        }
+        if primary.inRecovery {
+            return CheckResult(name: "primary", ok: false, detail: "\(primary.server) answered but is in recovery (a standby); HINT: list the current primary in PGBACKUP_CONNINFO's host=")
+        }
+        guard let system = primary.systemIdentifier else {
+            return CheckResult(name: "primary", ok: false, detail: "\(primary.server) is a primary but its system identifier is unreadable: \(primary.systemIdentifierProblem ?? "unknown"); HINT: grant the role pg_monitor or REPLICATION")
+        }
+        if let info, info.systemIdentifier != String(system) {
+            return CheckResult(name: "primary", ok: false, detail: "\(primary.server) is a primary of system identifier \(system), not the repository's \(info.systemIdentifier); HINT: PGBACKUP_CONNINFO names another cluster")
+        }
+        return CheckResult(name: "primary", ok: true, detail: "\(primary.server) is a primary (not in recovery), system identifier \(system), WAL at \(primary.currentLSN?.description ?? "?")")
+    }
+
+    private func slotCheck(primary: PrimaryState?, thresholds: CheckThresholds) -> CheckResult {
+        guard let primary, !primary.inRecovery else {
+            return CheckResult(name: "slot", ok: false, detail: "replication slot '\(settings.slot)' not checked: no primary reachable")
+        }
+        return CheckRules.slot(
+            name: settings.slot, active: primary.slot?.active, restartLSN: primary.slot?.restartLSN,
+            currentLSN: primary.currentLSN, maxRetained: thresholds.slotRetainedMax)
+    }
+}
+
+extension CheckService {
+    /// `wal` and `continuity`: one survey of the archive.
+    func walAndContinuity(
+        repository: Repository, info: RepositoryInfo, primary: PrimaryState?, policy: Policy?, thresholds: CheckThresholds
+    ) async -> [CheckResult] {
+        let survey: (continuity: WALContinuity, serverTimes: [TimelineID: WALTimeMark])
+        let segmentSize: WALSegmentSize
+        do {
+            segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
+            let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)
+            survey = try await archive.survey()
+            var histories: [TimelineID: TimelineHistory] = [:]
+            for timeline in survey.continuity.timelines where timeline.hasHistoryFile {
+                histories[timeline.timeline] = try await archive.history(of: timeline.timeline)
+            }
+            // The archive's end, the stored partial tail included (as RestoreService counts it).
+            var end: LSN?
+            for timeline in survey.continuity.timelines {
+                guard var timelineEnd = timeline.endOfArchive ?? timeline.partials.first?.startLSN else { continue }
+                let next = WALSegmentName(timeline: timeline.timeline, containing: timelineEnd, segmentSize: segmentSize)
+                if timeline.partials.contains(next), let length = try await archive.partialLength(of: next) {
+                    timelineEnd = timelineEnd + length
+                }
+                end = max(end ?? timelineEnd, timelineEnd)
+            }
+            let newestTime = survey.serverTimes.values.map(\.time).max()
+            let walResult: CheckResult
+            if let primary, let current = primary.currentLSN {
+                walResult = CheckRules.wal(
+                    currentLSN: current, archiveEnd: end, serverNow: primary.now, newestArchivedTime: newestTime,
+                    maxAge: thresholds.walMaxAge, segmentSize: segmentSize.bytes)
+            } else {
+                walResult = CheckResult(name: "wal", ok: false, detail: "not measured: no primary to compare with (see the primary check); the archive ends at \(end?.description ?? "nothing")\(newestTime.map { ", newest WAL from \(CheckRules.timestamp($0))" } ?? "")")
+            }
+            let survey2 = try await BackupCatalog(repository: repository).survey()
+            let backups = survey2.backups.map {
+                CheckContinuity.Backup(id: $0.id.description, timeline: $0.timeline, startLSN: $0.startLSN, stopLSN: $0.stopLSN, pin: $0.pin)
+            }
+            let continuity = CheckContinuity(
+                backups: backups, wal: policy?.retention?.wal ?? .pitr, continuity: survey.continuity, histories: histories,
+                gaps: try await archive.gaps())
+            return [walResult, continuity.result()]
+        } catch {
+            let detail = "unable to read the WAL archive: \(scrub(Self.reason(error)))"
+            return [CheckResult(name: "wal", ok: false, detail: detail), CheckResult(name: "continuity", ok: false, detail: detail)]
+        }
+    }
+
+    /// `backup_age` and `redundancy`.
+    func backupChecks(repository: Repository, now: Date, policy: Policy?, thresholds: CheckThresholds) async -> [CheckResult] {
+        do {
+            let survey = try await BackupCatalog(repository: repository).survey()
+            let newest = survey.backups.max { $0.stopTime < $1.stopTime }
+            return [
+                CheckRules.backupAge(newestStop: newest?.stopTime, newestID: newest?.id.description, now: now, maxAge: thresholds.backupMaxAge),
+                CheckRules.redundancy(complete: survey.backups.count, minimum: thresholds.minimumBackups, policy: policy?.retention?.minimumRedundancy == nil ? nil : settings.policy),
+            ]
+        } catch {
+            let detail = "unable to list the backups: \(scrub(Self.reason(error)))"
+            return [CheckResult(name: "backup_age", ok: false, detail: detail), CheckResult(name: "redundancy", ok: false, detail: detail)]
+        }
+    }
+
+    /// An error's message on one line.
+    static func reason(_ error: any Error) -> String {
+        "\(error)".split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+    }
+
+    /// Text with any password of the conninfo removed, whatever put it there.
+    func scrub(_ text: String) -> String {
+        var text = redactingPasswords(inConninfo: text)
+        for secret in passwords where !secret.isEmpty { text = text.replacingOccurrences(of: secret, with: "********") }
+        return text
+    }
+
+    /// The conninfo's password values (keyword form `password=…` and a URI's `user:…@`).
+    private var passwords: [String] {
+        guard let conninfo = settings.conninfo?.value else { return [] }
+        var found: [String] = []
+        if let match = conninfo.range(of: "password\\s*=\\s*('([^'\\\\]|\\\\.)*'|[^\\s&]+)", options: .regularExpression) {
+            var value = String(conninfo[match].drop { $0 != "=" }.dropFirst()).trimmingCharacters(in: .whitespaces)
+            if value.hasPrefix("'") && value.hasSuffix("'") && value.count >= 2 { value = String(value.dropFirst().dropLast()) }
+            found.append(value)
+        }
+        return found
+    }
+}

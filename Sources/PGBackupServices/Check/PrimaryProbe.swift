@@ -1,0 +1,83 @@
+import Foundation
+import PGBackupFoundations
+import PGBackupPostgres
+
+/// What `check` asks the primary over an ordinary (non-replication) connection.
+public struct PrimaryState: Sendable, Hashable {
+    /// `host:port` that answered.
+    public var server: String
+    public var inRecovery: Bool
+    public var systemIdentifier: UInt64?
+    /// Why the system identifier could not be read (pg_control_system() needs privileges).
+    public var systemIdentifierProblem: String?
+    /// nil on a server in recovery.
+    public var currentLSN: LSN?
+    public var now: Date
+    public var slot: Slot?
+
+    public struct Slot: Sendable, Hashable {
+        public var active: Bool
+        public var restartLSN: LSN?
+    }
+}
+
+/// Connects to the primary the conninfo names (several hosts: libpq tries each, preferring a
+/// read-write one, `target_session_attrs=read-write`), with a bounded `connect_timeout`.
+public enum PrimaryProbe {
+    /// Seconds to wait for each host when the conninfo (or PGCONNECT_TIMEOUT) sets no limit.
+    public static let connectTimeout = 5
+
+    /// The conninfo with `connect_timeout` and `target_session_attrs=read-write` added unless it
+    /// (or the environment) sets them already.
+    public static func probeConninfo(_ conninfo: String, environment: [String: String]) -> String {
+        var added: [(String, String)] = []
+        if !mentions(conninfo, "connect_timeout") && environment["PGCONNECT_TIMEOUT"] == nil {
+            added.append(("connect_timeout", String(connectTimeout)))
+        }
+        if !mentions(conninfo, "target_session_attrs") && environment["PGTARGETSESSIONATTRS"] == nil {
+            added.append(("target_session_attrs", "read-write"))
+        }
+        guard !added.isEmpty else { return conninfo }
+        if conninfo.hasPrefix("postgresql://") || conninfo.hasPrefix("postgres://") {
+            let pairs = added.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
+            return conninfo + (conninfo.contains("?") ? "&" : "?") + pairs
+        }
+        return ([conninfo] + added.map { "\($0.0)=\($0.1)" }).filter { !$0.isEmpty }.joined(separator: " ")
+    }
+
+    private static func mentions(_ conninfo: String, _ keyword: String) -> Bool {
+        conninfo.range(of: "(^|[\\s?&])\(keyword)\\s*=", options: .regularExpression) != nil
+    }
+
+    /// Connects and reads the state. Blocking libpq runs off the cooperative pool.
+    public static func probe(conninfo: String, slot: String) async throws -> PrimaryState {
+        try await BlockingIO.run {
+            let connection = try PostgresConnection(conninfo: conninfo)
+            defer { connection.close() }
+            return try read(connection, slot: slot)
+        }
+    }
+
+    static func read(_ connection: PostgresConnection, slot: String) throws -> PrimaryState {
+        let server = try connection.connectedServer
+        let basics = try connection.simpleQuery("SELECT pg_is_in_recovery(), extract(epoch FROM now())::float8")
+        guard let row = basics.first, row.count == 2, let recovery = row[0], let epoch = row[1].flatMap(Double.init) else {
+            throw PostgresError.unexpectedResponse("pg_is_in_recovery() and now() returned no row")
+        }
+        var state = PrimaryState(server: server, inRecovery: recovery == "t", now: Date(timeIntervalSince1970: epoch))
+        do {
+            let rows = try connection.simpleQuery("SELECT system_identifier FROM pg_control_system()")
+            state.systemIdentifier = rows.first?.first.flatMap { $0 }.flatMap(UInt64.init)
+        } catch let error as PostgresError {
+            state.systemIdentifierProblem = "\(error)"
+        }
+        guard !state.inRecovery else { return state }
+        state.currentLSN = try connection.simpleQuery("SELECT pg_current_wal_lsn()").first?.first.flatMap { $0 }.flatMap { LSN($0) }
+        let slots = try connection.simpleQuery(
+            "SELECT active, restart_lsn FROM pg_replication_slots WHERE slot_name = \(try connection.escapeLiteral(slot))")
+        if let row = slots.first, row.count == 2 {
+            state.slot = PrimaryState.Slot(active: row[0] == "t", restartLSN: row[1].flatMap { LSN($0) })
+        }
+        return state
+    }
+}
