@@ -148,4 +148,39 @@ struct VerifyRestoreEndToEndTests {
             #expect(kept.standardOutput.contains("pg_ctl") && kept.standardOutput.contains(directory + "/data"), "\(kept.standardOutput)")
         }
     }
+
+    @Test
+    func sigtermStopsTheInstanceAndRemovesItsDirectory() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try await withPostgresCluster(RestoreEndToEndTests.options) { cluster in
+            let (fixture, _) = try await Self.fixture(.file, cluster: cluster, scratch: scratch)
+            let temporary = scratch.path + "/tmp"
+            try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
+            // If the signal misses the start, it lands while the check SQL sleeps: the server runs either way.
+            let slow = try Self.sqlFile(scratch, "slow.sql", "SELECT pg_sleep(30) IS NULL;\n")
+            var environment = fixture.environment
+            environment["TMPDIR"] = temporary
+            environment["PATH"] = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+            environment["PGBACKUP_CONFIG"] = "/dev/null"
+            let process = try BackgroundProcess(PGBackupBinary.path, ["verify-restore", "--run-as", "postgres", "--check-sql", slow], environment: environment)
+            var directory: String?
+            let deadline = ContinuousClock.now + .seconds(60)
+            while directory == nil && ContinuousClock.now < deadline && process.isRunning {
+                directory = (try? FileManager.default.contentsOfDirectory(atPath: temporary))?
+                    .filter { $0.hasPrefix("pgbackup-verify-") }
+                    .map { temporary + "/" + $0 }
+                    .first { FileManager.default.fileExists(atPath: $0 + "/data/postmaster.pid") }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let started = try #require(directory, "no server started: \(process.standardError)")
+            process.send(SIGTERM)
+            let result = try await process.wait(timeout: .seconds(120))
+            #expect(result.status == 1, "\(result.standardError)")
+            #expect(result.standardError.contains("interrupted"), "\(result.standardError)")
+            #expect(!FileManager.default.fileExists(atPath: started))
+            let left = try await runProcess("/usr/bin/pgrep", ["-f", started + "/"])
+            #expect(left.status == 1, "processes of \(started) left running: \(left.standardOutput)")
+        }
+    }
 }

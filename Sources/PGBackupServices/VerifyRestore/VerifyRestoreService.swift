@@ -200,7 +200,13 @@ public struct VerifyRestoreService: Sendable {
             binaries.path("psql"), ["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-f", instance.root + "/check.sql"] + instance.connection(role: role),
             timeout: .seconds(24 * 3600))
         guard ran.succeeded else { return .init(name: "check_sql", ok: false, detail: "the check SQL failed: \(ran.excerpt(lines: 6))") }
-        let rows = ran.output.split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+        return Self.checkSQLVerdict(output: ran.output)
+    }
+
+    /// The `check_sql` check from psql's unaligned, tuples-only output (`|` between columns):
+    /// failed when a row's first column is `f` or `false`. Pure.
+    static func checkSQLVerdict(output: String) -> VerificationRecord.Check {
+        let rows = output.split(separator: "\n").map(String.init).filter { !$0.isEmpty }
         if let row = rows.first(where: { ["f", "false"].contains($0.split(separator: "|", omittingEmptySubsequences: false).first.map(String.init) ?? "") }) {
             return .init(name: "check_sql", ok: false, detail: "the check SQL returned false: \(row)")
         }
