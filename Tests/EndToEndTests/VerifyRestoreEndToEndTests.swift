@@ -133,6 +133,22 @@ struct VerifyRestoreEndToEndTests {
             #expect(unbuildable.standardError.contains("unable to find the PostgreSQL 15 server binaries") && unbuildable.standardError.contains(empty), "\(unbuildable.standardError)")
             #expect(try await VerificationLog(repository: try fixture.repository.mainServer).records().count == before)
 
+            // Server binaries that do not start: a failed `start` check, recorded; nothing left.
+            let fake = scratch.path + "/fake-binaries"
+            try FileManager.default.createDirectory(atPath: fake, withIntermediateDirectories: true)
+            for tool in ["pg_ctl", "postgres"] {
+                FileManager.default.createFile(
+                    atPath: fake + "/" + tool, contents: Data("#!/bin/sh\necho 'simulated start failure' >&2\nexit 1\n".utf8),
+                    attributes: [.posixPermissions: 0o755])
+            }
+            var failingStart = fixture.environment
+            failingStart["PGBACKUP_POSTGRES_BINDIR"] = fake
+            let (noStart, noStartPrinted) = try await Self.verify(fixture, [], environment: failingStart)
+            #expect(noStart.status == 1 && noStartPrinted?.ok == false, "\(noStart.standardError)")
+            let noStartRecord = try await Self.lastRecord(fixture)
+            #expect(noStartRecord.backupID == backup.id && noStartRecord.checks.map(\.name) == ["restore", "start"], "\(noStartRecord)")
+            #expect(noStartRecord.checks.last.map { !$0.ok && $0.detail.contains("simulated start failure") } == true, "\(noStartRecord)")
+
             // An unknown backup id: a failed restore, recorded; nothing left.
             let (unknown, unknownPrinted) = try await Self.verify(fixture, ["--backup-id", "20200101T000000Z"])
             #expect(unknown.status == 1 && unknownPrinted?.ok == false, "\(unknown.standardError)")
