@@ -118,11 +118,13 @@ public struct VerifyRestoreService: Sendable {
                 }
             }
         } catch {
-            let cancelled = Task.isCancelled || error is CancellationError
-            let problems = await instance.tearDown(binaries: binaries, keep: options.keep && !cancelled)
-            for problem in problems { logger.warning("\(problem)") }
-            if cancelled { throw VerifyRestoreError.interrupted }
-            throw error
+            if Task.isCancelled || error is CancellationError {
+                let problems = await instance.tearDown(binaries: binaries, keep: false)
+                for problem in problems { logger.warning("\(problem)") }
+                throw VerifyRestoreError.interrupted
+            }
+            // Preparing the instance failed (a chown, a write): still a failed verification, recorded.
+            checks.append(.init(name: "prepare", ok: false, detail: "\(error)"))
         }
 
         // 4. Stop, remove, record.
