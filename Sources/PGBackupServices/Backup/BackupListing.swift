@@ -69,6 +69,13 @@ public struct BackupListing: Sendable {
         gaps.filter { $0.endLSN > start }
     }
 
+    /// Each backup's newest verification record (`verify-restore`); empty when none can be read
+    /// (a damaged record must not hide the backups).
+    public func lastVerifications() async -> [BackupID: VerificationRecord] {
+        guard let repository = try? repository() else { return [:] }
+        return (try? await VerificationLog(repository: repository).latest().byBackup) ?? [:]
+    }
+
     private func repository() throws -> Repository {
         Repository(store: try StoreFactory.open(settings), server: settings.server)
     }
@@ -85,17 +92,21 @@ public struct BackupListing: Sendable {
 public struct WithWALGaps<Base: Encodable & Sendable>: Encodable, Sendable {
     public var base: Base
     public var walGaps: [WALGap]
+    /// The backup's newest `verify-restore` record (null when never verified).
+    public var lastVerification: VerificationRecord?
 
-    public init(_ base: Base, walGaps: [WALGap]) {
+    public init(_ base: Base, walGaps: [WALGap], lastVerification: VerificationRecord? = nil) {
         self.base = base
         self.walGaps = walGaps
+        self.lastVerification = lastVerification
     }
 
-    private enum CodingKeys: String, CodingKey { case walGaps }
+    private enum CodingKeys: String, CodingKey { case walGaps, lastVerification }
 
     public func encode(to encoder: any Encoder) throws {
         try base.encode(to: encoder)
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(walGaps, forKey: .walGaps)
+        try container.encode(lastVerification, forKey: .lastVerification)
     }
 }

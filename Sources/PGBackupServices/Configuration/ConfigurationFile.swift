@@ -17,6 +17,7 @@ struct ConfigurationFile: Decodable {
     var s3: S3Section?
     var servers: [String: ConfigurationFile]?
     var spoolDirectory: FileValue<AbsolutePathSetting>?
+    var postgresBindir: FileValue<AbsolutePathSetting>?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case repository, conninfo, slot, compression, policy
@@ -25,6 +26,7 @@ struct ConfigurationFile: Decodable {
         case logLevel = "log_level", logFormat = "log_format"
         case s3, servers
         case spoolDirectory = "spool_directory"
+        case postgresBindir = "postgres_bindir"
 
         /// The environment variable that overrides the key; nil: none does.
         var environment: String? {
@@ -37,6 +39,7 @@ struct ConfigurationFile: Decodable {
             case .encryptionKeyFile: "PGBACKUP_ENCRYPTION_KEY_FILE"
             case .http: "PGBACKUP_HTTP"
             case .spoolDirectory: "PGBACKUP_SPOOL"
+            case .postgresBindir: "PGBACKUP_POSTGRES_BINDIR"
             case .logLevel, .logFormat, .s3, .servers: nil
             }
         }

@@ -34,6 +34,9 @@ public struct Settings: Sendable, CustomStringConvertible {
     /// The daemon's local WAL spool (`PGBACKUP_SPOOL`, `spool_directory:`): WAL is fsync'd here
     /// before it is acknowledged as written. Keep it on a persistent volume.
     public var spoolDirectory: String = "/var/lib/pgbackup/spool"
+    /// The PostgreSQL server binaries `verify-restore` starts (`postgres_bindir:`,
+    /// `PGBACKUP_POSTGRES_BINDIR`); nil: `pg_config --bindir`, then `/usr/lib/postgresql/<major>/bin`.
+    public var postgresBindir: String?
     /// Listen address (`host:port`) of the daemon's status endpoint.
     public var httpListen: String?
     public var logLevel: String?

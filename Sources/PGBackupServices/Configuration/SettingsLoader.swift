@@ -81,6 +81,7 @@ public enum SettingsLoader {
         settings.policyDirectory = env["PGBACKUP_POLICY_DIR"]
         settings.encryptionKeyFile = try value(.encryptionKeyFile, \.encryptionKeyFile)
         settings.spoolDirectory = try value(.spoolDirectory, \.spoolDirectory) ?? settings.spoolDirectory
+        settings.postgresBindir = try value(.postgresBindir, \.postgresBindir)
         settings.httpListen = try value(.http, \.http)
         settings.logLevel = try value(.logLevel, \.logLevel)
         settings.logFormat = try value(.logFormat, \.logFormat)

@@ -15,6 +15,8 @@ public struct RestoreOptions: Sendable {
     public var backupID: BackupID?
     /// Tablespace OID → directory; unmapped tablespaces go back where they were.
     public var tablespaceMap: [UInt32: String] = [:]
+    /// When set, unmapped tablespaces go to `<tablespaceRoot>/<oid>` instead (`verify-restore`).
+    public var tablespaceRoot: String?
     public var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
     public var delta = false
     public var force = false
@@ -27,6 +29,9 @@ public struct RestoreOptions: Sendable {
     /// The `pgbackup` executable the restored server runs in `restore_command`.
     public var executable: String
     public var onProgress: (@Sendable (_ bytesDone: Int64, _ bytesTotal: Int64) -> Void)?
+    /// Told the backup once it is chosen, before anything is written (`verify-restore` records it
+    /// even when the restore then fails).
+    public var onChosen: (@Sendable (BackupManifest) -> Void)?
 
     public init(dataDirectory: String, executable: String) {
         self.dataDirectory = dataDirectory
@@ -110,11 +115,12 @@ public struct RestoreService: Sendable {
         let manifest: BackupManifest
         if let chosen { manifest = chosen } else { manifest = try await catalog.manifest(plan.backup.id) }
         var tablespaces: [UInt32: String] = [:]
-        for space in manifest.tablespaces { tablespaces[space.oid] = options.tablespaceMap[space.oid] ?? space.location }
+        for space in manifest.tablespaces { tablespaces[space.oid] = options.tablespaceMap[space.oid] ?? options.tablespaceRoot.map { "\($0)/\(space.oid)" } ?? space.location }
         for oid in options.tablespaceMap.keys where tablespaces[oid] == nil {
             throw RestoreRefusal.invalidOption("--tablespace-map \(oid)=…: backup \(manifest.id) has no tablespace \(oid) (it has \(manifest.tablespaces.map { String($0.oid) }.joined(separator: ", ")))")
         }
         try checkDirectories([options.dataDirectory] + tablespaces.values.sorted(), options: options)
+        options.onChosen?(manifest)
         logger.info("restoring backup \(manifest.id)", metadata: [
             "target": "\(options.target)", "timeline": "\(plan.timeline.rawValue)", "wal": "\(plan.walNeeded)",
             "directory": "\(options.dataDirectory)",

@@ -27,10 +27,11 @@ struct ListCommand: AsyncParsableCommand {
         let listing = BackupListing(settings: settings)
         let entries = try await listing.entries()
         let gaps = try await listing.gaps()
+        let verifications = await listing.lastVerifications()
         if json {
             try printJSON(entries.map { entry in
-                guard case .complete(let backup) = entry else { return WithWALGaps(entry, walGaps: []) }
-                return WithWALGaps(entry, walGaps: BackupListing.gaps(gaps, after: backup.startLSN))
+                guard case .complete(let backup) = entry else { return WithWALGaps(entry, walGaps: [], lastVerification: verifications[entry.id]) }
+                return WithWALGaps(entry, walGaps: BackupListing.gaps(gaps, after: backup.startLSN), lastVerification: verifications[entry.id])
             })
             return
         }
@@ -39,7 +40,7 @@ struct ListCommand: AsyncParsableCommand {
             print("no backups of server '\(settings.server)'")
             return
         }
-        let header = ["ID", "STATUS", "TL", "START LSN", "STOP LSN", "START TIME", "STOP TIME", "SIZE", "NEW", "DEDUPLICATED", "COMPRESSION", "DURATION", "PIN"]
+        let header = ["ID", "STATUS", "TL", "START LSN", "STOP LSN", "START TIME", "STOP TIME", "SIZE", "NEW", "DEDUPLICATED", "COMPRESSION", "DURATION", "PIN", "VERIFIED"]
         var damaged: [DamagedBackup] = []
         let rows = entries.map { entry in
             guard case .complete(let backup) = entry else {
@@ -51,6 +52,7 @@ struct ListCommand: AsyncParsableCommand {
                 backup.stopLSN.description, Formatting.time(backup.startTime), Formatting.time(backup.stopTime),
                 Formatting.bytes(backup.databaseSize), Formatting.bytes(backup.storedNew), Formatting.bytes(backup.storedDeduplicated),
                 backup.compression.description, Formatting.duration(backup.durationSeconds), backup.pin?.rawValue ?? "-",
+                verifications[backup.id].map(Formatting.verification) ?? "-",
             ]
         }
         print(Formatting.table([header] + rows))

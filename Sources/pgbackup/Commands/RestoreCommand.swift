@@ -31,25 +31,10 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The data directory to restore into (absent or empty, unless --delta or --force).", valueName: "dir"))
     var pgdata: String
 
-    @Option(help: ArgumentHelp("Recover up to this time.", valueName: "time"))
-    var targetTime: String?
-    @Option(help: ArgumentHelp("Recover up to this WAL position.", valueName: "X/Y"))
-    var targetLsn: String?
-    @Option(help: ArgumentHelp("Recover up to this transaction id.", valueName: "xid"))
-    var targetXid: UInt64?
-    @Option(help: ArgumentHelp("Recover up to this restore point (pg_create_restore_point).", valueName: "name"))
-    var targetName: String?
-    @Flag(help: "Recover only to the end of the backup (its first consistent point).")
-    var targetImmediate = false
+    @OptionGroup var targetOptions: RestoreTargetOptions
 
-    @Option(help: ArgumentHelp("The backup to restore (default: the newest that can reach the target).", valueName: "id"))
-    var backupId: String?
-    @Option(help: ArgumentHelp("latest (default), current, or a timeline number.", valueName: "timeline"))
-    var targetTimeline: String = "latest"
     @Option(help: ArgumentHelp("What the server does at the target: promote (default), pause, shutdown.", valueName: "action"))
     var targetAction: String = "promote"
-    @Flag(help: "Stop just before the target instead of just after it.")
-    var targetExclusive = false
 
     @Flag(help: "Make the restored node a standby that streams from the primary after replaying the archive.")
     var standby = false
@@ -72,8 +57,6 @@ struct RestoreCommand: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
-        let targets = [targetTime != nil, targetLsn != nil, targetXid != nil, targetName != nil, targetImmediate].filter { $0 }.count
-        guard targets <= 1 else { throw ValidationError("give at most one of --target-time, --target-lsn, --target-xid, --target-name, --target-immediate") }
         guard !(delta && force) else { throw ValidationError("--delta and --force exclude each other") }
         if let jobs, !(1...256).contains(jobs) { throw ValidationError("--jobs must be between 1 and 256, not \(jobs)") }
         guard RestoreTargetAction(rawValue: targetAction) != nil else {
@@ -86,21 +69,11 @@ struct RestoreCommand: AsyncParsableCommand {
         let settings = try global.settings()
         let logger = global.logger(for: settings, label: "restore")
         var options = RestoreOptions(dataDirectory: absolute(pgdata), executable: Self.executable)
-        if let targetTime { options.target = .time(try RestoreTime.parse(targetTime)) }
-        if let targetLsn {
-            guard let lsn = LSN(targetLsn) else { throw ValidationError("--target-lsn must look like 16/B374D848, not '\(targetLsn)'") }
-            options.target = .lsn(lsn)
-        }
-        if let targetXid { options.target = .xid(targetXid) }
-        if let targetName { options.target = .name(targetName) }
-        if targetImmediate { options.target = .immediate }
-        options.timeline = try RestoreTimeline(parsing: targetTimeline)
+        options.target = try targetOptions.target()
+        options.timeline = try targetOptions.timeline()
         options.action = RestoreTargetAction(rawValue: targetAction)!
-        options.exclusive = targetExclusive
-        if let backupId {
-            guard let id = BackupID(backupId) else { throw ValidationError("--backup-id must look like 20261122T101500Z, not '\(backupId)'") }
-            options.backupID = id
-        }
+        options.exclusive = targetOptions.targetExclusive
+        options.backupID = try targetOptions.backupID()
         for mapping in tablespaceMap {
             let parts = mapping.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, let oid = UInt32(parts[0]), parts[1].hasPrefix("/") else {

@@ -27,8 +27,9 @@ struct ShowCommand: AsyncParsableCommand {
         let listing = BackupListing(settings: settings)
         let manifest = try await listing.show(id)
         let gaps = BackupListing.gaps(try await listing.gaps(), after: manifest.startLSN)
+        let verification = await listing.lastVerifications()[manifest.id]
         if json {
-            try printJSON(WithWALGaps(manifest, walGaps: gaps))
+            try printJSON(WithWALGaps(manifest, walGaps: gaps, lastVerification: verification))
             return
         }
         defer { printGaps(gaps) }
@@ -51,6 +52,7 @@ struct ShowCommand: AsyncParsableCommand {
             ["compression:", manifest.compression.description],
             ["encryption:", manifest.encryption],
             ["pinned:", manifest.pin.map { "yes (\($0.rawValue))" } ?? "no"],
+            ["last verified:", verification.map(Formatting.verification) ?? "never (pgbackup verify-restore)"],
         ]
         if let server = manifest.serverManifest {
             rows.append(["backup_manifest:", "\(server.key) (\(Formatting.bytes(server.size)))"])

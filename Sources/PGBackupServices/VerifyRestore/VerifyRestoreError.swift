@@ -1,0 +1,22 @@
+/// Why `verify-restore` could not even try: bad input or a missing tool (a verification that
+/// ran and failed is a `VerificationRecord` with `ok == false`, not an error).
+public enum VerifyRestoreError: Error, Sendable, CustomStringConvertible, Equatable {
+    /// No server binaries of the backup's major version (exit 1).
+    case noServerBinaries(major: Int, tried: [String])
+    /// A usage problem: root without `--run-as`, an unknown user, a missing check SQL file (exit 2).
+    case refused(String)
+    case launch(command: String, reason: String)
+    /// Stopped by SIGTERM/SIGINT; the instance was stopped and its directory removed.
+    case interrupted
+
+    public var description: String {
+        switch self {
+        case let .noServerBinaries(major, tried):
+            "unable to find the PostgreSQL \(major) server binaries: tried \(tried.joined(separator: "; "))\n"
+                + "HINT: install PostgreSQL \(major)'s server package, or set postgres_bindir (PGBACKUP_POSTGRES_BINDIR) to the directory that holds its pg_ctl"
+        case let .refused(reason): reason
+        case let .launch(command, reason): "unable to run '\(command)': \(reason)"
+        case .interrupted: "verify-restore interrupted by a signal: the instance was stopped and its directory removed"
+        }
+    }
+}
