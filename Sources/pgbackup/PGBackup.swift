@@ -25,7 +25,7 @@ struct PGBackup: AsyncParsableCommand {
             configuration error.
             """,
         version: PGBackupVersion.current,
-        subcommands: [InitCommand.self, DaemonCommand.self, BackupCommand.self, ListCommand.self, ShowCommand.self, RestoreCommand.self, WALPushCommand.self, WALFetchCommand.self, PinCommand.self, UnpinCommand.self, RetentionCommand.self]
+        subcommands: [InitCommand.self, DaemonCommand.self, BackupCommand.self, ListCommand.self, ShowCommand.self, RestoreCommand.self, WALPushCommand.self, WALFetchCommand.self, PinCommand.self, UnpinCommand.self, RetentionCommand.self, VerifyCommand.self]
     )
 
     /// Runs the command and maps every outcome to DESIGN.md's exit codes: 0 success, 1 the
