@@ -116,4 +116,51 @@ struct VerifyEndToEndTests {
             #expect(report.errors.count == 4, "\(report.errors)")
         }
     }
+
+    @Test(arguments: RepositoryKind.allCases)
+    func theHolesRetentionMakesOnPurposeAreNotProblems(kind: RepositoryKind) async throws {
+        typealias Restore = RestoreEndToEndTests
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try await withPostgresCluster(Restore.options) { cluster in
+            let fixture = try await DaemonFixture(kind, cluster: cluster, scratch: scratch)
+            let daemon = try fixture.startDaemon()
+            defer { daemon.send(SIGKILL) }
+            try await cluster.sql("CREATE TABLE rows (batch int, id int)")
+            _ = try await Restore.commitBatch(1, on: cluster)
+            let standalone = try await backupSummary(fixture)
+            _ = try await Restore.commitBatch(2, on: cluster)
+            let afterStandalone = try await fixture.switchSegment()
+            let middle = try await backupSummary(fixture)
+            _ = try await Restore.commitBatch(3, on: cluster)
+            let afterMiddle = try await fixture.switchSegment()
+            let newest = try await backupSummary(fixture)
+            _ = try await Restore.commitBatch(4, on: cluster)
+            try await fixture.waitForArchive(of: try await fixture.switchSegment(), daemon: daemon)
+            daemon.send(SIGTERM)
+            _ = try await daemon.wait()
+
+            let pinned = try await PGBackupBinary.run(["pin", standalone.id.description, "--standalone"], environment: fixture.environment)
+            try #require(pinned.status == 0, "\(pinned.standardError)")
+            let environment = try RetentionEndToEndTests.policy("retention:\n  redundancy: 2\n  wal: consistency\n", fixture)
+            let (retention, _) = try await RetentionEndToEndTests.retention(environment)
+            #expect(retention.removed.isEmpty)
+            let segments = try await fixture.archivedSegments()
+            #expect(!segments.contains(afterStandalone) && !segments.contains(afterMiddle), "retention left the holes out: \(segments.map(\.name))")
+
+            // Under the policy that made them, the holes are expected: exit 0.
+            let result = try await PGBackupBinary.run(["verify", "--json"], environment: environment)
+            #expect(result.status == 0, "\(result.standardOutput) \(result.standardError)")
+            let report = try decode(Report.self, result.standardOutput)
+            #expect(report.ok && report.backups == [standalone.id, middle.id, newest.id].map(\.description))
+
+            // Without it (wal: pitr), the middle backup needs the WAL after it; the standalone pin
+            // still needs only its own.
+            let (strict, strictRun) = try await Self.verify(fixture)
+            #expect(strictRun.status == 1, "\(strictRun.standardOutput) \(strictRun.standardError)")
+            let errors = try #require(strict).errors
+            #expect(errors.contains { $0.object.contains(afterMiddle.name) && $0.problem.contains("missing after backup \(middle.id)") }, "\(errors)")
+            #expect(!errors.contains { $0.problem.contains(standalone.id.description) }, "\(errors)")
+        }
+    }
 }
