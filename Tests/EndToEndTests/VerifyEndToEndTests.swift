@@ -161,6 +161,21 @@ struct VerifyEndToEndTests {
             let errors = try #require(strict).errors
             #expect(errors.contains { $0.object.contains(afterMiddle.name) && $0.problem.contains("missing after backup \(middle.id)") }, "\(errors)")
             #expect(!errors.contains { $0.problem.contains(standalone.id.description) }, "\(errors)")
+
+            // A recorded gap in the newest backup's WAL (the WAL itself still there) is a problem
+            // naming the gap record; it concerns that backup only.
+            let segmentSize = DaemonFixture.segmentSize
+            let gapStart = WALSegmentName(timeline: newest.timeline, containing: newest.startLSN, segmentSize: segmentSize).startLSN
+            let gap = WALGap(
+                startLSN: gapStart, endLSN: gapStart + segmentSize.bytes, timeline: newest.timeline, resumedTimeline: newest.timeline,
+                segmentSize: segmentSize, detectedAt: Date(), archivedBefore: nil, reason: "the server no longer had it")
+            let archive = WALArchive(repository: try fixture.repository.mainServer, segmentSize: segmentSize, compression: .default)
+            try await archive.recordGap(gap)
+            let gapRun = try await PGBackupBinary.run(["verify", "--json"], environment: environment)
+            #expect(gapRun.status == 1, "\(gapRun.standardOutput) \(gapRun.standardError)")
+            let gapErrors = try decode(Report.self, gapRun.standardOutput).errors
+            #expect(gapErrors.map(\.object) == [archive.layout.gapKey(gap)], "\(gapErrors)")
+            #expect(gapErrors.first?.problem.contains(newest.id.description) == true, "\(gapErrors)")
         }
     }
 }
