@@ -114,6 +114,15 @@ struct VerifyEndToEndTests {
             #expect(walProblem?.problem.contains("missing after backup") == true, "\(report.errors)")
             #expect(walProblem?.problem.contains(b.id.description) == true, "\(report.errors)")
             #expect(report.errors.count == 4, "\(report.errors)")
+
+            // A damaged backup.json is a problem named by its key (and the rest is still read).
+            let manifestKey = BackupLayout(repository: repository.layout).manifestKey(a.id)
+            try await fixture.repository.damage(manifestKey)
+            let (withDamagedManifest, damagedManifestRun) = try await Self.verify(fixture)
+            #expect(damagedManifestRun.status == 1)
+            let manifestErrors = try #require(withDamagedManifest).errors
+            #expect(manifestErrors.contains { $0.object == manifestKey }, "\(manifestErrors)")
+            #expect(manifestErrors.contains { $0.object == removed }, "\(manifestErrors)")
         }
     }
 
