@@ -63,6 +63,17 @@ struct VerifyEndToEndTests {
             #expect(clean.objectsRead >= clean.chunks + clean.walObjects + 2)
             let text = try await PGBackupBinary.run(["verify"], environment: fixture.environment)
             #expect(text.status == 0 && text.standardOutput.contains("ok: 2 backups"), "\(text.standardOutput)")
+            // --progress: quiet off a terminal; on one (script(1)), objects and bytes read of the total.
+            let quiet = try await PGBackupBinary.run(["verify", "--progress"], environment: fixture.environment)
+            #expect(quiet.status == 0 && !quiet.standardError.contains("\u{1B}[K"))
+            var environment = fixture.environment
+            environment["PGBACKUP_CONFIG"] = "/dev/null"
+            let onTerminal = try await runProcess(
+                "/usr/bin/script", ["-qec", "'\(PGBackupBinary.path)' verify --progress --jobs 1 --log-level warning", "/dev/null"],
+                environment: environment.merging(["PATH": "/usr/bin:/bin"]) { $1 })
+            #expect(onTerminal.status == 0, "\(onTerminal.standardOutput)")
+            #expect(onTerminal.standardOutput.contains("\u{1B}[K") && onTerminal.standardOutput.contains(" objects, "), "\(onTerminal.standardOutput)")
+            #expect(onTerminal.standardOutput.contains("%)") && onTerminal.standardOutput.contains("ok: 2 backups"))
 
             // An unknown backup id: exit 1, named.
             let unknown = try await PGBackupBinary.run(["verify", "--backup-id", "20200101T000000Z"], environment: fixture.environment)
