@@ -111,11 +111,17 @@ struct VerifyEndToEndTests {
             let segmentKeys = walKeys.filter { !$0.hasSuffix(".times") && $0.contains("/" + afterB.name + ".") }
             let walKey = try #require(segmentKeys.first)
             try await repository.store.delete([walKey])
+            // And a WAL segment cut short.
+            let truncatedSegment = try #require(candidates.dropFirst().first)
+            let truncatedKey = try #require(walKeys.first { !$0.hasSuffix(".times") && $0.contains("/" + truncatedSegment.name + ".") })
+            let segmentBytes = try await repository.store.get(truncatedKey)
+            try await repository.store.put(truncatedKey, bytes: Array(segmentBytes.prefix(segmentBytes.count - 100)))
 
             let (damaged, damagedRun) = try await Self.verify(fixture)
             #expect(damagedRun.status == 1, "\(damagedRun.standardOutput) \(damagedRun.standardError)")
             let report = try #require(damaged, "no JSON: \(damagedRun.standardOutput)")
             #expect(!report.ok)
+            print("verify of the damaged repository (\(kind)):\n" + report.errors.map { "\($0.object): \($0.problem)" }.joined(separator: "\n"))
             func problem(_ key: String) -> String? { report.errors.first { $0.object == key }?.problem }
             let flippedProblem = problem(flipped) ?? ""
             #expect(flippedProblem.hasPrefix("seal mismatch") || flippedProblem.contains("damaged"), "\(report.errors)")
@@ -124,7 +130,8 @@ struct VerifyEndToEndTests {
             let walProblem = report.errors.first { $0.object.contains(afterB.name) }
             #expect(walProblem?.problem.contains("missing after backup") == true, "\(report.errors)")
             #expect(walProblem?.problem.contains(b.id.description) == true, "\(report.errors)")
-            #expect(report.errors.count == 4, "\(report.errors)")
+            #expect(problem(truncatedKey)?.contains("truncated") == true, "\(report.errors)")
+            #expect(report.errors.count == 5, "\(report.errors)")
 
             // A damaged backup.json is a problem named by its key (and the rest is still read).
             let manifestKey = BackupLayout(repository: repository.layout).manifestKey(a.id)

@@ -45,7 +45,7 @@ struct VerifyJob: Sendable {
         case let .lengthMismatch(sealed, actual):
             "seal mismatch: the seal records \(sealed) bytes, the content has \(actual)"
         case .undecodable(let cause):
-            "truncated or damaged: the \(error.object.hasSuffix(".raw") ? "content" : "compressed content") cannot be decoded (\(cause))"
+            "damaged: the \(error.object.hasSuffix(".raw") ? "content" : "compressed content") cannot be decoded (\(cause)); it was altered or cut short"
         }
     }
 
