@@ -1,17 +1,10 @@
 import Foundation
+import PGBackupRepository
 
 /// One check of `pgbackup check`: a stable name, its result, and a one-line detail an operator
-/// can act on (with a HINT when there is something to do).
-public struct CheckResult: Codable, Sendable, Hashable {
-    public var name: String
-    public var ok: Bool
-    public var detail: String
-    public init(name: String, ok: Bool, detail: String) {
-        self.name = name
-        self.ok = ok
-        self.detail = detail
-    }
-}
+/// can act on (with a HINT when there is something to do). The same `{name, ok, detail}` a
+/// verification record stores for each of its checks.
+public typealias CheckResult = VerificationRecord.Check
 
 /// What `pgbackup check --json` prints: `{"healthy": bool, "checks": [{"name", "ok", "detail"}]}`
 /// (DESIGN.md, "Checks and verification").

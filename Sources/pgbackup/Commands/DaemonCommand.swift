@@ -61,15 +61,9 @@ struct DaemonCommand: AsyncParsableCommand {
         let streamer = WALStreamer(settings: settings, options: options, logger: logger)
 
         // SIGTERM/SIGINT ask for a graceful stop instead of killing the process.
-        let signals = [SIGTERM, SIGINT].map { number -> any DispatchSourceSignal in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                logger.info("stopping: signal \(number) received")
-                streamer.requestStop()
-            }
-            source.resume()
-            return source
+        let signals = onTerminationSignals { number in
+            logger.info("stopping: signal \(number) received")
+            streamer.requestStop()
         }
         defer { signals.forEach { $0.cancel() } }
         logger.info("pgbackup daemon starting", metadata: ["server": "\(settings.server)", "repository": "\(settings.repository?.description ?? "-")"])

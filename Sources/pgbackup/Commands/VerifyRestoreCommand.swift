@@ -74,15 +74,9 @@ struct VerifyRestoreCommand: AsyncParsableCommand {
         let service = VerifyRestoreService(settings: settings, logger: logger)
         let task = Task { try await service.run(options) }
         // SIGTERM/SIGINT cancel the verification, which then stops the instance and removes it.
-        let signals = [SIGTERM, SIGINT].map { number -> any DispatchSourceSignal in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                logger.warning("signal \(number) received: stopping the instance and removing it")
-                task.cancel()
-            }
-            source.resume()
-            return source
+        let signals = onTerminationSignals { number in
+            logger.warning("signal \(number) received: stopping the instance and removing it")
+            task.cancel()
         }
         defer { signals.forEach { $0.cancel() } }
         let outcome: VerifyRestoreOutcome
