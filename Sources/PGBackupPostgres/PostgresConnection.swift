@@ -54,8 +54,10 @@ public final class PostgresConnection {
     ///     list several hosts. Empty uses libpq's defaults and `PG*` environment variables.
     ///   - replication: opens a replication session of that kind; nil opens an ordinary one. It
     ///     overrides any `replication` keyword inside `conninfo`.
+    ///   - overriding: keyword values that replace what `conninfo` says (e.g. one server of a
+    ///     multi-host conninfo: `ConninfoServer.overrides`).
     /// - Throws: `PostgresError.invalidConninfo`, `.authenticationFailed` or `.connectionFailed`.
-    public init(conninfo: String, replication: ReplicationMode? = nil) throws {
+    public init(conninfo: String, replication: ReplicationMode? = nil, overriding: [String: String] = [:]) throws {
         let parsed = try Self.parse(conninfo)
 
         // expand_dbname = 1: the first `dbname` value is expanded when it is a connection string
@@ -65,6 +67,10 @@ public final class PostgresConnection {
         if let replication {
             keywords.append("replication")
             values.append(replication.rawValue)
+        }
+        for (keyword, value) in overriding.sorted(by: { $0.key < $1.key }) {
+            keywords.append(keyword)
+            values.append(value)
         }
         let connection = withCStringArray(keywords) { keywordPointers in
             withCStringArray(values) { valuePointers in
@@ -285,6 +291,27 @@ public final class PostgresConnection {
     }
 
     /// The options libpq actually used (after defaults and the environment), target keys only.
+    /// The values `conninfo` gives the named keywords (URI or keyword/value form), without
+    /// libpq's defaults or the environment.
+    static func parsedValues(_ conninfo: String, keywords: Set<String>) throws -> [String: String] {
+        var errorPointer: UnsafeMutablePointer<CChar>?
+        guard let options = PQconninfoParse(conninfo, &errorPointer) else {
+            if let errorPointer { PQfreemem(errorPointer) }
+            return try parse(conninfo)  // throws the same error `init` would
+        }
+        defer { PQconninfoFree(options) }
+        var values: [String: String] = [:]
+        var option = options
+        while let keyword = option.pointee.keyword {
+            let key = String(cString: keyword)
+            if keywords.contains(key), let value = option.pointee.val {
+                values[key] = String(cString: value)
+            }
+            option += 1
+        }
+        return values
+    }
+
     private static func effectiveOptions(_ connection: OpaquePointer) -> [String: String]? {
         guard let options = PQconninfo(connection) else { return nil }
         defer { PQconninfoFree(options) }
