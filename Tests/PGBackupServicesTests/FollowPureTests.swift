@@ -101,4 +101,13 @@ struct FollowPureTests {
         #expect(AutoConf.value(of: "primary_conninfo", in: updated) == "host=c port=5433 application_name='x y'")
         #expect(AutoConf.value(of: "recovery_target_timeline", in: updated) == "latest")
     }
+
+    @Test func aRejoinedNodeLosesItsRecoveryTargets() {
+        let text = "recovery_target_time = '2026-11-22 10:15:00+00'\nrecovery_target_action = 'promote'\nport = 5433\n"
+        let updated = AutoConf.setting([("primary_conninfo", "host=b")], removing: AutoConf.recoveryTargets, in: text, comment: "c")
+        #expect(AutoConf.value(of: "recovery_target_time", in: updated) == nil)
+        #expect(AutoConf.value(of: "recovery_target_action", in: updated) == nil)
+        #expect(AutoConf.value(of: "port", in: updated) == "5433")
+        #expect(AutoConf.value(of: "primary_conninfo", in: updated) == "host=b")
+    }
 }

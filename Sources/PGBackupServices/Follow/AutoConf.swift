@@ -11,10 +11,12 @@ public enum AutoConf {
         return found
     }
 
-    /// `text` without any assignment of the names in `settings`, then `settings` appended under
-    /// `# comment`. Every other line is kept as it was.
-    public static func setting(_ settings: [(name: String, value: String)], in text: String, comment: String) -> String {
-        let names = Set(settings.map { $0.name.lowercased() })
+    /// `text` without any assignment of the names in `settings` or in `removing`, then `settings`
+    /// appended under `# comment`. Every other line is kept as it was.
+    public static func setting(
+        _ settings: [(name: String, value: String)], removing: Set<String> = [], in text: String, comment: String
+    ) -> String {
+        let names = Set(settings.map { $0.name.lowercased() }).union(removing.map { $0.lowercased() })
         var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).filter { line in
             parse(line).map { !names.contains($0.name) } ?? true
         }.map(String.init)
@@ -23,6 +25,12 @@ public enum AutoConf {
         for setting in settings { lines.append("\(setting.name) = \(RecoveryConfiguration.quoted(setting.value))") }
         return lines.joined(separator: "\n") + "\n"
     }
+
+    /// The settings that stop recovery at a target: a standby must have none.
+    public static let recoveryTargets: Set<String> = [
+        "recovery_target", "recovery_target_time", "recovery_target_lsn", "recovery_target_xid", "recovery_target_name",
+        "recovery_target_action", "recovery_target_inclusive",
+    ]
 
     /// One line's assignment: the lower-cased name and the unquoted value; nil for a comment, a
     /// blank line or anything else.

@@ -43,6 +43,8 @@ public struct FollowResult: Sendable, Codable {
     public var timeline: UInt32
     /// The `primary_conninfo` written, passwords masked.
     public var primaryConninfo: String
+    /// Whether the directory was a standby (`standby.signal`).
+    public var standby: Bool
     /// Whether a postmaster ran on the directory, and whether it was sent SIGHUP.
     public var running: Bool
     public var reloaded: Bool
@@ -79,6 +81,7 @@ public struct FollowService: Sendable {
 
     public func run(_ options: FollowOptions) async throws -> FollowResult {
         let began = ContinuousClock.now
+        let conninfo = try options.primaryConninfo ?? settings.requireConninfo()
         let directory = try await DataDirectoryState.inspect(options.dataDirectory, postgresBindir: settings.postgresBindir)
         let repository = Repository(store: try StoreFactory.open(settings), server: settings.server)
         let info = try await repository.info()
@@ -93,7 +96,6 @@ public struct FollowService: Sendable {
         // The primary, and what the directory's primary_conninfo becomes.
         let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
         let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)
-        let conninfo = try options.primaryConninfo ?? settings.requireConninfo()
         let environment = ProcessInfo.processInfo.environment
         let survey = try await PrimaryLocator.survey(conninfo: conninfo, environment: environment)
         let choice = PrimaryLocator.choose(
@@ -122,7 +124,7 @@ public struct FollowService: Sendable {
         ])
         var result = FollowResult(
             action: .repointed, dataDirectory: directory.path, primary: primary.server.description, timeline: identity.timeline.rawValue,
-            primaryConninfo: redactingPasswords(inConninfo: primaryConninfo), running: directory.runningPID != nil, reloaded: false,
+            primaryConninfo: redactingPasswords(inConninfo: primaryConninfo), standby: directory.isStandby, running: directory.runningPID != nil, reloaded: false,
             restartNeeded: false, seconds: 0)
 
         if directory.isStandby {
@@ -132,14 +134,14 @@ public struct FollowService: Sendable {
                 throw FollowError.runningDivergedStandby(path: directory.path, pid: pid, reason: divergence)
             }
             if let divergence {
-                result.reason = "the standby diverged: \(divergence)"
+                result.reason = divergence
             } else {
                 try repoint(directory, primaryConninfo: primaryConninfo, result: &result)
                 result.seconds = Self.seconds(since: began)
                 return result
             }
         } else {
-            result.reason = "a former primary (\(directory.control.state) on timeline \(directory.control.checkpointTimeline))"
+            result.reason = "no standby.signal, pg_control '\(directory.control.state)' on timeline \(directory.control.checkpointTimeline): a former primary, rewound from the repository"
         }
         try await rejoin(directory, timeline: identity.timeline, primaryConninfo: primaryConninfo, options: options, result: &result)
         result.seconds = Self.seconds(since: began)
@@ -190,6 +192,7 @@ public struct FollowService: Sendable {
         let seen = Mutex<(tablespaces: [String], stats: RestoreWriteStats?)>(([], nil))
         restore.onChosen = { manifest in seen.withLock { $0.tablespaces = manifest.tablespaces.map(\.location) } }
         restore.onWritten = { stats in seen.withLock { $0.stats = stats } }
+        let kept = try KeptConfiguration.save(directory.path)
         let restored = try await RestoreService(settings: settings, logger: logger).run(restore)
         let (tablespaces, stats) = seen.withLock { ($0.tablespaces, $0.stats) }
         if geteuid() == 0 {
@@ -197,6 +200,14 @@ public struct FollowService: Sendable {
             let owner = RunAsUser(name: "", uid: directory.owner.uid, gid: directory.owner.gid, prefix: [])
             for tree in [directory.path] + tablespaces { try await BlockingIO.run { try owner.takeOwnership(ofTree: tree) } }
         }
+        // The node's own configuration, not the backed-up server's, with the standby's settings.
+        let autoConf = (try? String(contentsOfFile: directory.path + "/" + RestorePlan.autoConfPath, encoding: .utf8)) ?? ""
+        var recovery: [(name: String, value: String)] = []
+        if let restoreCommand = AutoConf.value(of: "restore_command", in: autoConf) { recovery.append(("restore_command", restoreCommand)) }
+        recovery += [("recovery_target_timeline", "latest"), ("primary_conninfo", primaryConninfo)]
+        try kept.putBack(settings: recovery, comment: "written by pgbackup follow at \(RestoreTime.format(Date())): a standby of \(result.primary)")
+        try FileSystem.syncDirectory(directory.path)
+        logger.info("the node's own configuration files kept", metadata: ["files": "\(kept.files.map(\.name).joined(separator: ", "))"])
         result.action = .rejoined
         result.backupID = restored.backupID.description
         result.bytesWritten = stats?.bytesWritten ?? restored.bytes

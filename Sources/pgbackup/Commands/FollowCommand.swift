@@ -80,9 +80,10 @@ struct FollowCommand: AsyncParsableCommand {
         case .rejoined:
             let written = result.bytesWritten ?? 0, total = result.bytesTotal ?? 0
             print("""
-                rejoined \(result.reason ?? "node") \(result.dataDirectory) as a standby of \(result.primary) (timeline \(result.timeline)): \
-                wrote \(Formatting.bytes(written)) of \(Formatting.bytes(total)) in \(Formatting.duration(result.seconds)) \
-                (\(Formatting.bytes(result.bytesUnchanged ?? 0)) unchanged) from backup \(result.backupID ?? "?")
+                rejoined \(result.standby ? "diverged standby" : "former primary") \(result.dataDirectory) as a standby of \(result.primary) \
+                (timeline \(result.timeline)): wrote \(Formatting.bytes(written)) of \(Formatting.bytes(total)) in \(Formatting.duration(result.seconds)) \
+                (\(Formatting.bytes(result.bytesUnchanged ?? 0)) unchanged; backup \(result.backupID ?? "?"))
+                why: \(result.reason ?? "")
                 next: pg_ctl -D \(result.dataDirectory) start
                 """)
         }
