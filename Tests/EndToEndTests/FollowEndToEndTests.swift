@@ -1,4 +1,5 @@
 import Foundation
+import PGBackupServices
 import PGBackupTestSupport
 import Testing
 
@@ -134,6 +135,27 @@ struct FollowEndToEndTests {
                 try await d.sql("SELECT count(*) FROM after_failover") == "500"
             }
             #expect(try await d.sql("SELECT to_regclass('only_d') IS NULL") == "t", "D kept rows B never had")
+            #expect(!(try String(contentsOfFile: d.dataDirectory + "/postgresql.auto.conf", encoding: .utf8)).contains(password))
+
+            // A rejoin that did not complete (RESTORE_FAILED, no pg_control) is completed by running
+            // follow again; --primary-conninfo is written as given.
+            try await d.stop()
+            let identifier = try await b.sql("SELECT system_identifier FROM pg_control_system()")
+            try FileManager.default.removeItem(atPath: d.dataDirectory + "/global/pg_control")
+            try Data("pgbackup is restoring backup … into this directory\nsystem identifier: \(identifier)\n".utf8)
+                .write(to: URL(fileURLWithPath: d.dataDirectory + "/RESTORE_FAILED"))
+            let given = "host=127.0.0.1 port=\(b.port) user=\(a.replicationUser) passfile=\(passfile) application_name=node_d"
+            let completed = try await PGBackupBinary.run(
+                ["follow", "--pgdata", d.dataDirectory, "--primary-conninfo", given, "--json"], environment: environment)
+            try #require(completed.status == 0, "stderr: \(completed.standardError)")
+            #expect(try JSONDecoder().decode(FollowOutput.self, from: Data(completed.standardOutput.utf8)).action == "rejoined")
+            let dConf = try String(contentsOfFile: d.dataDirectory + "/postgresql.auto.conf", encoding: .utf8)
+            #expect(AutoConf.value(of: "primary_conninfo", in: dConf) == given, "\(dConf)")
+            #expect(!FileManager.default.fileExists(atPath: d.dataDirectory + "/RESTORE_FAILED"))
+            try await d.startServer()
+            try await b.waitUntil("D to stream from B as node_d", timeout: .seconds(90)) {
+                try await b.sql("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'node_d' AND state = 'streaming'") == "1"
+            }
 
             // 3. A comes back as a primary on timeline 1 and takes writes (its archiving off: how the
             //    repository keeps diverged WAL apart is tested on its own).

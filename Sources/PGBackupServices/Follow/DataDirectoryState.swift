@@ -10,8 +10,11 @@ import Glibc
 /// it, whether it is a standby (`standby.signal`), and who owns it.
 struct DataDirectoryState: Sendable {
     let path: String
-    let majorVersion: Int
-    let control: ControlData
+    /// Nil when an interrupted or failed restore left the directory without `global/pg_control`
+    /// (`interruptedRestore`).
+    let control: ControlData?
+    /// The cluster `RESTORE_FAILED` names, when a restore (an earlier rejoin) did not complete.
+    let interruptedRestore: UInt64?
     /// The live postmaster of `postmaster.pid`, if any.
     let runningPID: Int32?
     let isStandby: Bool
@@ -23,6 +26,16 @@ struct DataDirectoryState: Sendable {
             throw FollowError.notADataDirectory(path: path, reason: FileSystem.errnoDescription())
         }
         guard info.st_mode & S_IFMT == S_IFDIR else { throw FollowError.notADataDirectory(path: path, reason: "not a directory") }
+        let owner = (info.st_uid, info.st_gid)
+        let isStandby = FileManager.default.fileExists(atPath: path + "/standby.signal")
+        if !FileManager.default.fileExists(atPath: path + "/global/pg_control"),
+            let marker = try? String(contentsOfFile: path + "/" + RestoreMarker.name, encoding: .utf8),
+            let identifier = RestoreMarker.systemIdentifier(in: marker)
+        {
+            return DataDirectoryState(
+                path: path, control: nil, interruptedRestore: identifier, runningPID: RestoreTargets.runningServer(in: path),
+                isStandby: isStandby, owner: owner)
+        }
         guard let versionText = try? String(contentsOfFile: path + "/PG_VERSION", encoding: .utf8) else {
             throw FollowError.notADataDirectory(path: path, reason: "no PG_VERSION")
         }
@@ -45,9 +58,12 @@ struct DataDirectoryState: Sendable {
         }
         let control = try ControlData(parsing: result.output)
         return DataDirectoryState(
-            path: path, majorVersion: major, control: control, runningPID: RestoreTargets.runningServer(in: path),
-            isStandby: FileManager.default.fileExists(atPath: path + "/standby.signal"), owner: (info.st_uid, info.st_gid))
+            path: path, control: control, interruptedRestore: nil, runningPID: RestoreTargets.runningServer(in: path),
+            isStandby: isStandby, owner: owner)
     }
+
+    /// The cluster the directory belongs to.
+    var systemIdentifier: UInt64 { control?.systemIdentifier ?? interruptedRestore ?? 0 }
 
     /// The effective value of a setting in the directory's configuration files:
     /// `postgresql.auto.conf` wins over `postgresql.conf` (includes are not followed).

@@ -85,9 +85,9 @@ public struct FollowService: Sendable {
         let directory = try await DataDirectoryState.inspect(options.dataDirectory, postgresBindir: settings.postgresBindir)
         let repository = Repository(store: try StoreFactory.open(settings), server: settings.server)
         let info = try await repository.info()
-        guard info.systemIdentifier == String(directory.control.systemIdentifier) else {
+        guard info.systemIdentifier == String(directory.systemIdentifier) else {
             throw FollowError.anotherCluster(
-                path: directory.path, found: directory.control.systemIdentifier, repository: UInt64(info.systemIdentifier) ?? 0)
+                path: directory.path, found: directory.systemIdentifier, repository: UInt64(info.systemIdentifier) ?? 0)
         }
         if let pid = directory.runningPID, !directory.isStandby {
             throw FollowError.runningPrimary(path: directory.path, pid: pid)
@@ -99,7 +99,7 @@ public struct FollowService: Sendable {
         let environment = ProcessInfo.processInfo.environment
         let survey = try await PrimaryLocator.survey(conninfo: conninfo, environment: environment)
         let choice = PrimaryLocator.choose(
-            from: survey, systemIdentifier: directory.control.systemIdentifier,
+            from: survey, systemIdentifier: directory.systemIdentifier,
             minimumTimeline: try await archive.continuity().latestTimeline)
         guard let primary = choice.primary, let identity = primary.identity else {
             throw FollowError.noPrimary(choice.refusal ?? survey.map(\.description).joined(separator: "; "))
@@ -127,9 +127,9 @@ public struct FollowService: Sendable {
             primaryConninfo: redactingPasswords(inConninfo: primaryConninfo), standby: directory.isStandby, running: directory.runningPID != nil, reloaded: false,
             restartNeeded: false, seconds: 0)
 
-        if directory.isStandby {
+        if let control = directory.control, directory.isStandby {
             let history = try await primaryHistory(identity.timeline, server: primary.server, conninfo: conninfo, archive: archive)
-            let divergence = ControlData.divergence(position: directory.control.knownPosition, primaryHistory: history)
+            let divergence = ControlData.divergence(position: control.knownPosition, primaryHistory: history)
             if let divergence, let pid = directory.runningPID {
                 throw FollowError.runningDivergedStandby(path: directory.path, pid: pid, reason: divergence)
             }
@@ -140,8 +140,10 @@ public struct FollowService: Sendable {
                 result.seconds = Self.seconds(since: began)
                 return result
             }
+        } else if let control = directory.control {
+            result.reason = "no standby.signal, pg_control '\(control.state)' on timeline \(control.checkpointTimeline): a former primary, rewound from the repository"
         } else {
-            result.reason = "no standby.signal, pg_control '\(directory.control.state)' on timeline \(directory.control.checkpointTimeline): a former primary, rewound from the repository"
+            result.reason = "an earlier restore into it did not complete (\(RestoreMarker.name), no global/pg_control): completing it"
         }
         try await rejoin(directory, timeline: identity.timeline, primaryConninfo: primaryConninfo, options: options, result: &result)
         result.seconds = Self.seconds(since: began)
