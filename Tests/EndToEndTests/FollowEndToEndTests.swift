@@ -127,6 +127,8 @@ struct FollowEndToEndTests {
             #expect(dRejoined.status == 0, "stderr: \(dRejoined.standardError)")
             #expect(dRejoined.standardOutput.contains("rejoined diverged standby \(d.dataDirectory) as a standby of 127.0.0.1:\(b.port)"), "\(dRejoined.standardOutput)")
             #expect(!(dRejoined.standardOutput + dRejoined.standardError).contains(password))
+            print("follow (\(kind)), diverged standby D:\n\(dRejoined.standardOutput)")
+            #expect(try Self.notOwned(by: d.serverUser.uid, in: d.dataDirectory).isEmpty)
             // D keeps its own configuration (its port and socket), not the backed-up A's.
             #expect(try String(contentsOfFile: d.dataDirectory + "/pgbackup_test_local.conf", encoding: .utf8) == dLocal)
             try setup.repository.letTheServerUse(a.serverUser)

@@ -79,6 +79,6 @@ public struct ControlData: Sendable, Hashable, Codable {
             return "it is on timeline \(position.timeline), which is not on the primary's timeline \(history.timeline) history"
         }
         guard position.lsn > switchpoint else { return nil }
-        return "it has WAL up to \(position.lsn) on timeline \(position.timeline), past \(switchpoint) where the primary's timeline \(history.timeline) left it"
+        return "it has WAL up to \(position.lsn) on timeline \(position.timeline), past \(switchpoint), where the primary's history leaves timeline \(position.timeline) for the next (the primary is on timeline \(history.timeline))"
     }
 }
