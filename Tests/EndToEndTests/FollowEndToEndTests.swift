@@ -122,6 +122,14 @@ struct FollowEndToEndTests {
             #expect(dRefused.standardError.contains("stop it, then run follow again"))
             #expect(try String(contentsOfFile: d.dataDirectory + "/postgresql.auto.conf", encoding: .utf8) == dAutoConf)
             try await d.stop()
+            // D's pg_wal lives elsewhere (initdb --waldir): the link stays, its old WAL goes.
+            let dWAL = d.baseDirectory + "/wal"
+            try FileManager.default.moveItem(atPath: d.dataDirectory + "/pg_wal", toPath: dWAL)
+            try FileManager.default.createSymbolicLink(atPath: d.dataDirectory + "/pg_wal", withDestinationPath: dWAL)
+            lchown(d.dataDirectory + "/pg_wal", d.serverUser.uid, d.serverUser.gid)
+            try Data().write(to: URL(fileURLWithPath: dWAL + "/not-wal"))
+            try d.serverUser.takeOwnership(ofTree: dWAL + "/not-wal")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dWAL).contains { $0.count == 24 })
             let dLocal = try String(contentsOfFile: d.dataDirectory + "/pgbackup_test_local.conf", encoding: .utf8)
             let dRejoined = try await PGBackupBinary.run(["follow", "--pgdata", d.dataDirectory], environment: environment)
             #expect(dRejoined.status == 0, "stderr: \(dRejoined.standardError)")
@@ -129,6 +137,10 @@ struct FollowEndToEndTests {
             #expect(!(dRejoined.standardOutput + dRejoined.standardError).contains(password))
             print("follow (\(kind)), diverged standby D:\n\(dRejoined.standardOutput)")
             #expect(try Self.notOwned(by: d.serverUser.uid, in: d.dataDirectory).isEmpty)
+            #expect(try FileManager.default.destinationOfSymbolicLink(atPath: d.dataDirectory + "/pg_wal") == dWAL)
+            let dWALLeft = try FileManager.default.contentsOfDirectory(atPath: dWAL).sorted()
+            #expect(dWALLeft == ["archive_status", "not-wal"], "D's WAL directory holds \(dWALLeft)")
+            #expect(try Self.notOwned(by: d.serverUser.uid, in: dWAL).isEmpty)
             // D keeps its own configuration (its port and socket), not the backed-up A's.
             #expect(try String(contentsOfFile: d.dataDirectory + "/pgbackup_test_local.conf", encoding: .utf8) == dLocal)
             try setup.repository.letTheServerUse(a.serverUser)
@@ -253,15 +265,15 @@ struct FollowEndToEndTests {
         #expect(badJobs.status == 2)
     }
 
-    /// Switches `cluster` to a new segment and waits until its archive_command stored the one
-    /// it left, without a failure.
+    /// Switches `cluster` to a new segment and waits until its archive_command stored the one it
+    /// left (an attempt may fail first: the backup, run as root, stores its own WAL, which the
+    /// server's user can read only once the test hands the repository over).
     static func archiveCurrentSegment(of cluster: PostgresCluster) async throws {
         let segment = try await cluster.sql("SELECT pg_walfile_name(pg_current_wal_lsn())")
         try await cluster.sql("SELECT pg_switch_wal()")
         try await cluster.waitUntil("\(segment) archived") {
             try await cluster.sql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver") >= segment
         }
-        #expect(try await cluster.sql("SELECT failed_count FROM pg_stat_archiver") == "0", "archive_command failed:\n\(cluster.logTail())")
     }
 
     /// An SQL string literal.

@@ -141,6 +141,7 @@ public struct FollowService: Sendable {
         restore.onChosen = { manifest in seen.withLock { $0.tablespaces = manifest.tablespaces.map(\.location) } }
         restore.onWritten = { stats in seen.withLock { $0.stats = stats } }
         let kept = try KeptConfiguration.save(directory.path)
+        let walLink = WALDirectoryLink.find(in: directory.path)
         let restored = try await RestoreService(settings: settings, logger: logger).run(restore)
         let (tablespaces, stats) = seen.withLock { ($0.tablespaces, $0.stats) }
         if geteuid() == 0 {
@@ -148,6 +149,7 @@ public struct FollowService: Sendable {
             let owner = RunAsUser(name: "", uid: directory.owner.uid, gid: directory.owner.gid, prefix: [])
             for tree in [directory.path] + tablespaces { try await BlockingIO.run { try owner.takeOwnership(ofTree: tree) } }
         }
+        try walLink?.putBack(owner: directory.owner)
         // The node's own configuration, not the backed-up server's, with the standby's settings.
         let autoConf = (try? String(contentsOfFile: directory.path + "/" + RestorePlan.autoConfPath, encoding: .utf8)) ?? ""
         var recovery: [(name: String, value: String)] = []
