@@ -245,6 +245,37 @@ struct RestoreEndToEndTests {
             #expect(try await Self.restoreAndCount(fixture, ["--target-timeline", "1"], name: "timeline-1") == Self.expected(1...1))
         }
     }
+
+    /// A backup of a server that was itself restored to a target carries that target in its
+    /// `postgresql.auto.conf`: restoring it to the latest point must not stop at the old target
+    /// (before, the appended settings left `recovery_target_name` in force and the restored
+    /// server refused to start: "recovery ended before configured recovery target was reached").
+    @Test func aBackedUpRecoveryTargetDoesNotStopALatestRestore() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try await withPostgresCluster(Self.options) { primary in
+            let fixture = try await DaemonFixture(.file, cluster: primary, scratch: scratch)
+            let daemon = try fixture.startDaemon()
+            defer { daemon.send(SIGKILL) }
+            try await primary.sql("CREATE TABLE rows (batch int, id int)")
+            _ = try await Self.commitBatch(1, on: primary)
+            try await primary.sql(
+                "ALTER SYSTEM SET recovery_target_name = 'a-target-of-long-ago'",
+                "ALTER SYSTEM SET recovery_target_action = 'shutdown'")
+            let backup = try await PGBackupBinary.run(["backup"], environment: fixture.environment)
+            try #require(backup.status == 0, "\(backup.standardError)")
+            _ = try await Self.commitBatch(2, on: primary)
+            try await fixture.waitForArchive(of: try await fixture.switchSegment(on: primary), daemon: daemon)
+            daemon.send(SIGTERM)
+            _ = try await daemon.wait()
+            try await Self.letTheServerRead(fixture)
+
+            #expect(try await Self.restoreAndCount(fixture, [], name: "stale-target") == Self.expected(1...2))
+            let autoConf = try String(contentsOfFile: fixture.scratch.path + "/restored-stale-target/postgresql.auto.conf", encoding: .utf8)
+            #expect(!autoConf.contains("a-target-of-long-ago"))
+            #expect(!autoConf.contains("recovery_target_action"))
+        }
+    }
 }
 
 /// Times as `--target-time` takes them.

@@ -137,7 +137,7 @@ struct VerifyRestoreEndToEndTests {
             let fake = scratch.path + "/fake-binaries"
             try FileManager.default.createDirectory(atPath: fake, withIntermediateDirectories: true)
             for tool in ["pg_ctl", "postgres"] {
-                FileManager.default.createFile(
+                _ = FileManager.default.createFile(
                     atPath: fake + "/" + tool, contents: Data("#!/bin/sh\necho 'simulated start failure' >&2\nexit 1\n".utf8),
                     attributes: [.posixPermissions: 0o755])
             }

@@ -155,6 +155,13 @@ struct RestorePlannerTests {
         #expect(standby.autoConfBlock(comment: "c").contains("primary_conninfo = 'host=db1 user=r'"))
         #expect(standby.autoConfBlock(comment: "c").contains("recovery_target_timeline = 'latest'"))
         #expect(!standby.autoConfBlock(comment: "c").contains("recovery_target_action"))
+        let backedUp = "# Do not edit\nshared_buffers = '1GB'\nrecovery_target_time = '2020-01-01 00:00:00+00'\nRestore_Command = 'old'\nprimary_conninfo = 'host=old'\n"
+        let restored = recovery.autoConf(replacing: backedUp, comment: "c")
+        #expect(restored.contains("shared_buffers = '1GB'"))
+        #expect(restored.contains("primary_conninfo = 'host=old'"))  // not a standby: left alone
+        #expect(!restored.contains("2020-01-01") && !restored.contains("'old'"))
+        #expect(restored.hasSuffix(recovery.autoConfBlock(comment: "c")))
+        #expect(!standby.autoConf(replacing: backedUp, comment: "c").contains("host=old"))
         #expect(RecoveryConfiguration.shellWord("/usr/bin/pgbackup") == "/usr/bin/pgbackup")
         #expect(RecoveryConfiguration.shellWord("/tmp/a b") == "'/tmp/a b'")
         #expect(RecoveryConfiguration.shellWord("it's") == #"'it'\''s'"#)

@@ -16,14 +16,21 @@ public enum AutoConf {
     public static func setting(
         _ settings: [(name: String, value: String)], removing: Set<String> = [], in text: String, comment: String
     ) -> String {
-        let names = Set(settings.map { $0.name.lowercased() }).union(removing.map { $0.lowercased() })
-        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).filter { line in
-            parse(line).map { !names.contains($0.name) } ?? true
-        }.map(String.init)
+        let names = Set(settings.map { $0.name.lowercased() }).union(removing)
+        var lines = removingAssignments(of: names, in: text).split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
+            .map(String.init)
         while lines.last?.isEmpty == true { lines.removeLast() }
         lines.append("# \(comment)")
         for setting in settings { lines.append("\(setting.name) = \(RecoveryConfiguration.quoted(setting.value))") }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `text` without any assignment of `names` (case-insensitive); every other line as it was.
+    public static func removingAssignments(of names: Set<String>, in text: String) -> String {
+        let lowered = Set(names.map { $0.lowercased() })
+        return text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).filter { line in
+            parse(line).map { !lowered.contains($0.name) } ?? true
+        }.joined(separator: "\n")
     }
 
     /// The settings that stop recovery at a target: a standby must have none.

@@ -2,8 +2,10 @@ import Foundation
 import PGBackupFoundations
 
 /// The settings a restored data directory starts recovery with: appended to
-/// `postgresql.auto.conf` (later lines win over the backed-up server's own), plus
-/// `recovery.signal`, or `standby.signal` for a standby. Pure.
+/// `postgresql.auto.conf` once the backed-up server's own assignments of them are removed
+/// (`replacedSettings`: a backup of a server that was itself restored to a target must not stop
+/// this recovery at that old target), plus `recovery.signal`, or `standby.signal` for a standby.
+/// Pure.
 public struct RecoveryConfiguration: Sendable, Hashable {
     public var restoreCommand: String
     public var target: RestoreTarget
@@ -25,6 +27,21 @@ public struct RecoveryConfiguration: Sendable, Hashable {
 
     /// `recovery.signal`, or `standby.signal` for a standby.
     public var signalFile: String { primaryConninfo == nil ? "recovery.signal" : "standby.signal" }
+
+    /// The settings whose backed-up assignments go before the block is appended: every recovery
+    /// target, `restore_command`, `recovery_target_timeline`, and for a standby `primary_conninfo`.
+    public var replacedSettings: Set<String> {
+        AutoConf.recoveryTargets.union(["restore_command", "recovery_target_timeline"])
+            .union(primaryConninfo == nil ? [] : ["primary_conninfo"])
+    }
+
+    /// `postgresql.auto.conf` as backed up (`existing`), without `replacedSettings`, with the
+    /// block appended.
+    public func autoConf(replacing existing: String, comment: String) -> String {
+        var kept = AutoConf.removingAssignments(of: replacedSettings, in: existing)
+        while kept.hasSuffix("\n") { kept.removeLast() }
+        return kept + "\n" + autoConfBlock(comment: comment)
+    }
 
     /// The block appended to `postgresql.auto.conf`.
     public func autoConfBlock(comment: String) -> String {
