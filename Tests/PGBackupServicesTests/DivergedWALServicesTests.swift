@@ -1,9 +1,34 @@
 import Foundation
+import Logging
 import PGBackupFoundations
 import PGBackupRepository
 import PGBackupStorage
+import Synchronization
 import Testing
 @testable import PGBackupServices
+
+/// Keeps the messages logged through it.
+struct CapturingLogHandler: LogHandler {
+    let box: LogLines
+    var logLevel: Logger.Level = .trace
+    var metadata: Logger.Metadata = [:]
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) {
+        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+        box.lines.withLock { $0.append("\(event.level) \(event.message) \(merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))") }
+    }
+}
+
+final class LogLines: Sendable {
+    let lines = Mutex<[String]>([])
+    var logger: Logger {
+        let box = self
+        return Logger(label: "test") { _ in CapturingLogHandler(box: box) }
+    }
+}
 
 /// What the services make of diverged WAL: `check`'s decision, and retention never touching it.
 @Suite("diverged WAL: check and retention")
@@ -74,5 +99,38 @@ struct DivergedWALServicesTests {
             #expect(!selected.contains(key) && !selected.contains(key + ".json"))
         }
         #expect(selected.allSatisfy { !$0.hasPrefix(archive.layout.divergedPrefix) })
+    }
+
+    @Test func theDaemonsUploaderLogsADivergedSegmentAndCountsItAsHandled() async throws {
+        let segmentSize = WALFixture.segmentSize
+        let archive = WALArchive(repository: Repository(store: MemoryObjectStore(), server: "main"), segmentSize: segmentSize, compression: .zstd(level: 1))
+        let scratch = FileManager.default.temporaryDirectory.path + "/pgbackup-uploader-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let segment = WALSegmentName(timeline: TimelineID(1), segmentNumber: 5, segmentSize: segmentSize)
+        // Timeline 1 ended inside segment 5; the repository holds that segment's partial copy.
+        try await archive.storeHistory(TimelineID(2), content: Array("1\t0/5000100\tno recovery target specified\n".utf8))
+        let partial = scratch + "/partial"
+        try Data(repeating: 7, count: 0x100).write(to: URL(fileURLWithPath: partial))
+        try await archive.storePartial(segment, contentsOf: partial, length: 0x100)
+
+        let spooled = scratch + "/" + segment.name
+        try Data(repeating: 9, count: Int(segmentSize.bytes)).write(to: URL(fileURLWithPath: spooled))
+        let progress = SharedProgress(StreamProgress(start: segment.startLSN, archived: segment.startLSN))
+        let log = LogLines()
+        var uploader = WALUploader(archive: archive, progress: progress, logger: log.logger)
+        uploader.attempts = 1
+        uploader.source = { "WAL stream from 127.0.0.1:5999" }
+        try await uploader.performRetrying(.segment(segment, path: spooled))
+
+        let records = try await archive.diverged()
+        let record = try #require(records.first)
+        #expect(records.count == 1 && record.fileName == segment.name && record.source == "WAL stream from 127.0.0.1:5999")
+        #expect(progress.value.archived == segment.endLSN)  // handled: the stream goes on
+        #expect(!FileManager.default.fileExists(atPath: spooled))
+        #expect(try await archive.partialLength(of: segment) == 0x100)  // the partial copy stays
+        #expect(try await archive.continuity().timeline(TimelineID(1))?.ranges.isEmpty != false)
+        let lines = log.lines.withLock { $0 }
+        #expect(lines.contains { $0.hasPrefix("error WAL segment \(segment.name) conflicts with the repository's WAL history and was kept apart") && $0.contains("object=\(record.key)") }, "\(lines)")
     }
 }
