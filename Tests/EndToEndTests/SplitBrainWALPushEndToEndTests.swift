@@ -168,6 +168,24 @@ struct SplitBrainWALPushEndToEndTests {
             let afterDiverged = try #require((afterReport["checks"] as? [[String: Any]])?.first { $0["name"] as? String == "diverged" })
             #expect(afterDiverged["ok"] as? Bool == true, "\(afterDiverged)")
             #expect((afterDiverged["detail"] as? String ?? "").contains("all recorded before the newest backup"))
+
+            // Retention removes the old backup and the WAL only it needed, never diverged WAL.
+            let divergedBefore = try await repository.keys(under: "main/wal/diverged/")
+            let policy = scratch.path + "/redundancy-1.yaml"
+            try "retention:\n  redundancy: 1\n".write(toFile: policy, atomically: true, encoding: .utf8)
+            let retention = try await PGBackupBinary.run(
+                ["retention", "--json"], environment: repository.environment.merging(["PGBACKUP_POLICY": policy]) { $1 })
+            try #require(retention.status == 0, "retention: \(retention.standardError)")
+            let retained = try #require(try JSONSerialization.jsonObject(with: Data(retention.standardOutput.utf8)) as? [String: Any])
+            #expect((retained["removed"] as? [Any])?.count == 1 && (retained["walObjects"] as? Int ?? 0) > 0, "\(retention.standardOutput)")
+            #expect(try await repository.keys(under: "main/wal/diverged/") == divergedBefore)
+            #expect(try await archive.diverged() == records)
+            if ProcessInfo.processInfo.environment["SPLIT_E2E_PRINT"] != nil {
+                print("[\(kind)] switch point \(switchPoint); kept apart: \(records.map(\.description).joined(separator: "; "))")
+                print("[\(kind)] A's log: \(log.split(separator: "\n").filter { $0.contains("kept apart") }.joined(separator: "\n"))")
+                print("[\(kind)] check: \(detail)\n[\(kind)] after the new backup: \(afterDiverged["detail"] ?? "")")
+                print("[\(kind)] retention: \(retention.standardOutput)")
+            }
         }
     }
 }
