@@ -179,6 +179,15 @@ struct WALArchiveDivergedTests {
             #expect(continuity.timeline(TimelineID(2))?.ranges.map(\.last) == [f.segment(2, 4), f.segment(2, 7)])
             #expect(continuity.isContiguous == false)  // timeline 2: 4 and 7 only, on purpose
             #expect(try await Self.divergedKeys(f).count == 4)
+
+            // A damaged history file is unusable: the probe goes on to the next timeline's, which
+            // lists timeline 1 too.
+            try await f.damage("main/wal/00000002.history") { $0 / 2 }
+            guard case .diverged(_, let past) = try await f.archive.storeSegment(f.segment(1, 6), contentsOf: try f.file("six", f.segmentContent(seed: 6))) else {
+                Issue.record("a segment past the switch point was stored while 00000002.history is damaged")
+                return
+            }
+            #expect(past.reason == .beyondSwitchPoint(LSN("0/350000")!, history: "00000003.history"))
         }
     }
 

@@ -79,20 +79,29 @@ extension WALArchive {
 
     /// The earliest end of `timeline` that an archived history file records (the history of a
     /// later timeline that lists it, with its switch point), and that file's name; nil when none
-    /// does. One listing of the WAL prefix, then each later timeline's history file (a few
-    /// hundred bytes) read once. A damaged or unparsable history file is unusable, as a damaged
-    /// segment is: it is skipped here, and `verify` reports it.
+    /// does.
+    ///
+    /// The later timelines' history files are probed upward from `timeline + 1` until one is
+    /// missing, as PostgreSQL itself finds the newest timeline in an archive (`findNewestTimeLine`:
+    /// timeline IDs are handed out consecutively, and each history file lists every ancestor).
+    /// One small read per later timeline, and one miss: usually a single request, whatever the
+    /// archive's size (a listing of `wal/` would cost a request per thousand objects on S3, and a
+    /// walk of every segment directory on a file system, at every push). A damaged or unparsable
+    /// history file is unusable, as a damaged segment is: skipped here (the probe goes on past
+    /// it), and `verify` reports it.
     func recordedEnd(of timeline: TimelineID) async throws -> (switchPoint: LSN, history: String)? {
         var found: (switchPoint: LSN, history: String)?
-        for object in try await store.list(prefix: layout.prefix) {
-            guard case .history(let later)? = layout.entry(forKey: object.key, segmentSize: segmentSize), later > timeline else { continue }
+        var later = timeline.rawValue
+        while later < UInt32.max {
+            later += 1
             let history: TimelineHistory?
             do {
-                history = try await self.history(of: later)
+                guard let read = try await self.history(of: TimelineID(later)) else { break }
+                history = read
             } catch is SealError {
-                continue
+                history = nil
             } catch is RepositoryError {
-                continue
+                history = nil
             }
             guard let history, let end = history.switchpoint(of: timeline) else { continue }
             if found.map({ end < $0.switchPoint }) ?? true { found = (end, history.fileName) }
