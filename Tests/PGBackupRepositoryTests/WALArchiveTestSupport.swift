@@ -29,6 +29,14 @@ struct ArchiveFixture {
         archive = WALArchive(repository: Repository(store: store, server: "main"), segmentSize: segmentSize, compression: compression)
     }
 
+    /// A WAL archive over `store` (S3 on moto), with a fresh scratch directory.
+    init(store: any ObjectStore, compression: Compression = .zstd(level: 1)) throws {
+        directory = FileManager.default.temporaryDirectory.path + "/pgbackup-walarchive-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        self.store = store
+        archive = WALArchive(repository: Repository(store: store, server: "main"), segmentSize: segmentSize, compression: compression)
+    }
+
     /// The same store, written with another compression.
     func archive(compression: Compression) -> WALArchive {
         WALArchive(repository: archive.repository, segmentSize: segmentSize, compression: compression)

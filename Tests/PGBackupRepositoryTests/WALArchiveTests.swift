@@ -40,7 +40,7 @@ struct WALArchiveTests {
         }
     }
 
-    @Test("different content under an archived name is refused and changes nothing", arguments: StoreKind.allCases)
+    @Test("different content under an archived name is kept apart and changes nothing", arguments: StoreKind.allCases)
     func conflictingStoreIsRefused(kind: StoreKind) async throws {
         try await withArchive(kind) { f in
             let segment = f.segment(1, 3)
@@ -52,9 +52,12 @@ struct WALArchiveTests {
             let stored = try await f.store.get(key)
             let expected = WALArchiveError.conflict(
                 name: segment.name, key: key, archived: SHA256Hasher.hash(original), offered: SHA256Hasher.hash(other))
-            await #expect(throws: expected) {
-                try await f.archive.storeSegment(segment, contentsOf: try f.file("b", other))
+            let outcome = try await f.archive.storeSegment(segment, contentsOf: try f.file("b", other))
+            guard case .diverged(let kept, let record) = outcome else {
+                Issue.record("not kept apart: \(outcome)")
+                return
             }
+            #expect(kept.hasPrefix("main/wal/diverged/00000001/\(segment.name).") && record.reason.archivedSHA256 == SHA256Hasher.hash(original))
             #expect("\(expected)".hasPrefix("unable to archive '000000010000000000000003': '\(key)' already holds different content (archived SHA-256 \(SHA256Hasher.hash(original)), this file's \(SHA256Hasher.hash(other)))"))
             #expect("\(expected)".contains("HINT:"))
             #expect(try await f.store.get(key) == stored)
@@ -131,7 +134,7 @@ struct WALArchiveTests {
         }
     }
 
-    @Test("history files: raw under wal/<TLI>.history, idempotent, conflicts refused", arguments: StoreKind.allCases)
+    @Test("history files: raw under wal/<TLI>.history, idempotent, conflicts kept apart", arguments: StoreKind.allCases)
     func historyFiles(kind: StoreKind) async throws {
         try await withArchive(kind) { f in
             let content = Array("1\t0/5000028\tno recovery target specified\n".utf8)
@@ -141,11 +144,13 @@ struct WALArchiveTests {
             #expect(ObjectSeal(trailer: stored.suffix(48), algorithm: .none) == ObjectSeal(of: content))
             try await f.archive.storeHistory(TimelineID(2), content: content)
             let changed = Array("1\t0/6000000\tno recovery target specified\n".utf8)
-            await #expect(throws: WALArchiveError.conflict(
-                name: "00000002.history", key: "main/wal/00000002.history",
-                archived: SHA256Hasher.hash(content), offered: SHA256Hasher.hash(changed))) {
-                try await f.archive.storeHistory(TimelineID(2), content: changed)
+            let outcome = try await f.archive.storeHistory(TimelineID(2), content: changed)
+            #expect(outcome.key.hasPrefix("main/wal/diverged/00000002/00000002.history."), "\(outcome)")
+            guard case .diverged(_, let record) = outcome else {
+                Issue.record("not kept apart: \(outcome)")
+                return
             }
+            #expect(record.reason == .conflict(archivedKey: "main/wal/00000002.history", archived: SHA256Hasher.hash(content)))
             try await f.archive.fetch("00000002.history", to: f.directory + "/RECOVERYHISTORY")
             #expect(try f.read(f.directory + "/RECOVERYHISTORY") == content)
             await #expect(throws: WALArchiveError.notFound("00000003.history")) {

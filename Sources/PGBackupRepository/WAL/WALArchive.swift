@@ -9,11 +9,14 @@ public enum WALStoreOutcome: Sendable, Equatable {
     case stored(key: String, size: Int64, storedSize: Int64, sha256: SHA256Digest)
     /// The same content was archived already under `key`; nothing was written.
     case alreadyArchived(key: String)
+    /// The file conflicts with the archive's history: it is kept apart under `key` (in
+    /// `wal/diverged/`), never under its canonical name; `record` says why and who offered it.
+    case diverged(key: String, record: DivergedWAL)
 
     /// The key that holds the file.
     public var key: String {
         switch self {
-        case .stored(let key, _, _, _), .alreadyArchived(let key): key
+        case .stored(let key, _, _, _), .alreadyArchived(let key), .diverged(let key, _): key
         }
     }
 }
@@ -25,10 +28,14 @@ public enum WALStoreOutcome: Sendable, Equatable {
 /// Rules every method keeps:
 /// - **Archived WAL is immutable.** Storing a segment, history or backup history file whose name
 ///   is archived already succeeds without writing when the content is identical
-///   (`.alreadyArchived`, so `archive_command` may retry) and throws
-///   `WALArchiveError.conflict` when it differs. An archived copy that fails verification is
-///   unusable: it is replaced by the new copy. (The check and the put are two steps: two
-///   writers storing *different* content under one name at the same instant are not detected.)
+///   (`.alreadyArchived`, so `archive_command` may retry). When it differs, the offered file is
+///   kept apart under `wal/diverged/` with a record (`.diverged`, `WALArchive+Diverged`); the
+///   archived copy stays as it was. An archived copy that fails verification is unusable: it is
+///   replaced by the new copy. (The check and the put are two steps: two writers storing
+///   *different* content under one name at the same instant are not detected.)
+/// - **A timeline's history is final once a later timeline records its end.** A completed
+///   segment of timeline T that ends past T's switch point in an archived history file (and is
+///   not archived identically) is WAL a former primary wrote after the failover: kept apart too.
 /// - **Partial segments are mutable**: each store replaces the previous copy.
 /// - **Every read is verified** against the object's seal before anything becomes visible.
 /// - Memory stays bounded: files stream through in chunks of `chunkSize`.
@@ -53,11 +60,13 @@ public struct WALArchive: Sendable {
 
     /// Stores a completed segment read from a local file, which must be exactly one segment long.
     /// Identical content already archived (in any compression) → `.alreadyArchived`; different
-    /// content under the same name → throws `WALArchiveError.conflict` (naming the segment and both
-    /// digests). `serverTimes`: what the stream knows of the segment's time, stored first
-    /// (`WALArchiveLayout`, "Server times").
+    /// content under the same name, or a segment past its timeline's switch point in an archived
+    /// history file → kept apart (`.diverged`, recording `source`: who offered it). `serverTimes`:
+    /// what the stream knows of the segment's time, stored first (`WALArchiveLayout`, "Server
+    /// times"); never for a diverged segment.
     public func storeSegment(
-        _ name: WALSegmentName, contentsOf path: String, serverTimes: WALTimeRecord? = nil
+        _ name: WALSegmentName, contentsOf path: String, serverTimes: WALTimeRecord? = nil,
+        source: String = WALArchive.unnamedSource
     ) async throws -> WALStoreOutcome {
         let file = try await LocalFileReader.open(path)
         defer { file.close() }
@@ -65,14 +74,34 @@ public struct WALArchive: Sendable {
         guard size == segmentSize.bytes else {
             throw WALArchiveError.wrongSegmentSize(name: name.name, path: path, size: size, segmentSize: segmentSize)
         }
-        try await putServerTimes(serverTimes, for: name, partial: false)
         let existing = try await storedCopies(of: name)
         let key = layout.key(of: .segment(name, compression.algorithm))
+        var offered: ObjectSeal?
         if !existing.isEmpty {
-            let offered = try await hash(file, length: size)
-            if let outcome = try await compare(existing, with: offered, name: name.name) { return outcome }
+            let seal = try await hash(file, length: size)
+            offered = seal
             try await file.rewind()
+            switch try await compare(existing, with: seal) {
+            case .identical(let key):
+                try await putServerTimes(serverTimes, for: name, partial: false)
+                return .alreadyArchived(key: key)
+            case let .differs(archivedKey, archived):
+                return try await keepApart(
+                    .segment(name), from: file, length: size, seal: seal,
+                    reason: .conflict(archivedKey: archivedKey, archived: archived), source: source)
+            case .noUsableCopy:
+                break
+            }
         }
+        if let end = try await recordedEnd(of: name.timeline), name.endLSN > end.switchPoint {
+            let seal: ObjectSeal
+            if let offered { seal = offered } else { seal = try await hash(file, length: size) }
+            try await file.rewind()
+            return try await keepApart(
+                .segment(name), from: file, length: size, seal: seal,
+                reason: .beyondSwitchPoint(end.switchPoint, history: end.history), source: source)
+        }
+        try await putServerTimes(serverTimes, for: name, partial: false)
         let (seal, info) = try await putSealed(key: key, from: file, length: size, compression: compression)
         try await store.delete(existing.map(\.key).filter { $0 != key })
         return .stored(key: key, size: Int64(seal.length), storedSize: info.size, sha256: seal.sha256)
@@ -101,23 +130,33 @@ public struct WALArchive: Sendable {
     }
 
     /// Stores a timeline history file (sealed raw, `<server>/wal/<TTTTTTTT>.history`). Identical
-    /// content already archived succeeds; different content throws `WALArchiveError.conflict`.
-    public func storeHistory(_ timeline: TimelineID, content: [UInt8]) async throws {
-        _ = try await storeImmutable(.history(timeline), content: content)
+    /// content already archived succeeds; different content is kept apart (`.diverged`).
+    @discardableResult
+    public func storeHistory(
+        _ timeline: TimelineID, content: [UInt8], source: String = WALArchive.unnamedSource
+    ) async throws -> WALStoreOutcome {
+        try await storeImmutable(.history(timeline), content: content, source: source)
     }
 
     /// Stores any WAL-directory file by its PostgreSQL name, for `wal-push`: a segment, a
     /// timeline history file (`NNNNNNNN.history`), a backup history file (`*.backup`), or the
     /// `.partial` segment PostgreSQL archives at promotion (which replaces any partial copy of
-    /// that segment, unless identical). Throws `WALNameError` for any other name.
-    public func storeFile(named name: String, contentsOf path: String) async throws -> WALStoreOutcome {
+    /// that segment, unless identical). Throws `WALNameError` for any other name. A file that
+    /// conflicts with the archive's history is kept apart (`.diverged`, recording `source`).
+    ///
+    /// `.partial` files are exempt from the switch-point rule: PostgreSQL archives one at
+    /// promotion, the old timeline's last segment cut at the switch point (no WAL past it), and
+    /// partial copies are mutable and never part of a timeline's completed history.
+    public func storeFile(
+        named name: String, contentsOf path: String, source: String = WALArchive.unnamedSource
+    ) async throws -> WALStoreOutcome {
         switch try WALFileName(parsing: name, segmentSize: segmentSize) {
         case .segment(let segment):
-            return try await storeSegment(segment, contentsOf: path)
+            return try await storeSegment(segment, contentsOf: path, source: source)
         case .history(let timeline):
-            return try await storeImmutable(.history(timeline), content: readSmallFile(path))
+            return try await storeImmutable(.history(timeline), content: readSmallFile(path), source: source)
         case let .backupHistory(segment, offset):
-            return try await storeImmutable(.backupHistory(segment, offset: offset), content: readSmallFile(path))
+            return try await storeImmutable(.backupHistory(segment, offset: offset), content: readSmallFile(path), source: source)
         case .partialSegment(let segment):
             return try await storePostgresPartial(segment, contentsOf: path)
         }
@@ -168,29 +207,39 @@ public struct WALArchive: Sendable {
         }
     }
 
-    /// `.alreadyArchived` when a stored copy verifies and holds `offered`; throws `.conflict`
-    /// when one verifies and holds something else; nil when every copy is damaged (to be replaced).
-    private func compare(
-        _ copies: [(key: String, algorithm: CompressionAlgorithm)], with offered: ObjectSeal, name: String
-    ) async throws -> WALStoreOutcome? {
+    /// How an offered file compares with the archived copies of its name.
+    private enum Comparison {
+        /// A copy verifies and holds the same content.
+        case identical(key: String)
+        /// A copy verifies and holds other content (`archived`: its SHA-256).
+        case differs(key: String, archived: SHA256Digest)
+        /// Every copy is damaged (to be replaced).
+        case noUsableCopy
+    }
+
+    private func compare(_ copies: [(key: String, algorithm: CompressionAlgorithm)], with offered: ObjectSeal) async throws -> Comparison {
         for copy in copies {
             // A damaged copy is unusable, so replacing it loses nothing.
             guard let archived = try await usableSeal(key: copy.key, algorithm: copy.algorithm) else { continue }
-            guard archived == offered else {
-                throw WALArchiveError.conflict(name: name, key: copy.key, archived: archived.sha256, offered: offered.sha256)
-            }
-            return .alreadyArchived(key: copy.key)
+            return archived == offered ? .identical(key: copy.key) : .differs(key: copy.key, archived: archived.sha256)
         }
-        return nil
+        return .noUsableCopy
     }
 
     /// History and backup history files: small, raw, immutable.
-    private func storeImmutable(_ entry: WALArchiveEntry, content: [UInt8]) async throws -> WALStoreOutcome {
+    private func storeImmutable(_ entry: WALArchiveEntry, content: [UInt8], source: String) async throws -> WALStoreOutcome {
         let key = layout.key(of: entry)
         let offered = ObjectSeal(of: content)
-        if try await store.exists(key),
-           let outcome = try await compare([(key, .none)], with: offered, name: entry.fileName.name) {
-            return outcome
+        if try await store.exists(key) {
+            switch try await compare([(key, .none)], with: offered) {
+            case .identical(let key):
+                return .alreadyArchived(key: key)
+            case let .differs(archivedKey, archived):
+                return try await keepApart(
+                    entry.fileName, content: content, reason: .conflict(archivedKey: archivedKey, archived: archived), source: source)
+            case .noUsableCopy:
+                break
+            }
         }
         let info = try await store.put(key, bytes: try ObjectSealer.seal(content, compression: .none))
         return .stored(key: key, size: Int64(content.count), storedSize: info.size, sha256: offered.sha256)

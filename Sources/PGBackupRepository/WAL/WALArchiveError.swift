@@ -6,7 +6,9 @@ public enum WALArchiveError: Error, Sendable, Hashable, CustomStringConvertible 
     /// meets this all the time (PostgreSQL probes for `00000002.history` and the next segment),
     /// so callers report it quietly.
     case notFound(String)
-    /// A different file of that name is already archived; nothing was changed.
+    /// A different file of that name is already archived; nothing was changed. (`WALArchive`'s
+    /// store methods keep such a file apart instead, `WALStoreOutcome.diverged`; the case stays
+    /// for a caller that must refuse it.)
     case conflict(name: String, key: String, archived: SHA256Digest, offered: SHA256Digest)
     /// A segment file that is not exactly one segment long.
     case wrongSegmentSize(name: String, path: String, size: UInt64, segmentSize: WALSegmentSize)

@@ -46,6 +46,8 @@ public enum WALArchiveEntry: Hashable, Sendable {
 /// <server>/wal/gaps/<first segment>-<last segment>.json          recorded gaps (`WALGap`, sealed raw)
 /// <server>/wal/<TTTTTTTTXXXXXXXX>/<segment>.times               server times of a segment (sealed raw JSON)
 /// <server>/wal/partial/<segment>.partial.times                  server times of a partial segment
+/// <server>/wal/diverged/<TTTTTTTT>/<file>.<sha256 16 hex>        diverged WAL, kept apart (sealed)
+/// <server>/wal/diverged/<TTTTTTTT>/<file>.<sha256 16 hex>.json   its record (`DivergedWAL`, sealed raw)
 /// ```
 ///
 /// Every object is sealed (`ObjectSeal`); history and backup history files are stored raw
@@ -61,6 +63,12 @@ public enum WALArchiveEntry: Hashable, Sendable {
 /// record (PostgreSQL's own, the end of a timeline) first removes the previous copy's. `wal-push`
 /// stores no record: WAL without one has no known time, and restore planning then does not check
 /// a time target against it (PostgreSQL refuses at the end of recovery if it is not reached).
+///
+/// **Diverged WAL**: a file that conflicts with the archive's history (different content under
+/// an archived name, or a segment past its timeline's recorded switch point) is never stored
+/// under its canonical key. It goes under `diverged/`, named by its content's digest (the same
+/// content offered twice is one object), with a record saying why and who offered it. Readers of
+/// the archive (continuity, fetch, retention, restore) never see it: `entry(forKey:)` is nil.
 public struct WALArchiveLayout: Hashable, Sendable {
     /// `<server>/wal/`
     public let prefix: String
@@ -83,6 +91,17 @@ public struct WALArchiveLayout: Hashable, Sendable {
     public func gapKey(_ gap: WALGap) -> String {
         gapPrefix + gap.firstSegment + "-" + gap.lastSegment + ".json"
     }
+
+    /// `<prefix>diverged/`: WAL kept apart (`entry(forKey:)` is nil for it).
+    public var divergedPrefix: String { prefix + "diverged/" }
+
+    /// `<prefix>diverged/<TTTTTTTT>/<file name>.<first 16 hex digits of the content's SHA-256>`
+    public func divergedKey(_ fileName: WALFileName, sha256: SHA256Digest) -> String {
+        divergedPrefix + fileName.timeline.hex + "/" + fileName.name + "." + sha256.description.prefix(16)
+    }
+
+    /// The record of the diverged object `key`: `key + ".json"`.
+    public func divergedRecordKey(_ key: String) -> String { key + ".json" }
 
     /// The key of `entry`.
     public func key(of entry: WALArchiveEntry) -> String {

@@ -108,11 +108,12 @@ public struct WALContinuity: Hashable, Sendable {
     }
 
     /// Analyses a listing of the WAL prefix: keys outside the layout become `unrecognizedKeys`
-    /// (recorded gaps, under `gapPrefix`, are neither).
+    /// (recorded gaps, under `gapPrefix`, and diverged WAL kept apart, under `divergedPrefix`,
+    /// are neither: diverged WAL is not part of the archive's history).
     public init(keys: some Sequence<String>, layout: WALArchiveLayout, segmentSize: WALSegmentSize) {
         var entries: [WALArchiveEntry] = []
         var unrecognized: [String] = []
-        for key in keys where !key.hasPrefix(layout.gapPrefix) {
+        for key in keys where !key.hasPrefix(layout.gapPrefix) && !key.hasPrefix(layout.divergedPrefix) {
             if let entry = layout.entry(forKey: key, segmentSize: segmentSize) {
                 entries.append(entry)
             } else {

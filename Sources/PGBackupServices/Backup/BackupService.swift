@@ -204,6 +204,7 @@ public struct BackupService: Sendable {
         let (jobs, queue) = AsyncStream.makeStream(of: UploadJob.self)
         var uploader = WALUploader(archive: archive, progress: progress, logger: logger)
         uploader.attempts = 3
+        uploader.source = { "the WAL stream of `pgbackup backup`" }
         let configured = uploader
         @Sendable func upload() async throws {
             do {

@@ -78,6 +78,7 @@ public struct CheckService: Sendable {
             for name in ["wal", "continuity", "backup_age", "redundancy", "verification"] {
                 checks.append(CheckResult(name: name, ok: false, detail: why))
             }
+            checks.append(await divergedCheck(repository: nil, info: nil))
             return CheckReport(checks: checks)
         }
         let now = clock()
@@ -88,6 +89,7 @@ public struct CheckService: Sendable {
         } catch {
             checks.append(CheckResult(name: "verification", ok: false, detail: "unable to read the verification records: \(scrub(Self.reason(error)))"))
         }
+        checks.append(await divergedCheck(repository: repository, info: info))
         // Keep the order stable: configuration, repository, primary, slot, wal, continuity, backup_age, redundancy, verification.
         return CheckReport(checks: checks.sorted { Self.order($0.name) < Self.order($1.name) })
     }

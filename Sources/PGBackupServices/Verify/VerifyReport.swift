@@ -25,12 +25,15 @@ public struct VerifyReport: Encodable, Sendable, Hashable {
     public var chunks = 0
     /// Objects read under `wal/` (segments, partials, histories, time records, gap records).
     public var walObjects = 0
+    /// WAL kept apart under `wal/diverged/` (information, not a problem: it is not part of the
+    /// archive's history; its objects are verified like every other).
+    public var diverged: [DivergedWAL] = []
     public var seconds: Double = 0
 
     public init() {}
 
     private enum CodingKeys: String, CodingKey {
-        case ok, errors, backups, objectsRead, bytesRead, chunks, walObjects, seconds
+        case ok, errors, backups, objectsRead, bytesRead, chunks, walObjects, diverged, seconds
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -42,6 +45,7 @@ public struct VerifyReport: Encodable, Sendable, Hashable {
         try container.encode(bytesRead, forKey: .bytesRead)
         try container.encode(chunks, forKey: .chunks)
         try container.encode(walObjects, forKey: .walObjects)
+        try container.encode(diverged, forKey: .diverged)
         try container.encode(seconds, forKey: .seconds)
     }
 }

@@ -16,7 +16,8 @@ import PGBackupStorage
 ///   history files, backup history files, server-time records, gap records) verifies against its
 ///   seal; each covered backup's WAL is continuous along the timeline history, as `VerifyWALRules`
 ///   says (the holes retention makes on purpose are not problems); a recorded gap crossing that
-///   WAL is a problem naming the gap record.
+///   WAL is a problem naming the gap record. Diverged WAL (`wal/diverged/`) is listed as
+///   information (`VerifyReport.diverged`), not a problem; its objects and records are verified.
 /// - Never stops at the first problem. Memory: the lists of keys and one read piece per job;
 ///   `jobs` objects are read at once.
 public struct VerifyService: Sendable {
@@ -117,10 +118,18 @@ public struct VerifyService: Sendable {
             jobs.append(VerifyJob(key: object.key, algorithm: object.algorithm, storedSize: object.size, expected: (sha256, chunk.size), wal: false))
         }
 
-        // Every WAL object the archive's layout knows, and the recorded gaps.
+        // Every WAL object the archive's layout knows, the recorded gaps, and diverged WAL (a
+        // damaged record is reported by its own seal check).
         let walListing = try await repository.store.list(prefix: archive.layout.prefix)
+        report.diverged = (try? await archive.diverged()) ?? []
+        let divergedCompression = Dictionary(report.diverged.map { ($0.key, $0.compression) }, uniquingKeysWith: { first, _ in first })
         for object in walListing {
-            if object.key.hasPrefix(archive.layout.gapPrefix) {
+            if object.key.hasPrefix(archive.layout.divergedPrefix) {
+                let algorithm = object.key.hasSuffix(".json") ? CompressionAlgorithm.none : divergedCompression[object.key]
+                if let algorithm {
+                    jobs.append(VerifyJob(key: object.key, algorithm: algorithm, storedSize: object.size, expected: nil, wal: true))
+                }
+            } else if object.key.hasPrefix(archive.layout.gapPrefix) {
                 jobs.append(VerifyJob(key: object.key, algorithm: .none, storedSize: object.size, expected: nil, wal: true))
             } else if let entry = archive.layout.entry(forKey: object.key, segmentSize: segmentSize) {
                 jobs.append(VerifyJob(key: object.key, algorithm: entry.algorithm, storedSize: object.size, expected: nil, wal: true))

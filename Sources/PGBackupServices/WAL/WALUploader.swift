@@ -44,6 +44,9 @@ struct WALUploader: Sendable {
     /// How many times a job is tried before `run` gives up and throws its error; nil: until it
     /// succeeds (the daemon: meanwhile *flush* stays put and the server keeps the WAL).
     var attempts: Int?
+    /// Who offers the WAL, for the record of a file the archive keeps apart ("WAL stream from
+    /// host:port"); read at each store, so it can name the server of the current session.
+    var source: @Sendable () -> String = { "the daemon's WAL stream" }
 
     func run(_ jobs: AsyncStream<UploadJob>) async throws {
         for await job in jobs {
@@ -74,8 +77,9 @@ struct WALUploader: Sendable {
     private func perform(_ job: UploadJob) async throws {
         switch job {
         case let .segment(name, path, times):
-            let outcome = try await archive.storeSegment(name, contentsOf: path, serverTimes: times)
-            try await archive.removePartial(name)
+            let outcome = try await archive.storeSegment(name, contentsOf: path, serverTimes: times, source: source())
+            // A diverged segment leaves the archive's partial copy of that name as it is.
+            if case .diverged = outcome {} else { try await archive.removePartial(name) }
             unlink(path)
             progress.update { $0.didArchive(upTo: name.endLSN) }
             switch outcome {
@@ -83,6 +87,9 @@ struct WALUploader: Sendable {
                 logger.info("archived WAL segment \(name.name)", metadata: ["object": "\(key)", "bytes": "\(size)", "stored": "\(storedSize)"])
             case .alreadyArchived:
                 logger.info("WAL segment \(name.name) was already archived")
+            case let .diverged(key, record):
+                // Preserved apart, so handled: the stream goes on (`check` reports it).
+                logger.error("WAL segment \(name.name) conflicts with the repository's WAL history and was kept apart: \(record.reason)", metadata: ["object": "\(key)"])
             }
         case let .partial(name, path, length, final, times):
             guard length > 0, !progress.value.holdsPartial(name, length: length) else {
@@ -119,8 +126,11 @@ struct WALUploader: Sendable {
             try await archive.recordGap(gap)
             logger.error("recorded \(gap) in the repository", metadata: ["object": "\(archive.layout.gapKey(gap))"])
         case let .history(timeline, content):
-            try await archive.storeHistory(timeline, content: content)
-            logger.info("archived timeline history file \(timeline.hex).history")
+            if case let .diverged(key, record) = try await archive.storeHistory(timeline, content: content, source: source()) {
+                logger.error("timeline history file \(timeline.hex).history conflicts with the archived one and was kept apart: \(record.reason)", metadata: ["object": "\(key)"])
+            } else {
+                logger.info("archived timeline history file \(timeline.hex).history")
+            }
         }
     }
 }

@@ -56,6 +56,7 @@ struct VerifyCommand: AsyncParsableCommand {
             try printJSON(report)
         } else {
             for error in report.errors { print("\(error.object): \(error.problem)") }
+            for kept in report.diverged { print("note: diverged WAL (kept apart, not part of the archive's history): \(kept)") }
             print("""
                 \(report.ok ? "ok" : "FAILED: \(report.errors.count) problem\(report.errors.count == 1 ? "" : "s")"): \
                 \(report.backups.count) backup\(report.backups.count == 1 ? "" : "s"), \(report.chunks) chunks, \

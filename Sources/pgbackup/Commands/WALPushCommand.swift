@@ -13,8 +13,13 @@ struct WALPushCommand: AsyncParsableCommand {
               archive_command = 'pgbackup wal-push --config /etc/pgbackup/pgbackup.yaml %p'
 
             Pushing a file that is already archived with identical content succeeds, so \
-            PostgreSQL may retry. A different file under an archived name fails (exit 1) and \
-            changes nothing. The repository must exist (`pgbackup init`).
+            PostgreSQL may retry. A file that conflicts with the repository's WAL history (a \
+            different file under an archived name, or a segment past its timeline's end in an \
+            archived .history file: a former primary archiving after a failover) is never \
+            stored under its name: it is kept apart under wal/diverged/ with a record of this \
+            host and data directory, one line on stderr says so, and the push succeeds (exit \
+            0), so the former primary does not fill its disk. `pgbackup check` reports it. \
+            The repository must exist (`pgbackup init`).
             """
     )
 
