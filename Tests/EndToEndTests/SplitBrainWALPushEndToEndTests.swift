@@ -139,12 +139,10 @@ struct SplitBrainWALPushEndToEndTests {
             let target = scratch.path + "/restored"
             let restored = try await PGBackupBinary.run(["restore", "--pgdata", target], environment: repository.environment)
             try #require(restored.status == 0, "restore: \(restored.standardError)")
-            // The restored copy carries A's archive_command: it must not archive its own timeline
-            // into this repository (that would end timeline 2 there, and B's next WAL would diverge).
-            let autoConf = try FileHandle(forWritingTo: URL(fileURLWithPath: target + "/postgresql.auto.conf"))
-            try autoConf.seekToEnd()
-            try autoConf.write(contentsOf: Data("archive_mode = off\n".utf8))
-            try autoConf.close()
+            // The restored copy carries A's archive_command; restore turns archiving off, so it
+            // does not archive its own timeline into this repository (that would end timeline 2
+            // there, and B's next WAL would be kept apart as diverged).
+            #expect(restored.standardOutput.contains("archiving: off"), "\(restored.standardOutput)")
             let server = try await PostgresCluster.start(existingDataDirectory: target, ownedTrees: [target + ".pgbackup.yaml"], .init(name: "split-restored"))
             do {
                 try await server.waitUntil("the restored server to finish recovery", timeout: .seconds(120)) {
@@ -153,6 +151,15 @@ struct SplitBrainWALPushEndToEndTests {
                 let counts = try await server.rows("SELECT origin, count(*) FROM rows GROUP BY origin ORDER BY origin")
                 #expect(counts == [["a-before", "100"], ["a-replicated", "100"], ["b-after", "100"], ["b-after-2", "100"]], "\(counts)")
                 #expect(try await server.sql("SELECT timeline_id FROM pg_control_checkpoint()") != "1")
+                #expect(try await server.sql("SHOW archive_mode") == "off")
+                try await server.sql("SELECT pg_switch_wal()")
+                // B's WAL written after the copy was promoted is still canonical, and the
+                // copy's timeline never reached the repository.
+                let bLater = try await Self.writeAndSwitch(b, origin: "b-later")
+                try await b.waitUntil("B to archive \(bLater)", timeout: .seconds(60)) { try await Self.archiver(b).last >= bLater }
+                #expect(try await store.exists(setup.object(bLater)), "B's \(bLater) is not under its canonical name")
+                #expect(!(try await store.exists("main/wal/00000003.history")))
+                #expect(try await archive.diverged() == records)
                 await server.destroy()
             } catch {
                 let log = server.logTail(lines: 30)

@@ -162,6 +162,12 @@ struct RestorePlannerTests {
         #expect(!restored.contains("2020-01-01") && !restored.contains("'old'"))
         #expect(restored.hasSuffix(recovery.autoConfBlock(comment: "c")))
         #expect(!standby.autoConf(replacing: backedUp, comment: "c").contains("host=old"))
+        var offline = recovery
+        offline.archiveOff = true
+        let archivedOff = offline.autoConf(replacing: "archive_mode = on\narchive_command = 'x %p'\n", comment: "c")
+        #expect(archivedOff.contains("archive_mode = 'off'") && !archivedOff.contains("archive_mode = on"))
+        #expect(archivedOff.contains("archive_command = 'x %p'"))
+        #expect(recovery.autoConf(replacing: "archive_mode = on\n", comment: "c").contains("archive_mode = on"))
         #expect(RecoveryConfiguration.shellWord("/usr/bin/pgbackup") == "/usr/bin/pgbackup")
         #expect(RecoveryConfiguration.shellWord("/tmp/a b") == "'/tmp/a b'")
         #expect(RecoveryConfiguration.shellWord("it's") == #"'it'\''s'"#)

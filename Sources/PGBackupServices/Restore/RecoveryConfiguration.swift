@@ -15,6 +15,9 @@ public struct RecoveryConfiguration: Sendable, Hashable {
     public var exclusive: Bool
     /// Set for `--standby`: the node streams from this primary once it has replayed the archive.
     public var primaryConninfo: String?
+    /// Writes `archive_mode = 'off'`: the restored server, once promoted, does not run the
+    /// backed-up server's `archive_command` (`RestoreArchiveMode`).
+    public var archiveOff = false
 
     public init(restoreCommand: String, target: RestoreTarget, timeline: TimelineID?, action: RestoreTargetAction, exclusive: Bool, primaryConninfo: String?) {
         self.restoreCommand = restoreCommand
@@ -33,6 +36,7 @@ public struct RecoveryConfiguration: Sendable, Hashable {
     public var replacedSettings: Set<String> {
         AutoConf.recoveryTargets.union(["restore_command", "recovery_target_timeline"])
             .union(primaryConninfo == nil ? [] : ["primary_conninfo"])
+            .union(archiveOff ? ["archive_mode"] : [])
     }
 
     /// `postgresql.auto.conf` as backed up (`existing`), without `replacedSettings`, with the
@@ -60,6 +64,7 @@ public struct RecoveryConfiguration: Sendable, Hashable {
             if exclusive { settings.append(("recovery_target_inclusive", "off")) }
         }
         if let primaryConninfo { settings.append(("primary_conninfo", primaryConninfo)) }
+        if archiveOff { settings.append(("archive_mode", "off")) }
         return "\n# \(comment)\n" + settings.map { "\($0.0) = \(Self.quoted($0.1))" }.joined(separator: "\n") + "\n"
     }
 

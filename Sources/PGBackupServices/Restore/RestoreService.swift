@@ -22,6 +22,9 @@ public struct RestoreOptions: Sendable {
     public var force = false
     /// Makes the node a standby of this primary once it has replayed the archive.
     public var primaryConninfo: String?
+    /// Whether the restored server keeps the backed-up `archive_mode`; nil: `.preserve` for a
+    /// standby, `.off` otherwise.
+    public var archiveMode: RestoreArchiveMode?
     /// The configuration file the restored server's `restore_command` reads; nil: the effective
     /// repository settings (configuration file and environment alike) are written next to the
     /// data directory (`<dir>.pgbackup.yaml`, mode 0600).
@@ -42,6 +45,19 @@ public struct RestoreOptions: Sendable {
     }
 }
 
+/// Whether a restored server archives WAL the way the backed-up server did.
+public enum RestoreArchiveMode: String, Sendable, Codable, CaseIterable {
+    /// `archive_mode = 'off'` in `postgresql.auto.conf`: a copy restored to look at the data, or
+    /// to test, never runs the backed-up `archive_command` into the production repository
+    /// (its new timeline there would make the real primary's next WAL diverge). The default
+    /// for a restore that promotes.
+    case off
+    /// The backed-up settings as they are: a restored server that replaces the lost primary
+    /// and archives with `wal-push`. The default for `--standby` (a standby does not archive
+    /// until it is promoted, and then it is the cluster's primary).
+    case preserve
+}
+
 /// What a restore did, for the command's output.
 public struct RestoreResult: Sendable, Codable {
     public var backupID: BackupID
@@ -54,6 +70,7 @@ public struct RestoreResult: Sendable, Codable {
     public var restoreCommand: String
     public var configFile: String
     public var standby: Bool
+    public var archiveMode: RestoreArchiveMode
 }
 
 /// `pgbackup restore`: validates the target against the repository (`RestorePlanner`) before
@@ -141,10 +158,12 @@ public struct RestoreService: Sendable {
         let restoreCommand = [
             options.executable, "wal-fetch", "--config", configFile, "--server", settings.server,
         ].map(RecoveryConfiguration.shellWord).joined(separator: " ") + " %f %p"
-        let recovery = RecoveryConfiguration(
+        var recovery = RecoveryConfiguration(
             restoreCommand: restoreCommand, target: options.target,
             timeline: options.primaryConninfo == nil ? plan.timeline : nil, action: options.action, exclusive: options.exclusive,
             primaryConninfo: options.primaryConninfo)
+        let archiveMode = options.archiveMode ?? (options.primaryConninfo == nil ? .off : .preserve)
+        recovery.archiveOff = archiveMode == .off
         try appendRecoveryConfiguration(recovery, to: options.dataDirectory, backup: manifest.id)
 
         let elapsed = ContinuousClock.now - began
@@ -153,7 +172,8 @@ public struct RestoreService: Sendable {
         return RestoreResult(
             backupID: manifest.id, dataDirectory: options.dataDirectory, target: options.target.description,
             timeline: plan.timeline.rawValue, walNeeded: plan.walNeeded, bytes: stats.bytesWritten, seconds: seconds,
-            restoreCommand: restoreCommand, configFile: configFile, standby: options.primaryConninfo != nil)
+            restoreCommand: restoreCommand, configFile: configFile, standby: options.primaryConninfo != nil,
+            archiveMode: archiveMode)
     }
 
     /// Every target directory must be absent or empty, unless `--delta` (kept, updated in place)

@@ -18,7 +18,9 @@ struct RestoreCommand: AsyncParsableCommand {
             time; global/pg_control last, so a failed restore never starts), and configures \
             recovery in postgresql.auto.conf with restore_command = 'pgbackup wal-fetch …' and the \
             target, plus recovery.signal (standby.signal with --standby). Start the server with \
-            pg_ctl start: it replays the archived WAL to the target.
+            pg_ctl start: it replays the archived WAL to the target. The restored server does not \
+            archive (archive_mode = off) unless --archive-mode preserve or --standby: a copy must \
+            not push its own timeline into the production repository.
 
             Targets (at most one): --target-time, --target-lsn, --target-xid, --target-name, \
             --target-immediate; none means the end of the archived WAL. Times need a zone \
@@ -41,6 +43,13 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The primary for --standby (default: PGBACKUP_CONNINFO without its password; the standby then authenticates with ~/.pgpass, a passfile or a certificate).", valueName: "conninfo"))
     var primaryConninfo: String?
 
+    @Option(help: ArgumentHelp("""
+        off: the restored server does not archive (archive_mode = off: a copy must not run the backed-up archive_command into the \
+        production repository); preserve: keep the backed-up archive settings (a server that replaces the lost primary and \
+        archives with wal-push). Default: off, or preserve with --standby.
+        """, valueName: "mode"))
+    var archiveMode: String?
+
     @Option(help: ArgumentHelp("Restore tablespace OID into DIR instead of its original location (repeatable).", valueName: "OID=DIR"))
     var tablespaceMap: [String] = []
     @Option(help: ArgumentHelp("Chunks fetched and written at once (default: the number of cores).", valueName: "n"))
@@ -61,6 +70,9 @@ struct RestoreCommand: AsyncParsableCommand {
         if let jobs, !(1...256).contains(jobs) { throw ValidationError("--jobs must be between 1 and 256, not \(jobs)") }
         guard RestoreTargetAction(rawValue: targetAction) != nil else {
             throw ValidationError("--target-action must be promote, pause or shutdown, not '\(targetAction)'")
+        }
+        if let archiveMode, RestoreArchiveMode(rawValue: archiveMode) == nil {
+            throw ValidationError("--archive-mode must be off or preserve, not '\(archiveMode)'")
         }
         guard primaryConninfo == nil || standby else { throw ValidationError("--primary-conninfo goes with --standby") }
     }
@@ -84,6 +96,7 @@ struct RestoreCommand: AsyncParsableCommand {
         if let jobs { options.jobs = jobs }
         options.delta = delta
         options.force = force
+        options.archiveMode = archiveMode.flatMap(RestoreArchiveMode.init(rawValue:))
         if standby {
             if let primaryConninfo {
                 options.primaryConninfo = primaryConninfo
@@ -122,6 +135,7 @@ struct RestoreCommand: AsyncParsableCommand {
                 restored backup \(result.backupID) into \(result.dataDirectory) (\(Formatting.bytes(result.bytes)) in \(Formatting.duration(result.seconds)))
                 recovery: \(result.target) on timeline \(result.timeline)\(result.standby ? ", then streaming as a standby" : ""); WAL from the archive: \(result.walNeeded)
                 restore_command reads \(result.configFile)
+                archiving: \(result.archiveMode == .off ? "off (archive_mode = off: this server does not archive into the repository; --archive-mode preserve keeps the backed-up settings)" : "as backed up")
                 next: pg_ctl -D \(result.dataDirectory) start
                 """)
         }
