@@ -35,8 +35,14 @@ public actor BackupAfterGap {
         Task { await self.run(after: gap) }
     }
 
-    /// No new attempt starts after this (one under way is abandoned with the process).
+    /// No new attempt starts after this (one under way runs to its end: `waitUntilIdle()`).
     public nonisolated func stop() { stopRequested.store(true, ordering: .sequentiallyConsistent) }
+
+    /// Returns once no backup runs (after `stop()`, none starts again): a backup abandoned
+    /// half-way would leave the repository's backup lock to go stale.
+    public func waitUntilIdle() async {
+        while running { try? await Task.sleep(for: .milliseconds(200)) }
+    }
 
     private var isStopping: Bool { stopRequested.load(ordering: .sequentiallyConsistent) }
 

@@ -49,10 +49,11 @@ public enum PrimaryProbe {
         conninfo.range(of: "(^|[\\s?&])\(keyword)\\s*=", options: .regularExpression) != nil
     }
 
-    /// Connects and reads the state. Blocking libpq runs off the cooperative pool.
-    public static func probe(conninfo: String, slot: String) async throws -> PrimaryState {
+    /// Connects (to one server of the conninfo with `ConninfoServer.overrides`) and reads the
+    /// state. Blocking libpq runs off the cooperative pool.
+    public static func probe(conninfo: String, slot: String, overriding: [String: String] = [:]) async throws -> PrimaryState {
         try await BlockingIO.run {
-            let connection = try PostgresConnection(conninfo: conninfo)
+            let connection = try PostgresConnection(conninfo: conninfo, overriding: overriding)
             defer { connection.close() }
             return try read(connection, slot: slot)
         }

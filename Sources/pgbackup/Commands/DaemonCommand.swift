@@ -83,7 +83,14 @@ struct DaemonCommand: AsyncParsableCommand {
         defer { signals.forEach { $0.cancel() } }
         logger.info("pgbackup daemon starting", metadata: ["server": "\(settings.server)", "repository": "\(settings.repository?.description ?? "-")"])
         async let swept: Void = TemporaryFileSweep.run(settings, logger: logger)
-        try await streamer.run()
+        do {
+            try await streamer.run()
+        } catch {
+            backupAfterGap.stop()
+            await backupAfterGap.waitUntilIdle()
+            throw error
+        }
+        await backupAfterGap.waitUntilIdle()
         await swept
     }
 }
