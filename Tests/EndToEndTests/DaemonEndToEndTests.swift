@@ -208,8 +208,10 @@ struct DaemonEndToEndTests {
         defer { scratch.remove() }
         try await withPostgresCluster(DaemonFixture.options) { primary in
             let standby = try await primary.makeStandby()
-            let fixture = try await DaemonFixture(kind, cluster: standby, scratch: scratch, conninfo: standby.conninfo(replication: true))
-            let daemon = try fixture.startDaemon()
+            // Both hosts: the daemon streams from the primary, and moves to the standby once a
+            // re-survey finds it promoted (a primary on a newer timeline).
+            let fixture = try await DaemonFixture(kind, cluster: standby, scratch: scratch, conninfo: DaemonFailoverEndToEndTests.hosts([standby, primary]))
+            let daemon = try fixture.startDaemon(["--status-interval", "1", "--partial-interval", "1", "--resurvey-interval", "1"])
             _ = try await primary.pgbench(["-i", "-s", "1", "-q"])
             let beforePromotion = try await fixture.switchSegment(on: primary)
             try await fixture.waitForArchive(of: beforePromotion, daemon: daemon)

@@ -149,7 +149,7 @@ public final class WALStreamer: Sendable {
                 let delay = options.reconnectDelays[min(attempt, options.reconnectDelays.count - 1)]
                 attempt += 1
                 if error is NoPrimaryError {
-                    logger.error("\(error); retrying in \(delay)")
+                    logger.error("\(error); reconnecting in \(delay)")
                 } else {
                     logger.error("WAL streaming interrupted; reconnecting in \(delay)", metadata: ["error": "\(error)"])
                 }
