@@ -194,6 +194,60 @@ struct DaemonFailoverEndToEndTests {
         }
     }
 
+    /// The old primary got further than the new one: B stops (falls behind) while A writes
+    /// segments the daemon archives, A crashes, B is promoted. The repository holds timeline 1
+    /// past B's switch point: the daemon starts timeline 2 at the switch point's segment (never
+    /// asking B for timeline-1 WAL it says is not in its history), and the latest restore has
+    /// what B has, not A's writes after B fell behind.
+    @Test func aRepositoryPastTheForkPointStartsTheNewTimelineAtTheSwitchPoint() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try await withPostgresCluster(DaemonFixture.options) { a in
+            let b = try await a.makeStandby(name: "b")
+            let fixture = try await DaemonFixture(.file, cluster: a, scratch: scratch, conninfo: Self.hosts([b, a]))
+            _ = try await a.sql("CREATE TABLE rows (batch int, id int)")
+            _ = try await Self.backUp(fixture, from: a)
+            let daemon = try Self.startDaemon(fixture)
+            defer { daemon.send(SIGKILL) }
+            try await a.waitUntil("the daemon streams from A", timeout: .seconds(60)) { try await Self.slot(on: a) == "true" }
+            try await Self.insertBatch(1, on: a)
+            try await fixture.waitForArchive(of: try await fixture.switchSegment(on: a), daemon: daemon)
+            try await b.waitForReplay(of: a)
+
+            try await b.stop()
+            try await Self.insertBatch(2, on: a)
+            var last = try await fixture.switchSegment(on: a)
+            for _ in 0..<2 {
+                _ = try await a.sql("CREATE TABLE IF NOT EXISTS filler AS SELECT 1 AS i", "INSERT INTO filler SELECT generate_series(1, 15000)")
+                last = try await fixture.switchSegment(on: a)
+            }
+            try await fixture.waitForArchive(of: last, daemon: daemon)
+            try await a.crash()
+            try await b.startServer()
+            try await b.promote()
+            let history = try await b.sql("SELECT pg_read_file('pg_wal/00000002.history')")
+            let switchpoint = try #require(TimelineHistory(parsing: history, timeline: TimelineID(2)).switchpoint(of: TimelineID(1)))
+            #expect(last.endLSN > switchpoint, "the repository holds timeline 1 past B's switch point \(switchpoint)")
+
+            try await Self.insertBatch(3, on: b)
+            let onB = try await fixture.switchSegment(on: b)
+            try await fixture.waitForArchive(of: onB, daemon: daemon, timeout: .seconds(60))
+            let segments = try await fixture.archivedSegments()
+            let two = segments.filter { $0.timeline == TimelineID(2) && $0 <= onB }
+            #expect(two.first == WALSegmentName(timeline: TimelineID(2), containing: switchpoint, segmentSize: DaemonFixture.segmentSize), "\(segments.map(\.name))")
+            #expect(isContiguous(two))
+            for segment in two { #expect(try await fixture.fetchedMatchesServer(segment, server: b)) }
+            #expect(try await fixture.repository.exists("main/wal/00000002.history"))
+            daemon.send(SIGTERM)
+            _ = try await daemon.wait()
+            #expect(!daemon.standardError.contains("not in this server's history"), "\(daemon.standardError.suffix(3000))")
+
+            try fixture.repository.letTheServerUse(a.serverUser)
+            let restored = try await RestoreEndToEndTests.restoreAndCount(fixture, [], name: "past-the-fork")
+            #expect(restored == Self.expected([1, 3]), "B's history: \(restored)")
+        }
+    }
+
     /// `check` with the primary stopped and only the standby answering: unhealthy, naming the
     /// standby. Then B is promoted with no slot and a tiny `wal_keep_size` and writes before the
     /// daemon comes back: the gap is recorded and reported, and the daemon takes a backup from B
