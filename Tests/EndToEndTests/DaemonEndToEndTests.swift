@@ -225,6 +225,9 @@ struct DaemonEndToEndTests {
             try await daemon.wait()
 
             #expect(try await fixture.repository.exists("main/wal/00000002.history"))
+            let log = daemon.standardError
+            #expect(log.contains("answers as primary on timeline 2, newer than"), "the re-survey moved the daemon: \(log.suffix(3000))")
+            #expect(log.contains("server=127.0.0.1:\(standby.port)"), "\(log.suffix(3000))")
             let segments = try await fixture.archivedSegments()
             let timeline1 = segments.filter { $0.timeline == TimelineID(1) }
             let timeline2 = segments.filter { $0.timeline == TimelineID(2) && $0 <= afterPromotion }

@@ -154,9 +154,9 @@ public struct CheckService: Sendable {
     private func primaryCheck(_ result: CheckResult, primary: PrimaryState?, info: RepositoryInfo?) -> CheckResult {
         guard let primary else {
             let conninfo = settings.conninfo.map { redactingPasswords(inConninfo: $0.value) } ?? "not set"
-            if result.detail.contains("session is read-only") || result.detail.contains("hot standby mode") {
-                // target_session_attrs=read-write passed over every host that answered.
-                return CheckResult(name: "primary", ok: false, detail: "no primary reachable: every server that answered is a standby (read-only): \(result.detail.components(separatedBy: " HINT:")[0]); HINT: list the current primary in PGBACKUP_CONNINFO (\(conninfo))")
+            if result.detail.contains(": standby on timeline") {
+                // Standbys answered, no primary: a failover in progress, or the primary is not listed.
+                return CheckResult(name: "primary", ok: false, detail: "no primary reachable: \(result.detail); HINT: list the current primary in PGBACKUP_CONNINFO (\(conninfo))")
             }
             let hint = result.detail.contains("HINT") ? "" : "; HINT: check that the server runs and PGBACKUP_CONNINFO (\(conninfo))"
             return CheckResult(name: "primary", ok: false, detail: "no primary reachable: \(result.detail)\(hint)")
