@@ -176,6 +176,9 @@ struct DaemonFailoverEndToEndTests {
             daemon.send(SIGTERM)
             _ = try await daemon.wait()
             #expect(daemon.standardError.components(separatedBy: "ALERT: split brain").count == 2, "alerted once, not every second")
+            for line in daemon.standardError.split(separator: "\n") where line.contains("ALERT") || line.contains("unable to find the primary") {
+                print("daemon: \(line)")
+            }
 
             let restarted = try Self.startDaemon(fixture, conninfo: Self.hosts([a, b]))
             defer { restarted.send(SIGKILL) }
@@ -291,6 +294,7 @@ struct DaemonFailoverEndToEndTests {
             try await Self.waitForLog("the archive has a gap", in: second)
             try await Self.waitForLog("after the WAL gap complete", in: second, timeout: .seconds(120))
             #expect(second.standardError.contains("taking a base backup after the WAL gap"))
+            for line in second.standardError.split(separator: "\n") where line.contains("gap") { print("daemon: \(line)") }
             try await Self.insertBatch(6, on: b)
             try await fixture.waitForArchive(of: try await fixture.switchSegment(on: b), daemon: second, timeout: .seconds(60))
             second.send(SIGTERM)
