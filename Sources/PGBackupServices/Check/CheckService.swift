@@ -148,7 +148,7 @@ public struct CheckService: Sendable {
     /// No server of the conninfo can be used as the primary.
     struct NoPrimaryFound: Error, CustomStringConvertible {
         var detail: String
-        var description: String { "no primary was found: \(detail)" }
+        var description: String { detail }
     }
 
     private func primaryCheck(_ result: CheckResult, primary: PrimaryState?, info: RepositoryInfo?) -> CheckResult {
@@ -156,7 +156,7 @@ public struct CheckService: Sendable {
             let conninfo = settings.conninfo.map { redactingPasswords(inConninfo: $0.value) } ?? "not set"
             if result.detail.contains(": standby on timeline") {
                 // Standbys answered, no primary: a failover in progress, or the primary is not listed.
-                return CheckResult(name: "primary", ok: false, detail: "no primary reachable: \(result.detail); HINT: list the current primary in PGBACKUP_CONNINFO (\(conninfo))")
+                return CheckResult(name: "primary", ok: false, detail: "no primary reachable: only standbys answered, no primary was found: \(result.detail); HINT: list the current primary in PGBACKUP_CONNINFO (\(conninfo))")
             }
             let hint = result.detail.contains("HINT") ? "" : "; HINT: check that the server runs and PGBACKUP_CONNINFO (\(conninfo))"
             return CheckResult(name: "primary", ok: false, detail: "no primary reachable: \(result.detail)\(hint)")
