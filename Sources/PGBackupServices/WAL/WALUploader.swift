@@ -47,6 +47,8 @@ struct WALUploader: Sendable {
     /// Who offers the WAL, for the record of a file the archive keeps apart ("WAL stream from
     /// host:port"); read at each store, so it can name the server of the current session.
     var source: @Sendable () -> String = { "the daemon's WAL stream" }
+    /// Called after a gap record is stored.
+    var onGapRecorded: (@Sendable (WALGap) -> Void)?
 
     func run(_ jobs: AsyncStream<UploadJob>) async throws {
         for await job in jobs {
@@ -125,6 +127,7 @@ struct WALUploader: Sendable {
             if gap.archivedBefore == nil { gap.archivedBefore = try await archive.survey().serverTimes[gap.timeline]?.time }
             try await archive.recordGap(gap)
             logger.error("recorded \(gap) in the repository", metadata: ["object": "\(archive.layout.gapKey(gap))"])
+            onGapRecorded?(gap)
         case let .history(timeline, content):
             if case let .diverged(key, record) = try await archive.storeHistory(timeline, content: content, source: source()) {
                 logger.error("timeline history file \(timeline.hex).history conflicts with the archived one and was kept apart: \(record.reason)", metadata: ["object": "\(key)"])
