@@ -23,6 +23,18 @@ struct ProgressLine: Sendable {
         FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
     }
 
+    /// A byte-transfer handler (`restore`, `follow`) that shows `transfer(…)` timed from now;
+    /// nil when the line is off.
+    func transferHandler() -> (@Sendable (_ done: Int64, _ total: Int64) -> Void)? {
+        guard enabled else { return nil }
+        let started = ContinuousClock.now
+        return { done, total in
+            let elapsed = ContinuousClock.now - started
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            show(Self.transfer(done: done, total: total, seconds: seconds))
+        }
+    }
+
     /// `12.0 MiB of 96.0 MiB (12%), 40.0 MiB/s, 2.1 s left`.
     static func transfer(done: Int64, total: Int64?, seconds: Double, showTimeLeft: Bool = true) -> String {
         var text = Formatting.bytes(done)

@@ -58,14 +58,7 @@ struct FollowCommand: AsyncParsableCommand {
         options.primaryConninfo = primaryConninfo
         if let jobs { options.jobs = jobs }
         let line = ProgressLine(requested: progress)
-        let started = ContinuousClock.now
-        if line.enabled {
-            options.onProgress = { done, total in
-                let elapsed = ContinuousClock.now - started
-                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-                line.show(ProgressLine.transfer(done: done, total: total, seconds: seconds))
-            }
-        }
+        options.onProgress = line.transferHandler()
         let result = try await FollowService(settings: settings, logger: logger).run(options)
         line.clear()
         if json {

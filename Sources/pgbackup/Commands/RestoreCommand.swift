@@ -118,14 +118,7 @@ struct RestoreCommand: AsyncParsableCommand {
         }
         options.configFile = restoreConfig.map(absolute)
         let line = ProgressLine(requested: progress)
-        let started = ContinuousClock.now
-        if line.enabled {
-            options.onProgress = { done, total in
-                let elapsed = ContinuousClock.now - started
-                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-                line.show(ProgressLine.transfer(done: done, total: total, seconds: seconds))
-            }
-        }
+        options.onProgress = line.transferHandler()
         let result = try await RestoreService(settings: settings, logger: logger).run(options)
         line.clear()
         if json {
