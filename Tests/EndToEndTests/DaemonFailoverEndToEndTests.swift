@@ -191,6 +191,15 @@ struct DaemonFailoverEndToEndTests {
             _ = try await restarted.wait()
             #expect(!restarted.standardError.contains("not in this server's history"), "\(restarted.standardError.suffix(3000))")
 
+            // `pgbackup backup` chooses as the daemon does: never from the former primary.
+            let fromA = try await PGBackupBinary.run(["backup"], environment: fixture.environment.merging(["PGBACKUP_CONNINFO": a.conninfo(replication: true)]) { $1 })
+            #expect(fromA.status == 1 && fromA.standardError.contains("former primary that diverged"), "\(fromA.standardError)")
+            let fromBoth = try await PGBackupBinary.run(["backup"], environment: fixture.environment.merging(["PGBACKUP_CONNINFO": Self.hosts([a, b])]) { $1 })
+            try #require(fromBoth.status == 0, "\(fromBoth.standardError)")
+            let shown = try await PGBackupBinary.run(["show", fromBoth.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines), "--json"], environment: fixture.environment)
+            let manifest = try #require(try JSONSerialization.jsonObject(with: Data(shown.standardOutput.utf8)) as? [String: Any], "\(shown.standardError)")
+            #expect("\(manifest["timeline"] ?? "")" == "2", "the backup came from B: \(shown.standardOutput.prefix(400))")
+
             try fixture.repository.letTheServerUse(a.serverUser)
             let restored = try await RestoreEndToEndTests.restoreAndCount(fixture, [], name: "split-brain")
             #expect(restored == Self.expected([1, 2, 3, 4, 5, 10, 11]), "B's history, none of A's writes after the fork: \(restored)")

@@ -50,5 +50,6 @@ struct PrimaryLocatorTests {
         let choice = PrimaryLocator.choose(from: [status("a", timeline: 1), down("b")], systemIdentifier: Self.system, minimumTimeline: TimelineID(2))
         #expect(choice.primary == nil)
         #expect(choice.refusal?.contains("former primary") == true)
+        #expect(choice.formerPrimary?.server.host == "a")
     }
 }

@@ -16,6 +16,9 @@ public enum BackupError: Error, Sendable, CustomStringConvertible {
     case serverManifestTooLarge(limit: Int)
     /// The backup stream ended before the server reported the backup's end.
     case incompleteStream(String)
+    /// The only primary that answers is on a timeline older than the repository's: a former
+    /// primary after a failover, whose WAL the repository keeps apart as diverged.
+    case formerPrimary(server: String, timeline: TimelineID, repositoryTimeline: TimelineID)
 
     public var description: String {
         switch self {
@@ -31,6 +34,9 @@ public enum BackupError: Error, Sendable, CustomStringConvertible {
             return "the server's backup_manifest exceeds \(limit >> 20) MiB"
         case let .incompleteStream(what):
             return "the base backup stream ended early: \(what)"
+        case let .formerPrimary(server, timeline, repositoryTimeline):
+            return "unable to take the base backup from \(server): it answers as primary on timeline \(timeline), but the repository already holds timeline \(repositoryTimeline): it is a former primary that diverged after a failover, and its WAL would be kept apart (the backup could never be restored)"
+                + "\nHINT: back up the current primary (list it in PGBACKUP_CONNINFO); fence the former one and rejoin it with `pgbackup follow`"
         }
     }
 }

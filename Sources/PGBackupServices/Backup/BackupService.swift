@@ -38,6 +38,22 @@ public struct BackupService: Sendable {
         self.server = server
     }
 
+    /// Without a server named: the primary the daemon would choose among the conninfo's servers
+    /// (a standby listed first is passed over). A former primary — the only primary answering,
+    /// on a timeline older than the repository's — is refused: the WAL its backup needs would be
+    /// kept apart as diverged. With no primary answering, nil: libpq's pick, as always (a
+    /// backup from a standby).
+    private func chooseServer(conninfo: String, info: RepositoryInfo, latestTimeline: TimelineID?) async throws -> ConninfoServer? {
+        let statuses = try await PrimaryLocator.survey(conninfo: conninfo, environment: ProcessInfo.processInfo.environment)
+        let choice = PrimaryLocator.choose(
+            from: statuses, systemIdentifier: UInt64(info.systemIdentifier) ?? 0, minimumTimeline: latestTimeline)
+        if let primary = choice.primary { return primary.server }
+        if let former = choice.formerPrimary, let timeline = former.identity?.timeline, let latestTimeline {
+            throw BackupError.formerPrimary(server: "\(former.server)", timeline: timeline, repositoryTimeline: latestTimeline)
+        }
+        return nil
+    }
+
     public func run(_ options: BackupOptions = BackupOptions()) async throws -> BackupManifest {
         try options.chunking.validate()
         let began = ContinuousClock.now
@@ -46,6 +62,13 @@ public struct BackupService: Sendable {
         let repository = Repository(store: store, server: settings.server)
         let info = try await repository.info()
         let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
+        let server: ConninfoServer?
+        if let named = self.server {
+            server = named
+        } else {
+            let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)
+            server = try await chooseServer(conninfo: conninfo, info: info, latestTimeline: try await archive.continuity().latestTimeline)
+        }
 
         // Both connections first: an unreachable server or a refused login fails before the
         // repository is touched.

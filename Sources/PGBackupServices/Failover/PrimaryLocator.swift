@@ -11,6 +11,9 @@ public struct PrimaryChoice: Sendable, Hashable {
     public var otherPrimaries: [ServerStatus]
     /// Why no primary can be used, for the log and `check`.
     public var refusal: String?
+    /// The best primary, refused because its timeline is older than the repository's: a former
+    /// primary that came back after a failover.
+    public var formerPrimary: ServerStatus?
 
     /// More than one server of the cluster answers as primary.
     public var isSplitBrain: Bool { !otherPrimaries.isEmpty }
@@ -91,7 +94,8 @@ public enum PrimaryLocator {
         if let minimumTimeline, best.identity!.timeline < minimumTimeline {
             return PrimaryChoice(
                 servers: servers, primary: nil, otherPrimaries: others,
-                refusal: "the only primary that answers, \(best.server), is on timeline \(best.identity!.timeline) but the repository already holds timeline \(minimumTimeline): it is a former primary that diverged; not streaming from it")
+                refusal: "the only primary that answers, \(best.server), is on timeline \(best.identity!.timeline) but the repository already holds timeline \(minimumTimeline): it is a former primary that diverged; not streaming from it",
+                formerPrimary: best)
         }
         return PrimaryChoice(servers: servers, primary: best, otherPrimaries: others, refusal: nil)
     }
