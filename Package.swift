@@ -8,6 +8,7 @@
 //   → PGBackupPostgres    (libpq connection, replication protocol)
 //   → PGBackupRepository  (repository format, catalog, manifests, WAL index, locks)
 //   → PGBackupServices    (configuration, init, archiver, backup, restore, …)
+//   → PGBackupDaemon      (the sidecar: service lifecycle, schedules, HTTP health and metrics)
 //   → pgbackup            (the command-line front end)
 import PackageDescription
 
@@ -22,6 +23,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // MARK: C system libraries
@@ -51,10 +56,21 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        .target(
+            name: "PGBackupDaemon",
+            dependencies: [
+                "PGBackupFoundations", "PGBackupPostgres", "PGBackupRepository", "PGBackupServices",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         .executableTarget(
             name: "pgbackup",
             dependencies: [
-                "PGBackupServices", "PGBackupRepository",
+                "PGBackupDaemon", "PGBackupServices", "PGBackupRepository",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -80,6 +96,7 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
+        .testTarget(name: "PGBackupDaemonTests", dependencies: ["PGBackupDaemon", "PGBackupServices", "PGBackupTestSupport"]),
         .testTarget(
             name: "EndToEndTests",
             // The repository library reads back what the binary stored, to check it object by object.

@@ -1,8 +1,7 @@
 import ArgumentParser
-import Dispatch
 import Foundation
+import PGBackupDaemon
 import PGBackupServices
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -67,30 +66,6 @@ struct DaemonCommand: AsyncParsableCommand {
         options.partialUploadInterval = partialInterval > 0 ? .milliseconds(Int(partialInterval * 1000)) : nil
         options.synchronous = synchronous
         options.resurveyInterval = .milliseconds(Int(resurveyInterval * 1000))
-        // A recorded WAL gap: a base backup at once, from the primary the streamer chose.
-        let server = Mutex<WALStreamer?>(nil)
-        let backupAfterGap = BackupAfterGap(settings: settings, logger: logger) { server.withLock { $0?.streamingServer } }
-        options.onGapRecorded = { backupAfterGap.request(after: $0) }
-        let streamer = WALStreamer(settings: settings, options: options, logger: logger)
-        server.withLock { $0 = streamer }
-
-        // SIGTERM/SIGINT ask for a graceful stop instead of killing the process.
-        let signals = onTerminationSignals { number in
-            logger.info("stopping: signal \(number) received")
-            streamer.requestStop()
-            backupAfterGap.stop()
-        }
-        defer { signals.forEach { $0.cancel() } }
-        logger.info("pgbackup daemon starting", metadata: ["server": "\(settings.server)", "repository": "\(settings.repository?.description ?? "-")"])
-        async let swept: Void = TemporaryFileSweep.run(settings, logger: logger)
-        do {
-            try await streamer.run()
-        } catch {
-            backupAfterGap.stop()
-            await backupAfterGap.waitUntilIdle()
-            throw error
-        }
-        await backupAfterGap.waitUntilIdle()
-        await swept
+        try await Daemon(settings: settings, streamerOptions: options, logger: logger).run()
     }
 }

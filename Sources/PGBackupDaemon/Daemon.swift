@@ -1,0 +1,48 @@
+import Foundation
+import Logging
+import PGBackupServices
+import ServiceLifecycle
+import Synchronization
+
+/// `pgbackup daemon`, the sidecar: one process, one service group (swift-service-lifecycle),
+/// whose services are the WAL streamer (with the backup after a recorded gap), and — as the
+/// configuration asks — the schedules and the HTTP endpoint. SIGTERM and SIGINT shut the group
+/// down gracefully; the first service to end or fail ends the group (exit status from its error).
+public struct Daemon: Sendable {
+    public let settings: Settings
+    public let streamerOptions: WALStreamerOptions
+    public let logger: Logger
+    /// What every part reports, for `/status`, `/health` and `/metrics`.
+    public let state: DaemonState
+
+    public init(settings: Settings, streamerOptions: WALStreamerOptions, logger: Logger) {
+        self.settings = settings
+        self.streamerOptions = streamerOptions
+        self.logger = logger
+        self.state = DaemonState(server: settings.server)
+    }
+
+    public func run() async throws {
+        var options = streamerOptions
+        // A recorded WAL gap: a base backup at once, from the primary the streamer chose.
+        let chosen = Mutex<WALStreamer?>(nil)
+        let backupAfterGap = BackupAfterGap(settings: settings, logger: logger) { chosen.withLock { $0?.streamingServer } }
+        options.onGapRecorded = { backupAfterGap.request(after: $0) }
+        let streamer = WALStreamer(settings: settings, options: options, logger: logger)
+        chosen.withLock { $0 = streamer }
+
+        let services: [any Service] = [
+            StreamerService(streamer: streamer, backupAfterGap: backupAfterGap, logger: logger),
+        ]
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: services.map {
+                .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
+            },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        logger.info("pgbackup daemon starting", metadata: ["server": "\(settings.server)", "repository": "\(settings.repository?.description ?? "-")"])
+        async let swept: Void = TemporaryFileSweep.run(settings, logger: logger)
+        try await group.run()
+        await swept
+    }
+}
