@@ -60,4 +60,16 @@ struct SessionPlanHistoryTests {
         #expect(SessionPlan.missingHistories(path: [TimelineID(1)], held: []).isEmpty)
         #expect(SessionPlan.missingHistories(path: [TimelineID(1), TimelineID(4)], held: []) == [TimelineID(4)])
     }
+
+    /// A reconnection while the uploader is behind resumes after the WAL already in the spool,
+    /// never before it (seen under load: a queued segment received again, its file removed by
+    /// the first upload, the second upload retrying "No such file" forever).
+    @Test func aReconnectionResumesAfterWhatTheSpoolHolds() {
+        let one = TimelineID(1), two = TimelineID(2)
+        let archive: [TimelineID: LSN] = [one: LSN(0x0900000)]
+        #expect(SessionPlan.resumeEnds(archive: archive, spooled: nil) == archive)
+        #expect(SessionPlan.resumeEnds(archive: archive, spooled: (one, LSN(0x0C40000))) == [one: LSN(0x0C40000)])
+        #expect(SessionPlan.resumeEnds(archive: archive, spooled: (one, LSN(0x0800000))) == archive, "never lowered")
+        #expect(SessionPlan.resumeEnds(archive: archive, spooled: (two, LSN(0x0A00000))) == [one: LSN(0x0900000), two: LSN(0x0A00000)])
+    }
 }

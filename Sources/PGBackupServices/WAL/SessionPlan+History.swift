@@ -32,6 +32,17 @@ extension SessionPlan {
         return (timeline, boundary(end), true)
     }
 
+    /// The repository's end per timeline, raised to `spooled`: the end of the WAL an earlier
+    /// session of this run fsync'd in the spool (and queued for the repository) on its timeline.
+    /// That WAL is never streamed again: a second copy of a queued segment would be written
+    /// over the first while it uploads, and the first upload would remove the second's file.
+    static func resumeEnds(archive: [TimelineID: LSN], spooled: (timeline: TimelineID, end: LSN)?) -> [TimelineID: LSN] {
+        guard let spooled, spooled.end > archive[spooled.timeline] ?? .zero else { return archive }
+        var ends = archive
+        ends[spooled.timeline] = spooled.end
+        return ends
+    }
+
     /// The timelines of the server's path (timeline 1 has no history file) whose history file
     /// the repository lacks, oldest first: stored before any WAL of the session.
     static func missingHistories(path: [TimelineID], held: Set<TimelineID>) -> [TimelineID] {

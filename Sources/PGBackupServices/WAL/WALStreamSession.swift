@@ -47,6 +47,7 @@ extension WALStreamer {
         var pendingGap: WALGap?
         while true {
             progress.update { $0.restart(at: position) }
+            spooledTimeline.withLock { $0 = timeline }
             let outcome: ReceiveOutcome
             do {
                 try stream.start(slot: plan.slot, at: position, timeline: timeline)

@@ -58,6 +58,8 @@ public final class WALStreamer: Sendable {
     public let splitBrainsDetected = Atomic<Int>(0)
     let alertedSplitBrains = Mutex<Set<String>>([])
     private let currentServer = Mutex<ConninfoServer?>(nil)
+    /// The timeline the last session wrote into the spool (its end is `progress.written`).
+    let spooledTimeline = Mutex<TimelineID?>(nil)
 
     public init(settings: Settings, options: WALStreamerOptions, logger: Logger,
                 environment: [String: String] = ProcessInfo.processInfo.environment) {
@@ -121,7 +123,9 @@ public final class WALStreamer: Sendable {
                 let plan = SessionPlan(
                     conninfo: conninfo, slot: settings.slot, info: info, location: store.location, segmentSize: segmentSize,
                     server: primary.server, environment: environment,
-                    archiveEnds: continuity.timelines.reduce(into: [:]) { ends, timeline in ends[timeline.timeline] = timeline.endOfArchive },
+                    archiveEnds: SessionPlan.resumeEnds(
+                        archive: continuity.timelines.reduce(into: [:]) { ends, timeline in ends[timeline.timeline] = timeline.endOfArchive },
+                        spooled: spooledTimeline.withLock { $0 }.map { ($0, progress.value.written) }),
                     heldHistories: Set(continuity.timelines.filter(\.hasHistoryFile).map(\.timeline)))
                 primaryMoved.store(false, ordering: .sequentiallyConsistent)
                 let watcher = Task { [self] in
