@@ -153,6 +153,8 @@ struct ComposeStackTests {
     ) async throws -> [String: String] {
         var environment = DockerfileTests.environment(try await DockerfileTests().runtimeStage())
         environment.merge(try #require(service.environment)) { $1 }
+        // The endpoint's port: a free one of 127.0.0.1 (tests run side by side).
+        if environment["PGBACKUP_HTTP"] != nil { environment["PGBACKUP_HTTP"] = "127.0.0.1:\(try await CheckEndToEndTests.unusedPort())" }
         for name in refusedToday { environment[name] = nil }
 
         let conninfo = try #require(environment["PGBACKUP_CONNINFO"])
@@ -219,7 +221,9 @@ struct ComposeStackTests {
             let servers = ["primary": primary, "replica": replica]
             let environment = try await Self.localEnvironment(of: sidecar, servers: servers, s3Endpoint: moto.endpoint, scratch: scratch)
             let initEnvironment = try await Self.localEnvironment(of: initService, servers: servers, s3Endpoint: moto.endpoint, scratch: scratch)
-            #expect(environment.filter { $0.key != "PGBACKUP_SPOOL" } == initEnvironment.filter { $0.key != "PGBACKUP_SPOOL" })
+            // init has the sidecar's settings (not its spool volume nor its endpoint).
+            let daemonOnly: Set<String> = ["PGBACKUP_SPOOL", "PGBACKUP_HTTP"]
+            #expect(environment.filter { !daemonOnly.contains($0.key) } == initEnvironment.filter { !daemonOnly.contains($0.key) })
             // The stack's bucket (minio-setup makes it there).
             let repository = try #require(environment["PGBACKUP_REPO"].flatMap { URL(string: $0) })
             try await moto.createBucket(try #require(repository.host))

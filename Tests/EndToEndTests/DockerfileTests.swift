@@ -98,7 +98,7 @@ struct DockerfileTests {
         let user = try #require(runtime.last { $0.cmd == "USER" }?.value.first)
         #expect(user != "root" && user != "0")
         let runs = runtime.filter { $0.cmd == "RUN" }.map { $0.value.joined(separator: " ") }
-        #expect(runs.contains { $0.contains("useradd") && $0.contains(" \(user) ") }, "the user is created: \(runs)")
+        #expect(runs.contains { $0.range(of: "useradd [^&]* \(user)( |$)", options: .regularExpression) != nil }, "the user is created: \(runs)")
         let environment = Self.environment(runtime)
         let spool = try #require(environment["PGBACKUP_SPOOL"])
         let volume = try #require(runtime.last { $0.cmd == "VOLUME" }?.value.first)
