@@ -124,6 +124,19 @@ struct ComposeStackTests {
         #expect(services["restore-drill"]?.image == sidecar.image && services["rejoin-primary"]?.image == sidecar.image)
         #expect(services["rejoin-primary"]?.command?.first == "follow")
 
+        // The policy the sidecar mounts loads as pgbackup loads it; its backup schedule fits
+        // within its backup_max_age alert (else /health would fail between two on-time backups).
+        let policyMount = try #require(sidecar.volumes?.first { $0.contains(":" + environment["PGBACKUP_POLICY", default: "?"] + ":") })
+        let policySource = String(try #require(policyMount.split(separator: ":").first))
+        let policy = try #require(try SettingsLoader.settings(
+            yaml: nil, path: "/dev/null", environment: ["PGBACKUP_POLICY": policySource], server: nil).loadPolicy())
+        let backups = try #require(policy.schedule?.backup)
+        #expect(policy.schedule?.verifyRestore != nil)
+        let first = backups.next(after: Date())
+        let second = backups.next(after: first)
+        let maxAge = try #require(policy.alerts?.backupMaxAge)
+        #expect(second.timeIntervalSince(first) < maxAge, "backups every \(second.timeIntervalSince(first)) s, alert after \(maxAge) s")
+
         // Every script the stack mounts parses.
         let scripts = try FileManager.default.subpathsOfDirectory(atPath: Self.examples).filter { $0.hasSuffix(".sh") }
         #expect(scripts.count >= 3, "\(scripts)")
