@@ -157,10 +157,26 @@ struct ComposeStackTests {
     /// true once the daemon runs schedules.
     static let daemonRunsSchedules = false
 
+    /// Where a container path of `service` is here: on a bind mount, under its source; on a named
+    /// volume, under `namedVolumes[name]`, else `<scratch>/volumes/<name>`; elsewhere, nil.
+    static func localPath(_ path: String, of service: Service, namedVolumes: [String: String], scratch: ScratchDirectory) -> String? {
+        for volume in service.volumes ?? [] {
+            let parts = volume.split(separator: ":").map(String.init)
+            guard parts.count >= 2, path == parts[1] || path.hasPrefix(parts[1] + "/") else { continue }
+            let source = parts[0].hasPrefix("/") ? parts[0] : namedVolumes[parts[0]] ?? scratch.path + "/volumes/" + parts[0]
+            return source + path.dropFirst(parts[1].count)
+        }
+        return nil
+    }
+
+    /// The service's command with its container paths made local (`localPath`).
+    static func localCommand(of service: Service, namedVolumes: [String: String] = [:], scratch: ScratchDirectory) throws -> [String] {
+        try #require(service.command).map { localPath($0, of: service, namedVolumes: namedVolumes, scratch: scratch) ?? $0 }
+    }
+
     /// The container's environment (the image's ENV, then the service's `environment:`) with only
     /// what names the stack's machines replaced: PostgreSQL service hosts and ports by local
-    /// servers', the S3 endpoint by moto's, and paths on the service's volumes by directories
-    /// under `scratch` (a bind mount's source as it is).
+    /// servers', the S3 endpoint by moto's, and paths on the service's volumes (`localPath`).
     static func localEnvironment(
         of service: Service, servers: [String: PostgresCluster], s3Endpoint: String, scratch: ScratchDirectory
     ) async throws -> [String: String] {
@@ -188,12 +204,7 @@ struct ComposeStackTests {
         environment["PGBACKUP_S3_ENDPOINT"] = s3Endpoint
 
         for (name, value) in environment where value.hasPrefix("/") {
-            for volume in service.volumes ?? [] {
-                let parts = volume.split(separator: ":").map(String.init)
-                guard parts.count >= 2, value == parts[1] || value.hasPrefix(parts[1] + "/") else { continue }
-                let source = parts[0].hasPrefix("/") ? parts[0] : scratch.path + "/volumes/" + parts[0]
-                environment[name] = source + value.dropFirst(parts[1].count)
-            }
+            if let local = localPath(value, of: service, namedVolumes: [:], scratch: scratch) { environment[name] = local }
         }
         if !daemonRunsSchedules, let policy = environment["PGBACKUP_POLICY"] {
             let copy = scratch.path + "/policy-without-schedule.yaml"
@@ -208,8 +219,10 @@ struct ComposeStackTests {
     /// resolves it (with an env file of this machine's credentials) and localized as above, runs
     /// against a primary and its streaming standby: init (the init service's environment) binds
     /// the repository, the daemon streams from the primary (never the standby) into the stack's
-    /// bucket, two backups satisfy the policy's redundancy, `check` is healthy, SIGTERM exits 0,
-    /// and the latest restore has every row.
+    /// bucket, two backups satisfy the policy's redundancy, `check` is healthy. Then the README's
+    /// drill: the primary crashes for good, the replica is promoted, the daemon follows it; SIGTERM
+    /// exits 0; restore-drill's environment restores every row; rejoin-primary's `follow` makes
+    /// the old primary a standby.
     @Test func theSidecarsEnvironmentFromTheStackStreamsChecksHealthyAndRestores() async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -276,11 +289,41 @@ struct ComposeStackTests {
             #expect(check.status == 0, "check: \(check.standardOutput)\(check.standardError)")
             #expect(!(check.standardOutput + check.standardError + daemon.standardError).contains(replicationPassword))
 
+            // The drill: the primary is lost for good, the replica promoted; the sidecar follows it.
+            try await primary.crash()
+            try await replica.promote()
+            try await DaemonFailoverEndToEndTests.insertBatch(3, on: replica)
+            let onReplica = try await replica.sql("SELECT pg_walfile_name(pg_switch_wal())").trimmingCharacters(in: .whitespacesAndNewlines)
+            let timeline2 = try WALSegmentName(parsing: onReplica, segmentSize: DaemonFixture.segmentSize)
+            #expect(timeline2.timeline == TimelineID(2))
+            let followDeadline = ContinuousClock.now + .seconds(90)
+            while try await !TestRepository.archivedSegments(in: store, segmentSize: DaemonFixture.segmentSize).contains(timeline2) {
+                try #require(daemon.isRunning, "the daemon exited: \(daemon.standardError.suffix(3000))")
+                try #require(ContinuousClock.now < followDeadline, "\(timeline2.name) not archived; daemon log: \(daemon.standardError.suffix(3000))")
+                try await Task.sleep(for: .milliseconds(200))
+            }
             daemon.send(SIGTERM)
             let stopped = try await daemon.wait(timeout: .seconds(60))
             #expect(stopped.status == 0, "\(stopped.standardError.suffix(2000))")
-            let restored = try await RestoreEndToEndTests.restoreAndCount(in: scratch, environment: environment, [], name: "stack")
-            #expect(restored == DaemonFailoverEndToEndTests.expected([1, 2]), "\(restored)")
+
+            // restore-drill's environment restores a fresh instance with every row, both timelines.
+            let drill = try #require(services["restore-drill"])
+            let drillEnvironment = try await Self.localEnvironment(of: drill, servers: servers, s3Endpoint: moto.endpoint, scratch: scratch)
+            let restored = try await RestoreEndToEndTests.restoreAndCount(in: scratch, environment: drillEnvironment, [], name: "stack")
+            #expect(restored == DaemonFailoverEndToEndTests.expected([1, 2, 3]), "\(restored)")
+
+            // rejoin-primary's command and environment (its volume: the old primary's data directory)
+            // make the old primary a standby of the promoted replica. (Streaming from it needs the
+            // password the stack's .pgpass holds, which this machine's shared postgres user lacks.)
+            let rejoin = try #require(services["rejoin-primary"])
+            let rejoinEnvironment = try await Self.localEnvironment(of: rejoin, servers: servers, s3Endpoint: moto.endpoint, scratch: scratch)
+            let rejoinCommand = try Self.localCommand(of: rejoin, namedVolumes: ["primary-data": primary.dataDirectory], scratch: scratch)
+            #expect(rejoinCommand == ["follow", "--pgdata", primary.dataDirectory])
+            let rejoined = try await PGBackupBinary.run(rejoinCommand, environment: rejoinEnvironment)
+            try #require(rejoined.status == 0, "follow: \(rejoined.standardError)")
+            #expect(rejoined.standardOutput.contains("rejoined former primary \(primary.dataDirectory) as a standby of 127.0.0.1:\(replica.port)"), "\(rejoined.standardOutput)")
+            try await primary.startServer()
+            #expect(try await primary.sql("SELECT pg_is_in_recovery()") == "t")
         }
     }
 }
