@@ -11,15 +11,31 @@ COPY Sources Sources
 COPY Tests Tests
 RUN scripts/build /out
 
+# The runtime: the binary, PostgreSQL 15's server binaries (verify-restore starts them), CA
+# certificates, the shipped policies, tini as PID 1 (it reaps verify-restore's postgres and
+# forwards SIGTERM), curl for the HEALTHCHECK, and an unprivileged user owning the spool volume.
 FROM debian:bookworm-slim
 COPY scripts/install-deps /usr/local/lib/pgbackup/install-deps
+# postgresql-15's postinst creates a cluster "main" nobody uses here: it is dropped.
 RUN /usr/local/lib/pgbackup/install-deps runtime \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --user-group --home-dir /var/lib/pgbackup --create-home pgbackup
+ && if [ -d /etc/postgresql/15/main ]; then pg_dropcluster --stop 15 main; fi \
+ && useradd --system --uid 10001 --user-group --home-dir /var/lib/pgbackup --create-home pgbackup \
+ && install -d -o pgbackup -g pgbackup -m 0700 /var/lib/pgbackup/spool
 COPY --from=build /out/pgbackup /usr/local/bin/pgbackup
 COPY RECOVERY.md /usr/share/doc/pgbackup/RECOVERY.md
 COPY policies /usr/share/pgbackup/policies
+# The HTTP endpoint listens on every interface of the container (the HEALTHCHECK and a scraper in
+# the stack reach it there); set PGBACKUP_HTTP to change the port, the HEALTHCHECK follows it.
+ENV PGBACKUP_HTTP=0.0.0.0:9187 \
+    PGBACKUP_SPOOL=/var/lib/pgbackup/spool \
+    PGBACKUP_POSTGRES_BINDIR=/usr/lib/postgresql/15/bin
+EXPOSE 9187
+# The spool holds WAL the repository may not have yet: keep it on a volume.
+VOLUME ["/var/lib/pgbackup"]
 USER pgbackup
 WORKDIR /var/lib/pgbackup
-ENTRYPOINT ["/usr/local/bin/pgbackup"]
-CMD ["--help"]
+HEALTHCHECK --interval=30s --timeout=10s --start-period=120s --retries=3 \
+    CMD curl --fail --silent --show-error --max-time 8 --output /dev/null "http://127.0.0.1:${PGBACKUP_HTTP##*:}/health" || exit 1
+ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/pgbackup"]
+CMD ["daemon"]

@@ -3,6 +3,10 @@ import Testing
 import PGBackupServices
 import PGBackupTestSupport
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// No Docker engine runs here, so the Dockerfile is checked with BuildKit's own parser (PyPI
 /// `dockerfile`) and against the scripts CI runs, which its build steps call.
 @Suite("Dockerfile")
@@ -61,11 +65,125 @@ struct DockerfileTests {
         #expect(Set(["default.yaml", "gfs.yaml", "dev.yaml"]).isSubset(of: shipped))
     }
 
-    @Test func theImageRunsAsAnUnprivilegedUser() async throws {
+    /// The instructions of the runtime stage (from the last FROM on).
+    func runtimeStage() async throws -> [Instruction] {
         let instructions = try await parse()
-        let user = instructions.last { $0.cmd == "USER" }?.value.first
-        #expect(user != nil && user != "root" && user != "0")
-        let entrypoint = instructions.last { $0.cmd == "ENTRYPOINT" }?.value
-        #expect(entrypoint == ["/usr/local/bin/pgbackup"])
+        return Array(instructions.suffix(from: try #require(instructions.lastIndex { $0.cmd == "FROM" })))
+    }
+
+    /// The packages `scripts/install-deps <mode>` installs, as bash expands its list.
+    static func packages(_ mode: String) async throws -> [String] {
+        let script = #"eval "$(grep -E '^(build|runtime|test|bench)_packages=' "$1")"; name="$2_packages[@]"; printf '%s\n' "${!name}""#
+        let result = try await runProcess("/bin/bash", ["-c", script, "bash", projectRoot + "/scripts/install-deps", mode]).checked()
+        return result.standardOutput.split(separator: "\n").map(String.init)
+    }
+
+    /// The files the Debian packages installed on this machine ship (`dpkg -L`).
+    static func files(of packages: [String]) async throws -> Set<String> {
+        let result = try await runProcess("/usr/bin/dpkg", ["-L"] + packages).checked()
+        return Set(result.standardOutput.split(separator: "\n").map(String.init))
+    }
+
+    /// `ENV` of the runtime stage, as name → value.
+    static func environment(_ runtime: [Instruction]) -> [String: String] {
+        var environment: [String: String] = [:]
+        for env in runtime where env.cmd == "ENV" {
+            for index in stride(from: 0, to: env.value.count - 1, by: 2) { environment[env.value[index]] = env.value[index + 1] }
+        }
+        return environment
+    }
+
+    @Test func theImageRunsAsAnUnprivilegedUserUnderTiniAndKeepsTheSpoolOnAVolume() async throws {
+        let runtime = try await runtimeStage()
+        let user = try #require(runtime.last { $0.cmd == "USER" }?.value.first)
+        #expect(user != "root" && user != "0")
+        let runs = runtime.filter { $0.cmd == "RUN" }.map { $0.value.joined(separator: " ") }
+        #expect(runs.contains { $0.range(of: "useradd [^&]* \(user)( |$)", options: .regularExpression) != nil }, "the user is created: \(runs)")
+        let environment = Self.environment(runtime)
+        let spool = try #require(environment["PGBACKUP_SPOOL"])
+        let volume = try #require(runtime.last { $0.cmd == "VOLUME" }?.value.first)
+        #expect(spool.hasPrefix(volume + "/"), "the spool \(spool) is on the volume \(volume)")
+        #expect(runs.contains { $0.contains("install -d -o \(user) -g \(user)") && $0.contains(spool) }, "\(user) owns the spool: \(runs)")
+
+        // tini is PID 1: it reaps verify-restore's postgres and forwards SIGTERM to pgbackup.
+        let entrypoint = try #require(runtime.last { $0.cmd == "ENTRYPOINT" }?.value)
+        #expect(entrypoint == ["/usr/bin/tini", "--", "/usr/local/bin/pgbackup"])
+        #expect(runtime.last { $0.cmd == "CMD" }?.value == ["daemon"])
+        let runtimePackages = try await Self.packages("runtime")
+        #expect(runtimePackages.contains("tini"))
+        #expect(runtime.contains { $0.cmd == "COPY" && $0.value.last == entrypoint[2] && $0.flags == ["--from=build"] })
+    }
+
+    /// PostgreSQL 15's server binaries for verify-restore, CA certificates and the libraries the
+    /// binary links, all from `install-deps runtime`; the bindir the image names holds them (checked
+    /// against the files Debian's packages ship, installed here by `install-deps test`).
+    @Test func theRuntimeStageCarriesWhatTheSidecarNeeds() async throws {
+        let runtime = try await runtimeStage()
+        let packages = try await Self.packages("runtime")
+        for needed in ["postgresql-15", "ca-certificates", "libpq5", "libcurl4", "libzstd1", "zlib1g", "tini", "curl"] {
+            #expect(packages.contains(needed), "install-deps runtime lacks \(needed): \(packages)")
+        }
+        let bindir = try #require(Self.environment(runtime)["PGBACKUP_POSTGRES_BINDIR"])
+        let shipped = try await Self.files(of: ["postgresql-15", "postgresql-client-15"])
+        for binary in ["initdb", "pg_ctl", "postgres", "pg_controldata", "pg_amcheck"] {
+            #expect(shipped.contains(bindir + "/" + binary), "\(bindir)/\(binary) is not shipped by postgresql-15")
+        }
+        #expect(try await Self.packages("test").contains("postgresql-15"), "the tests run the same server")
+        let runs = runtime.filter { $0.cmd == "RUN" }.map { $0.value.joined(separator: " ") }
+        #expect(runs.contains { $0.contains("install-deps runtime") && $0.contains("pg_dropcluster") }, "no unused cluster in the image: \(runs)")
+    }
+
+    /// The build stage calls the scripts CI runs (.ci/run → scripts/test → install-deps, scripts/build).
+    @Test func theBuildStepsAreTheScriptsCIRuns() async throws {
+        let ci = try String(contentsOfFile: Self.projectRoot + "/.ci/run", encoding: .utf8)
+        #expect(ci.contains("scripts/test"))
+        let test = try String(contentsOfFile: Self.projectRoot + "/scripts/test", encoding: .utf8)
+        #expect(test.contains("scripts/install-deps test") && test.contains("scripts/build "))
+        let instructions = try await parse()
+        let build = instructions.prefix(upTo: try #require(instructions.lastIndex { $0.cmd == "FROM" }))
+        let runs = build.filter { $0.cmd == "RUN" }.map { $0.value.joined(separator: " ") }
+        #expect(runs == ["scripts/install-deps build", "scripts/build /out"], "\(runs)")
+    }
+
+    /// EXPOSE, PGBACKUP_HTTP and the HEALTHCHECK name one port; the HEALTHCHECK, run by /bin/sh
+    /// with curl as Docker runs it, passes on a 200 from /health and fails on a 503 and on no answer.
+    @Test func theHealthcheckAsksHealthOnTheExposedPort() async throws {
+        let runtime = try await runtimeStage()
+        let listen = try #require(Self.environment(runtime)["PGBACKUP_HTTP"])
+        let port = try #require(listen.split(separator: ":").last.map(String.init))
+        #expect(runtime.filter { $0.cmd == "EXPOSE" }.flatMap(\.value) == [port])
+        let healthcheck = try #require(runtime.last { $0.cmd == "HEALTHCHECK" })
+        #expect(healthcheck.value.first == "CMD" && healthcheck.value.count == 2, "\(healthcheck.value)")
+        #expect(healthcheck.flags.contains { $0.hasPrefix("--interval=") } && healthcheck.flags.contains { $0.hasPrefix("--timeout=") })
+        let command = healthcheck.value[1]
+        #expect(command.contains("/health"))
+        #expect(try await Self.packages("runtime").contains("curl") && command.hasPrefix("curl "))
+
+        func runHealthcheck(answering status: Int?) async throws -> Int32 {
+            let local = try await CheckEndToEndTests.unusedPort()
+            var server: BackgroundProcess?
+            if let status {
+                let script = """
+                    import http.server, sys
+                    class Handler(http.server.BaseHTTPRequestHandler):
+                        def do_GET(self):
+                            self.send_response(\(status) if self.path == "/health" else 404)
+                            self.end_headers()
+                            self.wfile.write(b'{"healthy": \(status == 200 ? "true" : "false"), "checks": []}')
+                        def log_message(self, *args): pass
+                    http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+                    """
+                server = try BackgroundProcess("/usr/bin/env", ["python3", "-c", script, String(local)], environment: ["PATH": "/usr/bin:/bin"])
+                let deadline = ContinuousClock.now + .seconds(10)
+                while !canConnect(port: local), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            defer { server?.send(SIGKILL) }
+            // Only the port differs from the image: PGBACKUP_HTTP as a user would set it.
+            let result = try await runProcess("/bin/sh", ["-c", command], environment: ["PATH": "/usr/bin:/bin", "PGBACKUP_HTTP": "127.0.0.1:\(local)"], timeout: .seconds(30))
+            return result.status
+        }
+        #expect(try await runHealthcheck(answering: 200) == 0)
+        #expect(try await runHealthcheck(answering: 503) != 0)
+        #expect(try await runHealthcheck(answering: nil) != 0)
     }
 }

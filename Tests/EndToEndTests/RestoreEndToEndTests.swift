@@ -46,8 +46,15 @@ struct RestoreEndToEndTests {
     static func restoreAndCount(
         _ fixture: DaemonFixture, _ arguments: [String], name: String, environment: [String: String]? = nil
     ) async throws -> [Int: Int] {
-        let directory = fixture.scratch.path + "/restored-\(name)"
-        let result = try await PGBackupBinary.run(["restore", "--pgdata", directory, "--json"] + arguments, environment: environment ?? fixture.environment)
+        try await restoreAndCount(in: fixture.scratch, environment: environment ?? fixture.environment, arguments, name: name)
+    }
+
+    /// `restoreAndCount` with the binary's whole `environment` given.
+    static func restoreAndCount(
+        in scratch: ScratchDirectory, environment: [String: String], _ arguments: [String], name: String
+    ) async throws -> [Int: Int] {
+        let directory = scratch.path + "/restored-\(name)"
+        let result = try await PGBackupBinary.run(["restore", "--pgdata", directory, "--json"] + arguments, environment: environment)
         try #require(result.status == 0, "restore \(arguments): \(result.standardError)")
         let server = try await PostgresCluster.start(
             existingDataDirectory: directory, ownedTrees: [directory + ".pgbackup.yaml"], .init(name: "restored-\(name)"))

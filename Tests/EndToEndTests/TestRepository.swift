@@ -96,6 +96,11 @@ struct TestRepository: Sendable {
 
     /// The completed segments the repository holds (every timeline), sorted.
     func archivedSegments(segmentSize: WALSegmentSize) async throws -> [WALSegmentName] {
+        try await Self.archivedSegments(in: try store, segmentSize: segmentSize)
+    }
+
+    /// The completed segments server `main` of `store` holds (every timeline), sorted.
+    static func archivedSegments(in store: any ObjectStore, segmentSize: WALSegmentSize) async throws -> [WALSegmentName] {
         let layout = WALArchiveLayout(repository: RepositoryLayout(server: "main"))
         return try await store.list(prefix: layout.prefix).compactMap { info -> WALSegmentName? in
             guard case .segment(let name, _)? = layout.entry(forKey: info.key, segmentSize: segmentSize) else { return nil }
