@@ -40,8 +40,6 @@ struct JSONLog {
 /// retention after each, scheduled verify-restore, SIGHUP reloads, SIGTERM during a backup.
 @Suite("pgbackup daemon: schedules and lifecycle, end to end", .serialized)
 struct DaemonScheduleEndToEndTests {
-    static let password = "pw-never-in-a-log"
-
     /// Starts the daemon with `--log-format json`. For a file repository it runs as the
     /// server's user, as in its container (it owns the repository, and verify-restore runs as
     /// itself); for s3 it runs as root, with PGBACKUP_VERIFY_RUN_AS naming the server's user.
@@ -96,15 +94,14 @@ struct DaemonScheduleEndToEndTests {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         try await withPostgresCluster(DaemonFixture.options) { cluster in
-            let fixture = try await DaemonFixture(
-                kind, cluster: cluster, scratch: scratch, conninfo: cluster.conninfo(replication: true) + " password=\(Self.password)")
+            let fixture = try await DaemonFixture(kind, cluster: cluster, scratch: scratch)
             try await cluster.sql("CREATE TABLE t (id int PRIMARY KEY)", "INSERT INTO t SELECT generate_series(1, 1000)")
             try fixture.repository.letTheServerUse(cluster.serverUser)
             try FileManager.default.createDirectory(atPath: scratch.path + "/spool", withIntermediateDirectories: true)
             if kind == .file { try cluster.serverUser.takeOwnership(ofTree: scratch.path + "/spool") }
             let policy = scratch.path + "/policy.yaml"
             try Self.write("schedule:\n  backup: every 4s\n  verify_restore: every 10s\nretention:\n  redundancy: 2\n", to: policy)
-            let secrets = [Self.password] + [fixture.repository.environment["AWS_SECRET_ACCESS_KEY"]].compactMap { $0 }
+            let secrets = [cluster.replicationPassword] + [fixture.repository.environment["AWS_SECRET_ACCESS_KEY"]].compactMap { $0 }.filter { $0.count >= 8 }
 
             // 1. Scheduled backups, retention after each, a scheduled verification.
             let daemon = try Self.startDaemon(fixture, policy: policy)
@@ -176,6 +173,12 @@ struct DaemonScheduleEndToEndTests {
             let before = try await Self.listed(fixture).map(\.id)
             let throttled = try Self.startDaemon(fixture, policy: policy, ["--backup-max-rate", "256", "--shutdown-grace", "2"])
             try await Self.waitForRunningBackup(throttled)
+            // Its next slots come while it runs: skipped and logged, never a second backup.
+            let skipping = try await Self.waitForLog(throttled, "a slot skipped while the backup runs", timeout: .seconds(30)) {
+                !$0.events("job_skipped", job: "backup", outcome: "skipped").isEmpty
+            }
+            #expect(skipping.events("job_start", job: "backup").count == 1)
+            #expect(skipping.events("job_skipped", job: "backup").first?["next_run"] != nil)
             let stopAsked = ContinuousClock.now
             throttled.send(SIGTERM)
             let stopped = try await throttled.wait(timeout: .seconds(60))

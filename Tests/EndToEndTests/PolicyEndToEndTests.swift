@@ -7,7 +7,7 @@ import PGBackupTestSupport
 /// a schedule it does not run yet.
 @Suite("policies, end to end")
 struct PolicyEndToEndTests {
-    @Test func policiesAreFoundByNameValidatedByEveryCommandAndTheDaemonRefusesASchedule() async throws {
+    @Test func policiesAreFoundByNameValidatedByEveryCommandAndTheDaemonRefusesABadOne() async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         try await withPostgresCluster(DaemonFixture.options) { cluster in
