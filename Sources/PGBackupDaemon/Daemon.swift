@@ -3,6 +3,7 @@ import Logging
 import PGBackupServices
 import ServiceLifecycle
 import Synchronization
+import UnixSignals
 
 /// `pgbackup daemon`, the sidecar: one process, one service group (swift-service-lifecycle),
 /// whose services are the WAL streamer (with the backup after a recorded gap), and — as the
@@ -41,11 +42,12 @@ public struct Daemon: Sendable {
         chosen.withLock { $0 = streamer }
 
         // The scheduler runs even with nothing scheduled: it handles SIGHUP (whose default action
-        // would end the process), and a reload may bring a schedule.
+        // would end the process; trapped here, before any service starts), and a reload may
+        // bring a schedule.
         let scheduler = Scheduler(
             configuration: try SchedulerConfiguration.load(settings), state: state, logger: logger,
             server: { chosen.withLock { $0?.streamingServer } }, executable: executable, backupOptions: backupOptions,
-            reload: reload, shutdownGrace: shutdownGrace)
+            reload: reload, shutdownGrace: shutdownGrace, hangups: await UnixSignalsSequence(trapping: .sighup))
 
         let services: [any Service] = [
             StreamerService(streamer: streamer, backupAfterGap: backupAfterGap, logger: logger),

@@ -34,12 +34,16 @@ public final class Scheduler: Service, Sendable {
     private let running = Mutex<Set<DaemonState.JobKind>>([])
     private let retentionPending = Atomic<Bool>(false)
     private let stopping = Atomic<Bool>(false)
+    /// SIGHUP, trapped by the caller before the service group starts (nil: by `run()`).
+    private let hangups: UnixSignalsSequence?
 
     public init(
         configuration: SchedulerConfiguration, state: DaemonState, logger: Logger, server: @escaping @Sendable () -> ConninfoServer?,
         executable: String, backupOptions: BackupOptions = BackupOptions(), reload: (@Sendable () throws -> Settings)?,
-        shutdownGrace: Duration = .seconds(5), tick: Duration = .milliseconds(250), now: @escaping @Sendable () -> Date = { Date() }
+        shutdownGrace: Duration = .seconds(5), tick: Duration = .milliseconds(250), now: @escaping @Sendable () -> Date = { Date() },
+        hangups: UnixSignalsSequence? = nil
     ) {
+        self.hangups = hangups
         self.state = state
         self.logger = logger
         self.jobs = ScheduledJobs(logger: logger, server: server, executable: executable, backupOptions: backupOptions)
@@ -59,7 +63,7 @@ public final class Scheduler: Service, Sendable {
 
     public func run() async throws {
         // Trapped before anything else: SIGHUP's default action would end the process.
-        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let hangups = if let hangups { hangups } else { await UnixSignalsSequence(trapping: .sighup) }
         publishNextRuns()
         let schedules = configuration.schedules
         logger.info("scheduler started", metadata: [
