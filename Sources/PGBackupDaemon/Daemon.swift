@@ -3,6 +3,7 @@ import Logging
 import PGBackupServices
 import ServiceLifecycle
 import Synchronization
+import UnixSignals
 
 /// `pgbackup daemon`, the sidecar: one process, one service group (swift-service-lifecycle),
 /// whose services are the WAL streamer (with the backup after a recorded gap), and — as the
@@ -14,6 +15,15 @@ public struct Daemon: Sendable {
     public let logger: Logger
     /// What every part reports, for `/status`, `/health` and `/metrics`.
     public let state: DaemonState
+    /// Loads the settings again from the same sources (file and environment), for SIGHUP; nil:
+    /// SIGHUP is logged and ignored.
+    public var reload: (@Sendable () throws -> Settings)?
+    /// After SIGTERM, how long running jobs (a backup) may take to finish before they are abandoned.
+    public var shutdownGrace: Duration = .seconds(5)
+    /// Options of the scheduled backups.
+    public var backupOptions = BackupOptions()
+    /// The `pgbackup` executable, for the `restore_command` of a scheduled verify-restore.
+    public var executable: String = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
 
     public init(settings: Settings, streamerOptions: WALStreamerOptions, logger: Logger) {
         self.settings = settings
@@ -31,15 +41,28 @@ public struct Daemon: Sendable {
         let streamer = WALStreamer(settings: settings, options: options, logger: logger)
         chosen.withLock { $0 = streamer }
 
+        // The scheduler runs even with nothing scheduled: it handles SIGHUP (whose default action
+        // would end the process; trapped here, before any service starts), and a reload may
+        // bring a schedule.
+        let scheduler = Scheduler(
+            configuration: try SchedulerConfiguration.load(settings), state: state, logger: logger,
+            server: { chosen.withLock { $0?.streamingServer } }, executable: executable, backupOptions: backupOptions,
+            reload: reload, shutdownGrace: shutdownGrace, hangups: await UnixSignalsSequence(trapping: .sighup))
+
         let services: [any Service] = [
             StreamerService(streamer: streamer, backupAfterGap: backupAfterGap, logger: logger),
+            scheduler,
         ]
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+        var configuration = ServiceGroupConfiguration(
             services: services.map {
                 .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
             },
             gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+            logger: logger)
+        // Bounded: the jobs' grace, then time for the streamer to store the partial segment and
+        // send its final status; past that, the services are cancelled.
+        configuration.maximumGracefulShutdownDuration = shutdownGrace + .seconds(20)
+        let group = ServiceGroup(configuration: configuration)
         logger.info("pgbackup daemon starting", metadata: ["server": "\(settings.server)", "repository": "\(settings.repository?.description ?? "-")"])
         async let swept: Void = TemporaryFileSweep.run(settings, logger: logger)
         try await group.run()

@@ -7,7 +7,7 @@ import PGBackupTestSupport
 /// a schedule it does not run yet.
 @Suite("policies, end to end")
 struct PolicyEndToEndTests {
-    @Test func policiesAreFoundByNameValidatedByEveryCommandAndTheDaemonRefusesASchedule() async throws {
+    @Test func policiesAreFoundByNameValidatedByEveryCommandAndTheDaemonRefusesABadOne() async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         try await withPostgresCluster(DaemonFixture.options) { cluster in
@@ -73,11 +73,10 @@ struct PolicyEndToEndTests {
             #expect(installed.status == 2, "\(installed.standardError)")
             #expect(installed.standardError.contains("invalid value 'never' for retention.wal in \(prefix)/share/pgbackup/policies/installed.yaml"), "\(installed.standardError)")
 
-            // The daemon refuses a policy with a schedule, before it streams anything.
-            let daemon = try await run(["daemon", "--spool", scratch.path + "/spool"], ["PGBACKUP_POLICY": "gfs"])
+            // The daemon refuses a policy that does not load, before it streams anything.
+            let daemon = try await run(["daemon", "--spool", scratch.path + "/spool"], ["PGBACKUP_POLICY": "weekly"])
             #expect(daemon.status == 2, "\(daemon.standardError)")
-            #expect(daemon.standardError.contains("is set, but scheduled backups and verify-restore is not implemented yet"), "\(daemon.standardError)")
-            #expect(daemon.standardError.contains("HINT: run `pgbackup backup` and `pgbackup retention` from cron, or remove `schedule:` from the policy"), "\(daemon.standardError)")
+            #expect(daemon.standardError.contains("invalid value 'weekly' for PGBACKUP_POLICY: no policy of that name"), "\(daemon.standardError)")
             #expect(!FileManager.default.fileExists(atPath: scratch.path + "/spool"))
 
             // wal-fetch (restore_command) does not refuse a bad policy: a missing segment exits 1, quietly.

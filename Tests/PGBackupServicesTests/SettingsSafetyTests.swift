@@ -41,7 +41,7 @@ struct SettingsSafetyTests {
         try load("policy: /srv/policy.yaml").refuseUnimplemented()
     }
 
-    @Test func aPolicyIsLoadedFromTheEnvironmentOrTheFileAndItsScheduleRefusedByTheDaemon() throws {
+    @Test func aPolicyIsLoadedFromTheEnvironmentOrTheFile() throws {
         let directory = FileManager.default.temporaryDirectory.path + "/pgbackup-policy-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -51,15 +51,8 @@ struct SettingsSafetyTests {
         #expect(try load(nil).retentionRules() == nil)
         let byName = try load(nil, env: ["PGBACKUP_POLICY": "three", "PGBACKUP_POLICY_DIR": directory])
         #expect(try byName.retentionRules() == RetentionRules(redundancy: 3))
-        try byName.refuseUnimplementedSchedule()
         let byPath = try load("servers:\n  main:\n    policy: \(directory)/hourly.yaml")
         #expect(try byPath.loadPolicy()?.schedule?.backup == .every(3_600))
-        #expect {
-            try byPath.refuseUnimplementedSchedule()
-        } throws: { error in
-            "\(error)".hasPrefix("schedule in \(directory)/hourly.yaml is set, but scheduled backups and verify-restore is not implemented yet")
-                && "\(error)".contains("HINT: run `pgbackup backup` and `pgbackup retention` from cron, or remove `schedule:`")
-        }
         #expect {
             try load("servers:\n  main:\n    policy: weekly", env: ["PGBACKUP_POLICY_DIR": directory]).loadPolicy()
         } throws: { error in

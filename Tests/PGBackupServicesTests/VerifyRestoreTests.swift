@@ -22,4 +22,13 @@ struct VerifyRestoreTests {
         #expect(try load("postgres_bindir: /opt/pg15/bin", ["PGBACKUP_POSTGRES_BINDIR": "/usr/lib/postgresql/15/bin"]).postgresBindir == "/usr/lib/postgresql/15/bin")
         #expect(throws: ConfigurationError.self) { try load("postgres_bindir: relative/bin") }
     }
+
+    @Test func verifyRunAsComesFromTheFileOrTheEnvironment() throws {
+        func load(_ yaml: String?, _ env: [String: String] = [:]) throws -> Settings {
+            try SettingsLoader.settings(yaml: yaml, path: "/etc/pgbackup/pgbackup.yaml", environment: env, server: nil)
+        }
+        #expect(try load(nil).verifyRunAs == nil)
+        #expect(try load("verify_run_as: postgres").verifyRunAs == "postgres")
+        #expect(try load("verify_run_as: postgres", ["PGBACKUP_VERIFY_RUN_AS": "pgbackup"]).verifyRunAs == "pgbackup")
+    }
 }

@@ -103,7 +103,10 @@ public struct BackupService: Sendable {
             try await lock.release(owner)
             return manifest
         } catch {
-            try? await lock.release(owner)
+            // Also when cancelled (the daemon's shutdown abandons a backup): released from a task
+            // of its own, which the cancellation does not reach (a store request checks it first),
+            // so that the next backup does not find the lock held until it goes stale.
+            await Task { try? await lock.release(owner) }.value
             throw error
         }
     }

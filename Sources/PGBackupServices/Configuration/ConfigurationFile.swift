@@ -18,6 +18,7 @@ struct ConfigurationFile: Decodable {
     var servers: [String: ConfigurationFile]?
     var spoolDirectory: FileValue<AbsolutePathSetting>?
     var postgresBindir: FileValue<AbsolutePathSetting>?
+    var verifyRunAs: FileValue<TextSetting>?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case repository, conninfo, slot, compression, policy
@@ -27,6 +28,7 @@ struct ConfigurationFile: Decodable {
         case s3, servers
         case spoolDirectory = "spool_directory"
         case postgresBindir = "postgres_bindir"
+        case verifyRunAs = "verify_run_as"
 
         /// The environment variable that overrides the key; nil: none does.
         var environment: String? {
@@ -40,6 +42,7 @@ struct ConfigurationFile: Decodable {
             case .http: "PGBACKUP_HTTP"
             case .spoolDirectory: "PGBACKUP_SPOOL"
             case .postgresBindir: "PGBACKUP_POSTGRES_BINDIR"
+            case .verifyRunAs: "PGBACKUP_VERIFY_RUN_AS"
             case .logLevel, .logFormat, .s3, .servers: nil
             }
         }

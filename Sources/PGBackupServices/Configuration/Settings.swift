@@ -37,6 +37,9 @@ public struct Settings: Sendable, CustomStringConvertible {
     /// The PostgreSQL server binaries `verify-restore` starts (`postgres_bindir:`,
     /// `PGBACKUP_POSTGRES_BINDIR`); nil: `pg_config --bindir`, then `/usr/lib/postgresql/<major>/bin`.
     public var postgresBindir: String?
+    /// The OS user the daemon's scheduled verify-restore runs PostgreSQL as when the daemon runs
+    /// as root (`verify_run_as:`, `PGBACKUP_VERIFY_RUN_AS`; `verify-restore --run-as` by default).
+    public var verifyRunAs: String?
     /// Listen address (`host:port`) of the daemon's status endpoint.
     public var httpListen: String?
     public var logLevel: String?

@@ -82,6 +82,7 @@ public enum SettingsLoader {
         settings.encryptionKeyFile = try value(.encryptionKeyFile, \.encryptionKeyFile)
         settings.spoolDirectory = try value(.spoolDirectory, \.spoolDirectory) ?? settings.spoolDirectory
         settings.postgresBindir = try value(.postgresBindir, \.postgresBindir)
+        settings.verifyRunAs = try value(.verifyRunAs, \.verifyRunAs)
         settings.httpListen = try value(.http, \.http)
         settings.logLevel = try value(.logLevel, \.logLevel)
         settings.logFormat = try value(.logFormat, \.logFormat)

@@ -18,16 +18,6 @@ extension Settings {
         try loadPolicy()?.retention
     }
 
-    /// Refuses a policy whose `schedule:` the daemon would not follow (issue 14 implements it):
-    /// running as if backups were being taken would be worse than not running.
-    public func refuseUnimplementedSchedule() throws(ConfigurationError) {
-        guard let policy = try loadPolicy(), let schedule = policy.schedule, schedule.backup != nil || schedule.verifyRestore != nil else { return }
-        throw .notImplemented(
-            setting: "schedule in \(policy.path)", feature: "scheduled backups and verify-restore",
-            refusal: "refusing to run as if its schedule applied",
-            hint: "run `pgbackup backup` and `pgbackup retention` from cron, or remove `schedule:` from the policy")
-    }
-
     /// Reads and validates a policy file.
     static func loadPolicy(atPath path: String) throws(ConfigurationError) -> Policy {
         guard let handle = FileHandle(forReadingAtPath: path), let data = try? handle.readToEnd() ?? Data() else {

@@ -26,6 +26,9 @@ public struct RetentionService: Sendable {
 
     /// How much older than the lock a chunk must be to be swept (`ChunkSweep.margin`).
     public var sweepMargin: TimeInterval = 5
+    /// The policy to apply, loaded already (the daemon keeps the one it loaded and validated,
+    /// whatever happens to the file later); nil: `settings`' policy, read now.
+    public var policy: Policy?
 
     public init(settings: Settings, logger: Logger, clock: @escaping @Sendable () -> Date = { Date() }) {
         self.settings = settings
@@ -34,7 +37,7 @@ public struct RetentionService: Sendable {
     }
 
     public func run(dryRun: Bool) async throws -> RetentionReport {
-        let rules = try settings.retentionRules()
+        let rules: RetentionRules? = if let policy { policy.retention } else { try settings.retentionRules() }
         let repository = Repository(store: try StoreFactory.open(settings), server: settings.server)
         let info = try await repository.info()
         let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))

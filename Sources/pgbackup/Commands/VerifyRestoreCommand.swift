@@ -37,7 +37,7 @@ struct VerifyRestoreCommand: AsyncParsableCommand {
     var amcheck = false
     @Flag(help: "Keep the stopped instance's directory and print how to start it.")
     var keep = false
-    @Option(help: ArgumentHelp("The OS user that runs the server (required as root).", valueName: "user"))
+    @Option(help: ArgumentHelp("The OS user that runs the server (required as root; default: verify_run_as, $PGBACKUP_VERIFY_RUN_AS).", valueName: "user"))
     var runAs: String?
     @Option(help: ArgumentHelp("Chunks fetched and written at once (default: the number of cores).", valueName: "n"))
     var jobs: Int?
@@ -67,7 +67,7 @@ struct VerifyRestoreCommand: AsyncParsableCommand {
         }
         options.amcheck = amcheck
         options.keep = keep
-        options.runAs = runAs
+        options.runAs = runAs ?? settings.verifyRunAs
         if let jobs { options.jobs = jobs }
         options.timeoutSeconds = timeout
 
