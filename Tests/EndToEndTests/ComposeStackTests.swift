@@ -152,10 +152,6 @@ struct ComposeStackTests {
     /// endpoint is being built (issue 14, helper "http"). Dropped here, and only these; remove a
     /// name once the binary accepts it.
     static let refusedToday: Set<String> = ["PGBACKUP_HTTP"]
-    /// Today's daemon refuses a policy with `schedule:` (the schedules are being built, issue 14,
-    /// helper "sched"): the test runs a copy of the stack's policy without that section. Set to
-    /// true once the daemon runs schedules.
-    static let daemonRunsSchedules = false
 
     /// Where a container path of `service` is here: on a bind mount, under its source; on a named
     /// volume, under `namedVolumes[name]`, else `<scratch>/volumes/<name>`; elsewhere, nil.
@@ -205,12 +201,6 @@ struct ComposeStackTests {
 
         for (name, value) in environment where value.hasPrefix("/") {
             if let local = localPath(value, of: service, namedVolumes: [:], scratch: scratch) { environment[name] = local }
-        }
-        if !daemonRunsSchedules, let policy = environment["PGBACKUP_POLICY"] {
-            let copy = scratch.path + "/policy-without-schedule.yaml"
-            let script = "import sys, yaml\npolicy = yaml.safe_load(open(sys.argv[1]))\npolicy.pop('schedule', None)\nyaml.safe_dump(policy, open(sys.argv[2], 'w'))"
-            _ = try await runProcess("/usr/bin/env", ["python3", "-c", script, policy, copy]).checked()
-            environment["PGBACKUP_POLICY"] = copy
         }
         return environment
     }
