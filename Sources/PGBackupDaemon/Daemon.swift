@@ -14,11 +14,15 @@ public struct Daemon: Sendable {
     public let logger: Logger
     /// What every part reports, for `/status`, `/health` and `/metrics`.
     public let state: DaemonState
+    /// How often the health monitor looks at the slot and (with the HTTP endpoint) runs the checks
+    /// `/health` serves: its answers are at most this plus one round old.
+    public let checkInterval: Duration
 
-    public init(settings: Settings, streamerOptions: WALStreamerOptions, logger: Logger) {
+    public init(settings: Settings, streamerOptions: WALStreamerOptions, logger: Logger, checkInterval: Duration = .seconds(15)) {
         self.settings = settings
         self.streamerOptions = streamerOptions
         self.logger = logger
+        self.checkInterval = checkInterval
         self.state = DaemonState(server: settings.server)
     }
 
@@ -30,10 +34,14 @@ public struct Daemon: Sendable {
         options.onGapRecorded = { backupAfterGap.request(after: $0) }
         let streamer = WALStreamer(settings: settings, options: options, logger: logger)
         chosen.withLock { $0 = streamer }
+        let http = try settings.httpAddress()
+        let monitor = HealthMonitor(settings: settings, streamer: streamer, logger: logger, interval: checkInterval, runChecks: http != nil)
 
-        let services: [any Service] = [
+        var services: [any Service] = [
             StreamerService(streamer: streamer, backupAfterGap: backupAfterGap, logger: logger),
+            HealthMonitorService(monitor: monitor),
         ]
+        if let http { services.append(HTTPService(address: http, streamer: streamer, state: state, monitor: monitor, settings: settings, logger: logger)) }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: services.map {
                 .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)

@@ -30,6 +30,12 @@ struct DaemonCommand: AsyncParsableCommand {
             streaming is followed at once. A recorded WAL gap starts a base backup at once. \
             Lost connections are retried with capped backoff; timeline switches are followed. \
             SIGTERM or SIGINT: the partial segment is stored, a final status is sent, exit 0.
+
+            With PGBACKUP_HTTP (`http:`, host:port) it serves /live, /ready (WAL streams from a \
+            primary), /health (check --json's body from the last round of checks, every \
+            --check-interval seconds, plus the daemon's live state; 200 or 503), /status (JSON) and \
+            /metrics (Prometheus). Past the policy's alerts.slot_retained_max the log says what to \
+            do, and with alerts.slot_retained_drop: true the daemon drops its slot.
             """
     )
 
@@ -47,12 +53,15 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds between surveys of the conninfo's other servers while streaming (a primary on a newer timeline is followed at once).", valueName: "seconds"))
     var resurveyInterval: Double = 10
 
+    @Option(help: ArgumentHelp("Seconds between the daemon's health rounds: the slot's retained WAL (alerts.slot_retained_max) and, with the HTTP endpoint, the checks /health serves (at most this plus one round old).", valueName: "seconds"))
+    var checkInterval: Double = 15
+
     @Flag(help: "Report each fsync of the spool at once (for synchronous_standby_names).")
     var synchronous = false
 
     func validate() throws {
-        guard statusInterval > 0, partialInterval >= 0, resurveyInterval > 0 else {
-            throw ValidationError("--status-interval and --resurvey-interval must be positive and --partial-interval not negative")
+        guard statusInterval > 0, partialInterval >= 0, resurveyInterval > 0, checkInterval > 0 else {
+            throw ValidationError("--status-interval, --resurvey-interval and --check-interval must be positive and --partial-interval not negative")
         }
     }
 
@@ -66,6 +75,6 @@ struct DaemonCommand: AsyncParsableCommand {
         options.partialUploadInterval = partialInterval > 0 ? .milliseconds(Int(partialInterval * 1000)) : nil
         options.synchronous = synchronous
         options.resurveyInterval = .milliseconds(Int(resurveyInterval * 1000))
-        try await Daemon(settings: settings, streamerOptions: options, logger: logger).run()
+        try await Daemon(settings: settings, streamerOptions: options, logger: logger, checkInterval: .milliseconds(Int(checkInterval * 1000))).run()
     }
 }
