@@ -36,7 +36,7 @@ extension Settings {
         guard let address = HTTPListenAddress(parsing: httpListen) else {
             throw .invalidValue(
                 setting: sources["http"] ?? "PGBACKUP_HTTP", value: httpListen,
-                reason: "expected host:port with a port from 1 to 65535 (e.g. 0.0.0.0:9187, 127.0.0.1:9187 or [::1]:9187)")
+                reason: "expected HOST:PORT with a port from 1 to 65535, e.g. 127.0.0.1:9187, 0.0.0.0:9187 or [::1]:9187")
         }
         return address
     }
