@@ -41,6 +41,9 @@ final class HealthMonitor: Sendable {
     let runChecks: Bool
     let slotGuard: SlotGuard
     private let observed = Mutex(Observations())
+    /// When the repository's bytes were last summed: a listing of every object, so only every
+    /// tenth round (`pgbackup_repository_bytes` is that much older).
+    private let bytesSurveyed = Mutex<ContinuousClock.Instant?>(nil)
 
     init(settings: Settings, streamer: WALStreamer, logger: Logger, interval: Duration, runChecks: Bool) {
         self.settings = settings
@@ -86,14 +89,19 @@ final class HealthMonitor: Sendable {
         do {
             let repository = Repository(store: try StoreFactory.open(settings), server: settings.server)
             let backups = try await BackupCatalog(repository: repository).survey().backups
-            let objects = try await repository.store.list(prefix: "\(settings.server)/")
+            let now = ContinuousClock.now
+            let bytesDue = bytesSurveyed.withLock { $0.map { now - $0 >= interval * 10 } ?? true }
+            let repositoryBytes = bytesDue
+                ? try await repository.store.list(prefix: "\(settings.server)/").reduce(0) { $0 + $1.size }
+                : observations.survey?.repositoryBytes ?? 0
+            if bytesDue { bytesSurveyed.withLock { $0 = now } }
             let verifications = try await VerificationLog(repository: repository).latest()
             let newest = backups.max { $0.stopTime < $1.stopTime }
             let successes = ([verifications.newest].compactMap { $0 } + Array(verifications.byBackup.values)).filter(\.ok)
             return RepositorySurvey(
                 backups: backups.count, newestBackupStop: newest?.stopTime, newestBackupID: newest?.id.description,
                 recoveryWindowStart: backups.map(\.stopTime).min(),
-                repositoryBytes: objects.reduce(0) { $0 + $1.size },
+                repositoryBytes: repositoryBytes,
                 lastVerification: verifications.newest,
                 lastVerificationSuccess: successes.map(\.startedAt).max())
         } catch {
