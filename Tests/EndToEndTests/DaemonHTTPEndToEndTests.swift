@@ -86,11 +86,16 @@ struct DaemonHTTPEndToEndTests {
     static func waitFor(_ port: Int, _ path: String, _ what: String, daemon: BackgroundProcess, timeout: Duration = .seconds(60),
                         _ condition: (Answer) -> Bool) async throws -> Answer {
         let deadline = ContinuousClock.now + timeout
+        var slowest = 0.0
+        defer { print("\(what): slowest GET \(path) \(Int(slowest * 1000)) ms") }
         while true {
             guard daemon.isRunning else { throw FixtureError("the daemon exited: \(daemon.standardError.suffix(3000))") }
             let answer = try await get(port, path)
-            // Served from the last round, never waiting on a check, a backup or the repository.
-            #expect(answer.seconds < 2, "\(path) took \(answer.seconds) s")
+            // Served from the last round, never waiting on a check, a backup or the repository
+            // (a few ms; the bound leaves room for a loaded 2-core CI machine while the daemon's
+            // own backup after the gap competes for the CPU).
+            #expect(answer.seconds < 5, "\(path) took \(answer.seconds) s")
+            slowest = max(slowest, answer.seconds)
             if condition(answer) { return answer }
             guard ContinuousClock.now < deadline else {
                 throw FixtureError("\(what): not within \(timeout); last \(path): \(answer.status) \(answer.body)\ndaemon log: \(daemon.standardError.suffix(4000))")
