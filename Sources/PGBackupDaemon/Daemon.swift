@@ -24,11 +24,15 @@ public struct Daemon: Sendable {
     public var backupOptions = BackupOptions()
     /// The `pgbackup` executable, for the `restore_command` of a scheduled verify-restore.
     public var executable: String = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    /// How often the health monitor looks at the slot and (with the HTTP endpoint) runs the checks
+    /// `/health` serves: its answers are at most this plus one round old.
+    public let checkInterval: Duration
 
-    public init(settings: Settings, streamerOptions: WALStreamerOptions, logger: Logger) {
+    public init(settings: Settings, streamerOptions: WALStreamerOptions, logger: Logger, checkInterval: Duration = .seconds(15)) {
         self.settings = settings
         self.streamerOptions = streamerOptions
         self.logger = logger
+        self.checkInterval = checkInterval
         self.state = DaemonState(server: settings.server)
     }
 
@@ -40,6 +44,8 @@ public struct Daemon: Sendable {
         options.onGapRecorded = { backupAfterGap.request(after: $0) }
         let streamer = WALStreamer(settings: settings, options: options, logger: logger)
         chosen.withLock { $0 = streamer }
+        let http = try settings.httpAddress()
+        let monitor = HealthMonitor(settings: settings, streamer: streamer, logger: logger, interval: checkInterval, runChecks: http != nil)
 
         // The scheduler runs even with nothing scheduled: it handles SIGHUP (whose default action
         // would end the process; trapped here, before any service starts), and a reload may
@@ -49,10 +55,13 @@ public struct Daemon: Sendable {
             server: { chosen.withLock { $0?.streamingServer } }, executable: executable, backupOptions: backupOptions,
             reload: reload, shutdownGrace: shutdownGrace, hangups: await UnixSignalsSequence(trapping: .sighup))
 
-        let services: [any Service] = [
+        // Shut down in reverse order: the scheduler first (no new jobs), the streamer last.
+        var services: [any Service] = [
             StreamerService(streamer: streamer, backupAfterGap: backupAfterGap, logger: logger),
-            scheduler,
+            HealthMonitorService(monitor: monitor),
         ]
+        if let http { services.append(HTTPService(address: http, streamer: streamer, state: state, monitor: monitor, settings: settings, logger: logger)) }
+        services.append(scheduler)
         var configuration = ServiceGroupConfiguration(
             services: services.map {
                 .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)

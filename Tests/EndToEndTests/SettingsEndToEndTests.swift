@@ -38,9 +38,7 @@ struct SettingsEndToEndTests {
             let refusals: [(environment: [String: String], file: String?, text: String)] = [
                 (["PGBACKUP_ENCRYPTION_KEY_FILE": scratch.path + "/key"], nil,
                  "PGBACKUP_ENCRYPTION_KEY_FILE is set, but client-side encryption is not implemented yet: refusing to store backups in plaintext\nHINT: unset it to run without encryption"),
-                (["PGBACKUP_HTTP": "127.0.0.1:9187"], nil, "PGBACKUP_HTTP is set, but the HTTP status endpoint (/health, /metrics) is not implemented yet"),
                 ([:], "encryption_key_file: /etc/pgbackup/key\n", "encryption_key_file in \(scratch.path)/pgbackup.yaml is set, but client-side encryption"),
-                ([:], "http: 0.0.0.0:9187\n", "http in \(scratch.path)/pgbackup.yaml is set, but the HTTP status endpoint"),
             ]
             for refusal in refusals {
                 var arguments = ["init"]

@@ -68,12 +68,13 @@ struct PolicyLoaderTests {
               backup_max_age: 7h
               wal_max_age: 90s
               slot_retained_max: 1024kB
+              slot_retained_drop: true
             """)
         #expect(policy.schedule?.backup == .every(21_600))
         #expect(policy.schedule?.verifyRestore?.description == "30 2 * * sun")
         #expect(policy.retention == RetentionRules(redundancy: 3, recoveryWindow: 1_209_600, keepMonthly: 6, wal: .consistency))
         #expect(policy.verification?.checkSQL == "/etc/pgbackup/checks.sql")
-        #expect(policy.alerts == .init(backupMaxAge: 25_200, walMaxAge: 90, slotRetainedMax: 1 << 20))
+        #expect(policy.alerts == .init(backupMaxAge: 25_200, walMaxAge: 90, slotRetainedMax: 1 << 20, slotRetainedDrop: true))
     }
 
     @Test func anEmptyPolicyKeepsEverything() throws {
@@ -90,6 +91,7 @@ struct PolicyLoaderTests {
         ("schedule:\n  backup: \"0 25 * * *\"", "invalid value '0 25 * * *' for schedule.backup in /etc/pgbackup/policies/test.yaml: '25' is not a valid hour (0-23)"),
         ("schedule:\n  verify_restore: every 7 parsecs", "invalid value 'every 7 parsecs' for schedule.verify_restore in"),
         ("alerts:\n  slot_retained_max: 2 gigs", "invalid value '2 gigs' for alerts.slot_retained_max in /etc/pgbackup/policies/test.yaml: expected a size"),
+        ("alerts:\n  slot_retained_drop: sometimes", "invalid value 'sometimes' for alerts.slot_retained_drop in /etc/pgbackup/policies/test.yaml: expected true or false"),
         ("alerts:\n  backup_max_age: soon", "invalid value 'soon' for alerts.backup_max_age in"),
         ("verification:\n  check_sql: checks.sql", "invalid value 'checks.sql' for verification.check_sql in /etc/pgbackup/policies/test.yaml: expected an absolute path"),
         ("retention:\n  keep_daily: [7]", "invalid value for retention.keep_daily in /etc/pgbackup/policies/test.yaml: expected a single value"),

@@ -120,6 +120,8 @@ struct SettingsLoaderTests {
         ("PGBACKUP_S3_PATH_STYLE", "maybe", "true or false"),
         ("PGBACKUP_S3_ENDPOINT", "127.0.0.1:9000", "http:// or https://"),
         ("PGBACKUP_HTTP", "9187", "HOST:PORT"),
+        ("PGBACKUP_HTTP", "127.0.0.1:+80", "HOST:PORT"),
+        ("PGBACKUP_HTTP", "::1:80", "HOST:PORT"),
         ("PGBACKUP_SERVER", "../etc", "server name"),
     ])
     func badValuesNameTheSettingAndWhatIsAllowed(variable: String, value: String, allowed: String) {

@@ -14,7 +14,6 @@ struct SettingsSafetyTests {
 
     @Test(arguments: [
         ("PGBACKUP_ENCRYPTION_KEY_FILE", "/k", "client-side encryption is not implemented yet: refusing to store backups in plaintext"),
-        ("PGBACKUP_HTTP", "127.0.0.1:9187", "the HTTP status endpoint (/health, /metrics) is not implemented yet"),
     ])
     func anUnimplementedSettingFromTheEnvironmentIsRefusedByName(variable: String, value: String, text: String) throws {
         let settings = try load(nil, env: [variable: value])
@@ -28,7 +27,6 @@ struct SettingsSafetyTests {
 
     @Test(arguments: [
         ("encryption_key_file: /k", "encryption_key_file in /etc/pgbackup/pgbackup.yaml is set"),
-        ("http: 127.0.0.1:9187", "http in /etc/pgbackup/pgbackup.yaml is set"),
     ])
     func anUnimplementedSettingFromTheFileIsRefusedByItsKey(yaml: String, text: String) throws {
         let settings = try load(yaml)
@@ -36,7 +34,7 @@ struct SettingsSafetyTests {
     }
 
     @Test func implementedSettingsPass() throws {
-        try load("repository: file:///srv\ncompression: gzip:6\nspool_directory: /srv/spool", env: ["PGBACKUP_CONNINFO": "host=a"]).refuseUnimplemented()
+        try load("repository: file:///srv\ncompression: gzip:6\nspool_directory: /srv/spool\nhttp: 127.0.0.1:9187", env: ["PGBACKUP_CONNINFO": "host=a"]).refuseUnimplemented()
         // A policy is implemented now (issue #11): loaded and validated, not refused.
         try load("policy: /srv/policy.yaml").refuseUnimplemented()
     }

@@ -93,9 +93,9 @@ enum AbsolutePathSetting: SettingKind {
 
 enum ListenAddressSetting: SettingKind {
     static func parse(_ text: String) throws(InvalidSettingText) -> String {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
-              (1...65535).contains(port), colon > text.startIndex
-        else { throw InvalidSettingText(reason: "expected HOST:PORT, e.g. 127.0.0.1:9187") }
+        guard HTTPListenAddress(parsing: text) != nil else {
+            throw InvalidSettingText(reason: "expected HOST:PORT with a port from 1 to 65535, e.g. 127.0.0.1:9187, 0.0.0.0:9187 or [::1]:9187")
+        }
         return text
     }
 }

@@ -59,11 +59,7 @@ public struct Settings: Sendable, CustomStringConvertible {
                 setting: setting("encryption_key_file", "PGBACKUP_ENCRYPTION_KEY_FILE"), feature: "client-side encryption",
                 refusal: "refusing to store backups in plaintext", hint: "unset it to run without encryption")
         }
-        if httpListen != nil {
-            throw .notImplemented(
-                setting: setting("http", "PGBACKUP_HTTP"), feature: "the HTTP status endpoint (/health, /metrics)",
-                refusal: "refusing to run without the endpoint it asks for", hint: "unset it to run without the endpoint")
-        }
+        if httpListen != nil { _ = try httpAddress() }  // a bad address: refused before anything starts
     }
 
     /// The repository, or the configuration error an operator can act on.

@@ -28,10 +28,15 @@ public struct Policy: Sendable, Hashable {
         public var walMaxAge: TimeInterval?
         /// The primary holds more WAL than this for our slot (bytes).
         public var slotRetainedMax: Int64?
-        public init(backupMaxAge: TimeInterval? = nil, walMaxAge: TimeInterval? = nil, slotRetainedMax: Int64? = nil) {
+        /// The daemon drops its slot when it holds more than `slotRetainedMax` (the primary's
+        /// disk before WAL continuity: a gap is recorded and a backup taken once possible).
+        public var slotRetainedDrop: Bool?
+        public init(backupMaxAge: TimeInterval? = nil, walMaxAge: TimeInterval? = nil, slotRetainedMax: Int64? = nil,
+                    slotRetainedDrop: Bool? = nil) {
             self.backupMaxAge = backupMaxAge
             self.walMaxAge = walMaxAge
             self.slotRetainedMax = slotRetainedMax
+            self.slotRetainedDrop = slotRetainedDrop
         }
     }
 

@@ -52,8 +52,10 @@ struct PolicyFile: Decodable {
         var backupMaxAge: FileValue<DurationSetting>?
         var walMaxAge: FileValue<DurationSetting>?
         var slotRetainedMax: FileValue<SizeSetting>?
+        var slotRetainedDrop: FileValue<FlagSetting>?
         enum CodingKeys: String, CodingKey, CaseIterable {
             case backupMaxAge = "backup_max_age", walMaxAge = "wal_max_age", slotRetainedMax = "slot_retained_max"
+            case slotRetainedDrop = "slot_retained_drop"
         }
     }
 
@@ -94,6 +96,7 @@ struct PolicyFile: Decodable {
                     minimumRedundancy: $0.minimumRedundancy?.value, wal: $0.wal?.value ?? .pitr)
             },
             verification: file.verification.map { .init(checkSQL: $0.checkSQL?.value) },
-            alerts: file.alerts.map { .init(backupMaxAge: $0.backupMaxAge?.value, walMaxAge: $0.walMaxAge?.value, slotRetainedMax: $0.slotRetainedMax?.value) })
+            alerts: file.alerts.map { .init(backupMaxAge: $0.backupMaxAge?.value, walMaxAge: $0.walMaxAge?.value, slotRetainedMax: $0.slotRetainedMax?.value,
+                    slotRetainedDrop: $0.slotRetainedDrop?.value) })
     }
 }

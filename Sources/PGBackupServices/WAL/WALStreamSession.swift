@@ -11,6 +11,7 @@ extension WALStreamer {
         queue: AsyncStream<UploadJob>.Continuation
     ) throws {
         let spool = box.value
+        defer { live.withLock { $0.streaming = false } }
         // The chosen server only, asked again on this very connection: the survey's answer may
         // be stale (a promotion or a failover in between).
         let connection = try PrimaryLocator.connect(plan.server, conninfo: plan.conninfo, environment: plan.environment)
@@ -51,6 +52,10 @@ extension WALStreamer {
             let outcome: ReceiveOutcome
             do {
                 try stream.start(slot: plan.slot, at: position, timeline: timeline)
+                live.withLock { [timeline] in
+                    $0.streaming = true
+                    $0.timeline = timeline
+                }
                 logger.info("streaming WAL", metadata: [
                     "server": "\(plan.server)", "from": "\(position)", "timeline": "\(timeline)", "slot": "\(plan.slot)",
                 ])
@@ -144,6 +149,9 @@ extension WALStreamer {
         }
 
         while true {
+            if slotDropRequested.load(ordering: .relaxed) {
+                throw SlotDropRequested()  // at once: the repository may be what is stuck
+            }
             if isStopping || primaryMoved.load(ordering: .sequentiallyConsistent) {
                 try finish(stream, spool: spool, progress: progress, queue: queue, times: times)
                 return .stopped

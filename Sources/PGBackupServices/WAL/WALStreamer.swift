@@ -60,6 +60,10 @@ public final class WALStreamer: Sendable {
     private let currentServer = Mutex<ConninfoServer?>(nil)
     /// The timeline the last session wrote into the spool (its end is `progress.written`).
     let spooledTimeline = Mutex<TimelineID?>(nil)
+    /// What `status` reports (WALStreamerStatus.swift).
+    let live = Mutex(WALStreamerLive())
+    /// Set by `requestSlotDrop()`; the run loop drops the slot between sessions.
+    let slotDropRequested = Atomic<Bool>(false)
 
     public init(settings: Settings, options: WALStreamerOptions, logger: Logger,
                 environment: [String: String] = ProcessInfo.processInfo.environment) {
@@ -93,9 +97,14 @@ public final class WALStreamer: Sendable {
 
         let archivedEnd = try await archive.continuity().streamingResumePoint?.lsn ?? .zero
         let progress = SharedProgress(StreamProgress(start: archivedEnd, archived: archivedEnd))
+        live.withLock { $0.progress = progress }
         let (jobs, queue) = AsyncStream.makeStream(of: UploadJob.self)
         var uploader = WALUploader(archive: archive, progress: progress, logger: logger)
-        uploader.onGapRecorded = options.onGapRecorded
+        uploader.onGapRecorded = { [self] gap in
+            live.withLock { $0.gapsRecorded += 1 }
+            options.onGapRecorded?(gap)
+        }
+        uploader.onArchived = { [self] in noteArchived(segment: $0, times: $1) }
         uploader.source = { [self] in "WAL stream from \(streamingServer.map { "\($0)" } ?? "the daemon's primary")" }
 
         // Before anything else, and whether or not a server can be reached: the segments a
@@ -116,6 +125,9 @@ public final class WALStreamer: Sendable {
         let spoolBox = SendableBox(spool)
         while !isStopping {
             let sessionStart = ContinuousClock.now
+            if slotDropRequested.exchange(false, ordering: .sequentiallyConsistent), let server = streamingServer {
+                await dropSlot(on: server, conninfo: conninfo)
+            }
             do {
                 let continuity = try await archive.continuity()
                 let primary = try await choosePrimary(conninfo: conninfo, info: info, location: store.location, continuity: continuity)
@@ -149,6 +161,7 @@ public final class WALStreamer: Sendable {
                 // fsync'd in the spool goes to the repository now, not when a server answers.
                 try? await BlockingIO.run { [self] in self.queueSpoolTail(spoolBox.value, progress: progress, queue: queue) }
                 guard !isStopping else { break }
+                if error is SlotDropRequested { continue }
                 // A session that streamed for a while was a success: start the backoff anew.
                 if ContinuousClock.now - sessionStart > .seconds(60) { attempt = 0 }
                 let delay = options.reconnectDelays[min(attempt, options.reconnectDelays.count - 1)]
@@ -195,7 +208,7 @@ public final class WALStreamer: Sendable {
     /// Sleeps in short steps so a stop request is not kept waiting.
     private func sleep(_ duration: Duration) async throws {
         let deadline = ContinuousClock.now + duration
-        while !isStopping && ContinuousClock.now < deadline {
+        while !isStopping && !slotDropRequested.load(ordering: .relaxed) && ContinuousClock.now < deadline {
             try await Task.sleep(for: min(.milliseconds(200), deadline - ContinuousClock.now))
         }
     }

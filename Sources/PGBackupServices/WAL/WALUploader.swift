@@ -49,6 +49,9 @@ struct WALUploader: Sendable {
     var source: @Sendable () -> String = { "the daemon's WAL stream" }
     /// Called after a gap record is stored.
     var onGapRecorded: (@Sendable (WALGap) -> Void)?
+    /// Called after WAL reached the repository: a segment (true) or a partial copy (false), with
+    /// the server times the stream had for it.
+    var onArchived: (@Sendable (Bool, WALTimeRecord?) -> Void)?
 
     func run(_ jobs: AsyncStream<UploadJob>) async throws {
         for await job in jobs {
@@ -84,6 +87,7 @@ struct WALUploader: Sendable {
             if case .diverged = outcome {} else { try await archive.removePartial(name) }
             unlink(path)
             progress.update { $0.didArchive(upTo: name.endLSN) }
+            onArchived?(true, times)
             switch outcome {
             case let .stored(key, size, storedSize, _):
                 logger.info("archived WAL segment \(name.name)", metadata: ["object": "\(key)", "bytes": "\(size)", "stored": "\(storedSize)"])
@@ -109,6 +113,7 @@ struct WALUploader: Sendable {
                 $0.didStorePartial(name, length: length)
                 $0.didArchive(upTo: name.startLSN + UInt64(length))
             }
+            onArchived?(false, times)
             logger.debug("stored partial WAL segment \(name.name)", metadata: ["bytes": "\(length)"])
         case let .spoolTail(name, path, length):
             if length > 0 {

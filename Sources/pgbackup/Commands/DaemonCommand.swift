@@ -47,6 +47,12 @@ struct DaemonCommand: AsyncParsableCommand {
             the schedules, the retention rules and the verification settings. The repository, \
             server, conninfo, slot, compression, S3, spool and HTTP settings take effect only \
             after a restart.
+
+            With PGBACKUP_HTTP (`http:`, host:port) it serves /live, /ready (WAL streams from a \
+            primary), /health (check --json's body from the last round of checks, every \
+            --check-interval seconds, plus the daemon's live state; 200 or 503), /status (JSON) and \
+            /metrics (Prometheus). Past the policy's alerts.slot_retained_max the log says what to \
+            do, and with alerts.slot_retained_drop: true the daemon drops its slot.
             """
     )
 
@@ -69,13 +75,15 @@ struct DaemonCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Limit the server's sending rate during scheduled backups, in kB/s (32 to 1048576), to spare its disks.", valueName: "kB/s"))
     var backupMaxRate: Int?
+    @Option(help: ArgumentHelp("Seconds between the daemon's health rounds: the slot's retained WAL (alerts.slot_retained_max) and, with the HTTP endpoint, the checks /health serves (at most this plus one round old).", valueName: "seconds"))
+    var checkInterval: Double = 15
 
     @Flag(help: "Report each fsync of the spool at once (for synchronous_standby_names).")
     var synchronous = false
 
     func validate() throws {
-        guard statusInterval > 0, partialInterval >= 0, resurveyInterval > 0 else {
-            throw ValidationError("--status-interval and --resurvey-interval must be positive and --partial-interval not negative")
+        guard statusInterval > 0, partialInterval >= 0, resurveyInterval > 0, checkInterval > 0 else {
+            throw ValidationError("--status-interval, --resurvey-interval and --check-interval must be positive and --partial-interval not negative")
         }
         guard shutdownGrace >= 0 && shutdownGrace <= 3600 else { throw ValidationError("--shutdown-grace must be between 0 and 3600 seconds") }
         if let backupMaxRate, !BackupOptions.maxRateRange.contains(backupMaxRate) {
@@ -92,7 +100,8 @@ struct DaemonCommand: AsyncParsableCommand {
         options.partialUploadInterval = partialInterval > 0 ? .milliseconds(Int(partialInterval * 1000)) : nil
         options.synchronous = synchronous
         options.resurveyInterval = .milliseconds(Int(resurveyInterval * 1000))
-        var daemon = Daemon(settings: settings, streamerOptions: options, logger: logger)
+        var daemon = Daemon(
+            settings: settings, streamerOptions: options, logger: logger, checkInterval: .milliseconds(Int(checkInterval * 1000)))
         // SIGHUP reads the same sources again: the configuration file and the environment.
         daemon.reload = { [global, spool] in
             var settings = try global.settings()
