@@ -148,10 +148,6 @@ struct ComposeStackTests {
 
     // MARK: the sidecar's environment, run here
 
-    /// Variables the sidecar's environment sets that today's binary refuses (exit 2): the HTTP
-    /// endpoint is being built (issue 14, helper "http"). Dropped here, and only these; remove a
-    /// name once the binary accepts it.
-    static let refusedToday: Set<String> = ["PGBACKUP_HTTP"]
 
     /// Where a container path of `service` is here: on a bind mount, under its source; on a named
     /// volume, under `namedVolumes[name]`, else `<scratch>/volumes/<name>`; elsewhere, nil.
@@ -180,7 +176,6 @@ struct ComposeStackTests {
         environment.merge(try #require(service.environment)) { $1 }
         // The endpoint's port: a free one of 127.0.0.1 (tests run side by side).
         if environment["PGBACKUP_HTTP"] != nil { environment["PGBACKUP_HTTP"] = "127.0.0.1:\(try await CheckEndToEndTests.unusedPort())" }
-        for name in refusedToday { environment[name] = nil }
 
         let conninfo = try #require(environment["PGBACKUP_CONNINFO"])
         var hosts: [String] = []
@@ -278,6 +273,12 @@ struct ComposeStackTests {
             let check = try await PGBackupBinary.run(["check", "--json"], environment: environment, timeout: .seconds(60))
             #expect(check.status == 0, "check: \(check.standardOutput)\(check.standardError)")
             #expect(!(check.standardOutput + check.standardError + daemon.standardError).contains(replicationPassword))
+            // The image's HEALTHCHECK asks /health on PGBACKUP_HTTP: healthy once a round of checks
+            // has seen the backups (the stack's --check-interval, else 15 s).
+            let httpPort = try #require(daemonEnvironment["PGBACKUP_HTTP"].flatMap { $0.split(separator: ":").last }.flatMap { Int($0) })
+            try await primary.waitUntil("/health answers 200", timeout: .seconds(60)) {
+                try await DaemonHTTPEndToEndTests.get(httpPort, "/health").status == 200
+            }
 
             // The drill: the primary is lost for good, the replica promoted; the sidecar follows it.
             try await primary.crash()
