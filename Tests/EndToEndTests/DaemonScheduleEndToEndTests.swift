@@ -43,8 +43,9 @@ struct DaemonScheduleEndToEndTests {
     /// Starts the daemon with `--log-format json`. For a file repository it runs as the
     /// server's user, as in its container (it owns the repository, and verify-restore runs as
     /// itself); for s3 it runs as root, with PGBACKUP_VERIFY_RUN_AS naming the server's user.
-    static func startDaemon(_ fixture: DaemonFixture, policy: String, _ arguments: [String] = []) throws -> BackgroundProcess {
+    static func startDaemon(_ fixture: DaemonFixture, policy: String, _ arguments: [String] = [], httpPort: Int? = nil) throws -> BackgroundProcess {
         var environment = fixture.environment
+        if let httpPort { environment["PGBACKUP_HTTP"] = "127.0.0.1:\(httpPort)" }
         environment["PATH"] = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         environment["PGBACKUP_CONFIG"] = "/dev/null"
         environment["PGBACKUP_POLICY"] = policy
@@ -104,13 +105,36 @@ struct DaemonScheduleEndToEndTests {
             let secrets = [cluster.replicationPassword] + [fixture.repository.environment["AWS_SECRET_ACCESS_KEY"]].compactMap { $0 }.filter { $0.count >= 8 }
 
             // 1. Scheduled backups, retention after each, a scheduled verification.
-            let daemon = try Self.startDaemon(fixture, policy: policy)
+            // With the HTTP endpoint: /metrics and /status follow the schedules.
+            let httpPort = try await CheckEndToEndTests.unusedPort()
+            let daemon = try Self.startDaemon(fixture, policy: policy, ["--check-interval", "1"], httpPort: httpPort)
+            try await Self.waitForLog(daemon, "a first scheduled backup", timeout: .seconds(90)) { log in
+                !log.events("job_end", job: "backup", outcome: "success").isEmpty
+            }
+            let early = try await DaemonHTTPEndToEndTests.scrape(httpPort)
             var log = try await Self.waitForLog(daemon, "4 scheduled backups, a retention that removed one, a verification", timeout: .seconds(150)) { log in
                 log.events("job_end", job: "backup", outcome: "success").count >= 4
                     && log.events("job_end", job: "retention", outcome: "success").contains { ($0["removed"] ?? "0") != "0" }
                     && !log.events("job_end", job: "verify_restore", outcome: "success").isEmpty
             }
             #expect(log.unparsable.isEmpty, "every line is one JSON object: \(log.unparsable.prefix(3))")
+            try await Task.sleep(for: .seconds(2))  // a health round past the verification
+            let late = try await DaemonHTTPEndToEndTests.scrape(httpPort)
+            func metric(_ metrics: [String: (type: String, samples: [DaemonHTTPEndToEndTests.Sample])], _ name: String) -> Double {
+                DaemonHTTPEndToEndTests.value(metrics, name) ?? -1
+            }
+            #expect(metric(late, "pgbackup_backup_last_success_timestamp_seconds") > metric(early, "pgbackup_backup_last_success_timestamp_seconds"))
+            #expect(metric(early, "pgbackup_backup_last_success_timestamp_seconds") > 0)
+            #expect(metric(late, "pgbackup_backup_last_duration_seconds") > 0 && metric(late, "pgbackup_backup_last_stored_bytes") > 0)
+            #expect(metric(late, "pgbackup_verification_last_success_timestamp_seconds") > 0)
+            #expect(metric(late, "pgbackup_verification_last_ok") == 1)
+            #expect(metric(late, "pgbackup_backups") >= 2 && metric(late, "pgbackup_recovery_window_start_timestamp_seconds") > 0)
+            #expect(metric(late, "pgbackup_wal_segments_archived_total") >= metric(early, "pgbackup_wal_segments_archived_total"))
+            let status = try await DaemonHTTPEndToEndTests.get(httpPort, "/status")
+            let document = try #require(try JSONSerialization.jsonObject(with: Data(status.body.utf8)) as? [String: Any], "\(status.body)")
+            let jobs = try #require(document["jobs"] as? [String: [String: Any]], "\(status.body)")
+            #expect(jobs["backup"]?["next_run"] != nil && jobs["verify_restore"]?["next_run"] != nil, "\(jobs)")
+            #expect((jobs["backup"]?["runs"] as? Int ?? 0) >= 4, "\(jobs)")
             let ends = log.events("job_end", job: "backup", outcome: "success")
             for end in ends {
                 #expect(Double(end["duration_seconds"] ?? "") ?? 0 > 0, "\(end)")
