@@ -182,7 +182,9 @@ struct DaemonScheduleEndToEndTests {
             try await Self.waitForLog(daemon, "3 backups kept under redundancy 3") { log in
                 log.lines[appliedAt...].filter { $0["event"] == "job_end" && $0["job"] == "retention" && $0["outcome"] == "success" }.contains { $0["kept"] == "3" }
             }
-            #expect(try await Self.listed(fixture).count == 3)
+            // 3, or 4 when the next scheduled backup (every 3 s) ended before its retention ran.
+            let keptNow = try await Self.listed(fixture).count
+            #expect((3...4).contains(keptNow), "\(keptNow) backups listed under redundancy 3")
             log = JSONLog(daemon.standardError)
             #expect(!log.lines[appliedAt...].contains { $0["event"] == "job_start" && $0["job"] == "verify_restore" }, "no verify-restore once unscheduled")
 

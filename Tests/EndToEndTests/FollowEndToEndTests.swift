@@ -107,10 +107,10 @@ struct FollowEndToEndTests {
             #expect(!(repointed.standardOutput + repointed.standardError).contains(password))
             var info = stat()
             #expect(stat(c.dataDirectory + "/postgresql.auto.conf", &info) == 0 && info.st_uid == c.serverUser.uid && info.st_mode & 0o777 == 0o600)
-            try await c.waitUntil("C to replay B's rows on timeline 2") {
+            try await c.waitUntil("C to replay B's rows on timeline 2", timeout: .seconds(120)) {
                 try await c.sql("SELECT count(*) FROM after_failover") == "500"
             }
-            try await b.waitUntil("C to stream from B as node_c") {
+            try await b.waitUntil("C to stream from B as node_c", timeout: .seconds(90)) {
                 try await b.sql("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'node_c' AND state = 'streaming'") == "1"
             }
 

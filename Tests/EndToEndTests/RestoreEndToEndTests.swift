@@ -284,6 +284,58 @@ struct RestoreEndToEndTests {
             #expect(!autoConf.contains("recovery_target_action"))
         }
     }
+
+    /// `--delta` over an older copy writes only the pages that differ, not every chunk that holds
+    /// one: scattered updates touch every 4 MiB chunk of a table in a few pages (as a pgbench load
+    /// does, and as a former primary rejoined by `follow` differs), and before, each such chunk
+    /// was rewritten whole — a rejoin cost as much as a fresh restore.
+    @Test func aDeltaRestoreWritesOnlyThePagesThatDiffer() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try await withPostgresCluster(Self.options) { primary in
+            let fixture = try await DaemonFixture(.file, cluster: primary, scratch: scratch)
+            let daemon = try fixture.startDaemon()
+            defer { daemon.send(SIGKILL) }
+            try await primary.sql("CREATE TABLE rows (batch int, id int)", "INSERT INTO rows SELECT 1, g FROM generate_series(1, 600000) g")
+            try await primary.sql("VACUUM FREEZE rows", "CHECKPOINT")
+            let first = try await PGBackupBinary.run(["backup"], environment: fixture.environment)
+            try #require(first.status == 0, "\(first.standardError)")
+            let copy = scratch.path + "/copy"
+            let fresh = try await PGBackupBinary.run(["restore", "--pgdata", copy, "--json"], environment: fixture.environment)
+            try #require(fresh.status == 0, "\(fresh.standardError)")
+            let freshBytes = try #require((try JSONSerialization.jsonObject(with: Data(fresh.standardOutput.utf8)) as? [String: Any])?["bytes"] as? Int)
+
+            // One row in 4,000 moves to batch 2: a few pages in every chunk of the table.
+            try await primary.sql("UPDATE rows SET batch = 2 WHERE id % 4000 = 0", "CHECKPOINT")
+            let second = try await PGBackupBinary.run(["backup"], environment: fixture.environment)
+            try #require(second.status == 0, "\(second.standardError)")
+            try await fixture.waitForArchive(of: try await fixture.switchSegment(on: primary), daemon: daemon)
+            daemon.send(SIGTERM)
+            _ = try await daemon.wait()
+            try await Self.letTheServerRead(fixture)
+
+            let delta = try await PGBackupBinary.run(["restore", "--pgdata", copy, "--delta", "--json"], environment: fixture.environment)
+            try #require(delta.status == 0, "\(delta.standardError)")
+            let written = try #require((try JSONSerialization.jsonObject(with: Data(delta.standardOutput.utf8)) as? [String: Any])?["bytes"] as? Int)
+            print("delta restore wrote \(written) bytes; a fresh restore wrote \(freshBytes)")
+            #expect(written * 10 < freshBytes, "the delta wrote \(written) of \(freshBytes) bytes")
+
+            let server = try await PostgresCluster.start(existingDataDirectory: copy, ownedTrees: [copy + ".pgbackup.yaml"], .init(name: "delta-pages"))
+            do {
+                try await server.waitUntil("recovery of the delta copy ends", timeout: .seconds(120)) {
+                    try await server.sql("SELECT pg_is_in_recovery()") == "f"
+                }
+                let counts = try await server.rows("SELECT batch, count(*) FROM rows GROUP BY batch ORDER BY batch")
+                #expect(counts == [["1", "599850"], ["2", "150"]], "\(counts)")
+                #expect(try await server.sql("SELECT sum(id) FROM rows") == "180000300000")
+                await server.destroy()
+            } catch {
+                let log = server.logTail(lines: 30)
+                await server.destroy()
+                throw FixtureError("\(error)\nthe delta copy's log:\n\(log)")
+            }
+        }
+    }
 }
 
 /// Times as `--target-time` takes them.

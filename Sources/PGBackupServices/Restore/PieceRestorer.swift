@@ -89,7 +89,10 @@ struct PieceRestorer: Sendable {
         }
 
         let targets = pending
-        let writer = PieceWriter(pack: piece.sha256, targets: targets, entries: plan.entries, roots: roots, create: create)
+        // Over an older copy, only the pages that differ are written.
+        let writer = PieceWriter(
+            pack: piece.sha256, targets: targets, entries: plan.entries, roots: roots, create: create,
+            compare: targets.map { check[$0.entry] })
         do {
             try await chunkStore.stream(sha256: piece.sha256, size: piece.size) { try writer.write($0) }
             try await BlockingIO.run { try writer.finish() }
@@ -107,7 +110,8 @@ struct PieceRestorer: Sendable {
         outcome.fetched = true
         outcome.fetchedBytes = piece.size
         outcome.written = targets.map(\.entry)
-        outcome.bytesWritten = targets.reduce(0) { $0 + $1.length }
+        outcome.bytesWritten = writer.bytesWritten
+        outcome.bytesUnchanged += targets.reduce(0) { $0 + $1.length } - writer.bytesWritten
         return outcome
     }
 
