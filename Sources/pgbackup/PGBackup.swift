@@ -28,7 +28,7 @@ struct PGBackup: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, DaemonCommand.self, BackupCommand.self, ListCommand.self, ShowCommand.self, RestoreCommand.self,
             WALPushCommand.self, WALFetchCommand.self, PinCommand.self, UnpinCommand.self, RetentionCommand.self,
-            CheckCommand.self, VerifyCommand.self, VerifyRestoreCommand.self,
+            CheckCommand.self, VerifyCommand.self, VerifyRestoreCommand.self, FollowCommand.self,
         ]
     )
 

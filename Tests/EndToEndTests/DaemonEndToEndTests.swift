@@ -208,8 +208,10 @@ struct DaemonEndToEndTests {
         defer { scratch.remove() }
         try await withPostgresCluster(DaemonFixture.options) { primary in
             let standby = try await primary.makeStandby()
-            let fixture = try await DaemonFixture(kind, cluster: standby, scratch: scratch, conninfo: standby.conninfo(replication: true))
-            let daemon = try fixture.startDaemon()
+            // Both hosts: the daemon streams from the primary, and moves to the standby once a
+            // re-survey finds it promoted (a primary on a newer timeline).
+            let fixture = try await DaemonFixture(kind, cluster: standby, scratch: scratch, conninfo: DaemonFailoverEndToEndTests.hosts([standby, primary]))
+            let daemon = try fixture.startDaemon(["--status-interval", "1", "--partial-interval", "1", "--resurvey-interval", "1"])
             _ = try await primary.pgbench(["-i", "-s", "1", "-q"])
             let beforePromotion = try await fixture.switchSegment(on: primary)
             try await fixture.waitForArchive(of: beforePromotion, daemon: daemon)
@@ -223,6 +225,9 @@ struct DaemonEndToEndTests {
             try await daemon.wait()
 
             #expect(try await fixture.repository.exists("main/wal/00000002.history"))
+            let log = daemon.standardError
+            #expect(log.contains("answers as primary on timeline 2, newer than"), "the re-survey moved the daemon: \(log.suffix(3000))")
+            #expect(log.contains("server=127.0.0.1:\(standby.port)"), "\(log.suffix(3000))")
             let segments = try await fixture.archivedSegments()
             let timeline1 = segments.filter { $0.timeline == TimelineID(1) }
             let timeline2 = segments.filter { $0.timeline == TimelineID(2) && $0 <= afterPromotion }

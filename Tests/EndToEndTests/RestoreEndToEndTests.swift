@@ -219,9 +219,10 @@ struct RestoreEndToEndTests {
         defer { scratch.remove() }
         try await withPostgresCluster(Self.options) { primary in
             let standby = try await primary.makeStandby()
-            // The daemon streams from the standby; the backup is taken from the primary.
-            let fixture = try await DaemonFixture(kind, cluster: standby, scratch: scratch, conninfo: standby.conninfo(replication: true))
-            let daemon = try fixture.startDaemon()
+            // The daemon streams from the primary and moves to the standby once it is promoted;
+            // the backup is taken from the primary.
+            let fixture = try await DaemonFixture(kind, cluster: standby, scratch: scratch, conninfo: DaemonFailoverEndToEndTests.hosts([standby, primary]))
+            let daemon = try fixture.startDaemon(["--status-interval", "1", "--partial-interval", "1", "--resurvey-interval", "1"])
             defer { daemon.send(SIGKILL) }
             try await primary.sql("CREATE TABLE rows (batch int, id int)")
             _ = try await Self.commitBatch(1, on: primary)

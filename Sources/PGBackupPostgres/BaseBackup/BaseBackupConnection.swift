@@ -10,9 +10,11 @@ extension BaseBackupStream {
     ///   role to start walsender" (15), "permission denied to start WAL sender" (16+).
     ///
     /// Other failures are `PostgresConnection.init`'s (`PostgresError`).
-    public static func openConnection(conninfo: String, replication: ReplicationMode = .physical) throws -> PostgresConnection {
+    public static func openConnection(
+        conninfo: String, replication: ReplicationMode = .physical, overriding: [String: String] = [:]
+    ) throws -> PostgresConnection {
         do {
-            return try PostgresConnection(conninfo: conninfo, replication: replication)
+            return try PostgresConnection(conninfo: conninfo, replication: replication, overriding: overriding)
         } catch PostgresError.connectionFailed(let target, let reason) {
             if reason.contains("exceeds max_wal_senders") {
                 throw BaseBackupError.noFreeWALSender(target: target, reason: reason)

@@ -28,10 +28,14 @@ import Synchronization
 public struct BackupService: Sendable {
     public let settings: Settings
     public let logger: Logger
+    /// One server of a multi-host conninfo to take the backup from (the daemon's chosen
+    /// primary); it must answer as a primary. Nil: the server libpq picks.
+    public var server: ConninfoServer?
 
-    public init(settings: Settings, logger: Logger) {
+    public init(settings: Settings, logger: Logger, server: ConninfoServer? = nil) {
         self.settings = settings
         self.logger = logger
+        self.server = server
     }
 
     public func run(_ options: BackupOptions = BackupOptions()) async throws -> BackupManifest {
@@ -49,13 +53,17 @@ public struct BackupService: Sendable {
         // Each connection is handed over to the one blocking thread that uses it, and closes when
         // that is done with it (or here, with its handover, when the backup fails before).
         let (backupConnection, walConnection, cluster) = try await BlockingIO.run {
-            let backup = try BaseBackupStream.openConnection(conninfo: conninfo)
+            let backup = try BaseBackupStream.openConnection(conninfo: conninfo, overriding: server?.overrides ?? [:])
             let cluster: ClusterIdentity
             let wal: PostgresConnection
             do {
+                if let server {
+                    let status = try ServerStatus.read(backup, server: server)
+                    guard status.isPrimary else { throw NotAPrimaryError(status: status, systemIdentifier: info.systemIdentifier) }
+                }
                 cluster = try ClusterIdentity.read(from: backup)
                 try info.check(belongsTo: cluster.systemIdentifier, walSegmentSize: cluster.walSegmentSize, location: store.location)
-                wal = try walReceiver.open(conninfo: conninfo)
+                wal = try walReceiver.open(conninfo: conninfo, overriding: server?.overrides ?? [:])
             } catch {
                 backup.close()
                 throw error

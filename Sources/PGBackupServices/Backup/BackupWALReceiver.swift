@@ -57,8 +57,8 @@ final class BackupWALReceiver: Sendable {
     }
 
     /// A replication connection holding the temporary slot. Blocking.
-    func open(conninfo: String) throws -> PostgresConnection {
-        let connection = try PostgresConnection(conninfo: conninfo, replication: .physical)
+    func open(conninfo: String, overriding: [String: String] = [:]) throws -> PostgresConnection {
+        let connection = try PostgresConnection(conninfo: conninfo, replication: .physical, overriding: overriding)
         do {
             try connection.createPhysicalReplicationSlot(slot, reserveWAL: true, temporary: true)
         } catch {

@@ -33,16 +33,6 @@ public struct CheckService: Sendable {
         let thresholds = CheckThresholds(policy: policy)
         var checks = [configuration(policy)]
 
-        // The primary first: the repository check compares its system identifier.
-        var primary: PrimaryState?
-        let primaryResult: CheckResult
-        do {
-            primary = try await probePrimary()
-            primaryResult = CheckResult(name: "primary", ok: true, detail: "")  // completed below
-        } catch {
-            primaryResult = CheckResult(name: "primary", ok: false, detail: scrub(Self.reason(error)))
-        }
-
         // The repository.
         var repository: Repository?
         var info: RepositoryInfo?
@@ -56,6 +46,17 @@ public struct CheckService: Sendable {
             repositoryResult = CheckResult(name: "repository", ok: false, detail: "\(location) has no repository for server '\(server)'; HINT: run `pgbackup init`")
         } catch {
             repositoryResult = CheckResult(name: "repository", ok: false, detail: "unable to read the repository: \(scrub(Self.reason(error)))")
+        }
+
+        // The primary, chosen as the daemon chooses it; the repository check compares its system identifier.
+        var primary: PrimaryState?
+        var primaryResult: CheckResult
+        do {
+            let found = try await probePrimary(info: info, repository: repository)
+            primary = found.state
+            primaryResult = CheckResult(name: "primary", ok: found.splitBrain == nil, detail: found.splitBrain ?? "")  // completed below
+        } catch {
+            primaryResult = CheckResult(name: "primary", ok: false, detail: scrub(Self.reason(error)))
         }
         if let info, let primary, let system = primary.systemIdentifier {
             if info.systemIdentifier != String(system) {
@@ -105,28 +106,57 @@ public struct CheckService: Sendable {
         return CheckResult(name: "configuration", ok: true, detail: "valid; policy \(name)\(name == policy.path ? "" : " (\(policy.path))"): \(limits)")
     }
 
-    private func probePrimary() async throws -> PrimaryState {
+    /// Asks every server of the conninfo and chooses the primary as the daemon does
+    /// (`PrimaryLocator`), then reads that server's state. With a split brain, the alert (the
+    /// state is still the chosen server's). Throws `NoPrimaryFound` naming every server's answer.
+    private func probePrimary(info: RepositoryInfo?, repository: Repository?) async throws -> (state: PrimaryState, splitBrain: String?) {
         guard let conninfo = settings.conninfo?.value else {
             throw ConfigurationError.missing(setting: "conninfo", hint: "set PGBACKUP_CONNINFO to the primary's libpq connection string")
         }
-        let probe = PrimaryProbe.probeConninfo(conninfo, environment: environment)
-        var state = try await PrimaryProbe.probe(conninfo: probe, slot: settings.slot)
-        if state.systemIdentifier == nil, !state.inRecovery {
-            // pg_control_system() may need privileges the role lacks; IDENTIFY_SYSTEM needs REPLICATION.
-            if let identity = try? await ClusterIdentity.fetch(conninfo: probe) {
-                state.systemIdentifier = identity.systemIdentifier
-                state.systemIdentifierProblem = nil
-            }
+        let statuses = try await PrimaryLocator.survey(conninfo: conninfo, environment: environment)
+        var minimumTimeline: TimelineID?
+        if let info, let repository, let size = try? WALSegmentSize(bytes: UInt64(info.walSegmentSize)) {
+            let archive = WALArchive(repository: repository, segmentSize: size, compression: settings.compression)
+            minimumTimeline = try? await archive.continuity().latestTimeline
         }
-        return state
+        // Without the repository, the first primary's cluster (the repository check says why).
+        let primaries = statuses.filter(\.isPrimary)
+        guard let systemIdentifier = info.flatMap({ UInt64($0.systemIdentifier) }) ?? primaries.first?.identity?.systemIdentifier else {
+            throw NoPrimaryFound(detail: "no server answers as a primary (\(statuses.map(\.description).joined(separator: "; ")))")
+        }
+        let choice = PrimaryLocator.choose(from: statuses, systemIdentifier: systemIdentifier, minimumTimeline: minimumTimeline)
+        // Only another cluster's primary answers: its state, so that the mismatch is named.
+        let ours = statuses.contains { $0.identity?.systemIdentifier == systemIdentifier }
+        let chosen = choice.primary ?? (ours ? nil : primaries.first)
+        guard let chosen, let identity = chosen.identity else {
+            let answers = statuses.map(\.description).joined(separator: "; ")
+            let refusal = choice.refusal ?? "no primary answers"
+            throw NoPrimaryFound(detail: refusal.contains(answers) ? refusal : "\(refusal); the servers answered: \(answers)")
+        }
+        let probe = PrimaryProbe.probeConninfo(conninfo, environment: environment)
+        var state = try await PrimaryProbe.probe(conninfo: probe, slot: settings.slot, overriding: chosen.server.overrides)
+        state.server = "\(chosen.server)"
+        if state.systemIdentifier == nil, !state.inRecovery {
+            // pg_control_system() may need privileges the role lacks; IDENTIFY_SYSTEM (the survey) needs REPLICATION.
+            state.systemIdentifier = identity.systemIdentifier
+            state.systemIdentifierProblem = nil
+        }
+        let splitBrain = choice.otherPrimaries.isEmpty ? nil : "ALERT: split brain: \(chosen.server) (timeline \(identity.timeline)) and \(choice.otherPrimaries.map { "\($0.server) (timeline \($0.identity.map { "\($0.timeline)" } ?? "?"))" }.joined(separator: ", ")) \(choice.otherPrimaries.count == 1 ? "both" : "all") answer as primary of system \(systemIdentifier); the daemon streams from \(chosen.server), the newest timeline; HINT: fence or stop the other primary"
+        return (state, splitBrain)
+    }
+
+    /// No server of the conninfo can be used as the primary.
+    struct NoPrimaryFound: Error, CustomStringConvertible {
+        var detail: String
+        var description: String { detail }
     }
 
     private func primaryCheck(_ result: CheckResult, primary: PrimaryState?, info: RepositoryInfo?) -> CheckResult {
         guard let primary else {
             let conninfo = settings.conninfo.map { redactingPasswords(inConninfo: $0.value) } ?? "not set"
-            if result.detail.contains("session is read-only") || result.detail.contains("hot standby mode") {
-                // target_session_attrs=read-write passed over every host that answered.
-                return CheckResult(name: "primary", ok: false, detail: "no primary reachable: every server that answered is a standby (read-only): \(result.detail.components(separatedBy: " HINT:")[0]); HINT: list the current primary in PGBACKUP_CONNINFO (\(conninfo))")
+            if result.detail.contains(": standby on timeline") {
+                // Standbys answered, no primary: a failover in progress, or the primary is not listed.
+                return CheckResult(name: "primary", ok: false, detail: "no primary reachable: only standbys answered, no primary was found: \(result.detail); HINT: list the current primary in PGBACKUP_CONNINFO (\(conninfo))")
             }
             let hint = result.detail.contains("HINT") ? "" : "; HINT: check that the server runs and PGBACKUP_CONNINFO (\(conninfo))"
             return CheckResult(name: "primary", ok: false, detail: "no primary reachable: \(result.detail)\(hint)")
@@ -139,6 +169,9 @@ public struct CheckService: Sendable {
         }
         if let info, info.systemIdentifier != String(system) {
             return CheckResult(name: "primary", ok: false, detail: "\(primary.server) is a primary of system identifier \(system), not the repository's \(info.systemIdentifier); HINT: PGBACKUP_CONNINFO names another cluster")
+        }
+        if !result.ok {
+            return result  // the split brain alert
         }
         return CheckResult(name: "primary", ok: true, detail: "\(primary.server) is a primary (not in recovery), system identifier \(system), WAL at \(primary.currentLSN?.description ?? "?")")
     }

@@ -21,8 +21,9 @@ public struct PrimaryState: Sendable, Hashable {
     }
 }
 
-/// Connects to the primary the conninfo names (several hosts: libpq tries each, preferring a
-/// read-write one, `target_session_attrs=read-write`), with a bounded `connect_timeout`.
+/// Reads the primary's state over an ordinary connection with a bounded `connect_timeout`:
+/// `check` gives it the server `PrimaryLocator` chose (`ConninfoServer.overrides`); without one,
+/// libpq tries each host, preferring a read-write one (`target_session_attrs=read-write`).
 public enum PrimaryProbe {
     /// Seconds to wait for each host when the conninfo (or PGCONNECT_TIMEOUT) sets no limit.
     public static let connectTimeout = 5
@@ -49,10 +50,11 @@ public enum PrimaryProbe {
         conninfo.range(of: "(^|[\\s?&])\(keyword)\\s*=", options: .regularExpression) != nil
     }
 
-    /// Connects and reads the state. Blocking libpq runs off the cooperative pool.
-    public static func probe(conninfo: String, slot: String) async throws -> PrimaryState {
+    /// Connects (to one server of the conninfo with `ConninfoServer.overrides`) and reads the
+    /// state. Blocking libpq runs off the cooperative pool.
+    public static func probe(conninfo: String, slot: String, overriding: [String: String] = [:]) async throws -> PrimaryState {
         try await BlockingIO.run {
-            let connection = try PostgresConnection(conninfo: conninfo)
+            let connection = try PostgresConnection(conninfo: conninfo, overriding: overriding)
             defer { connection.close() }
             return try read(connection, slot: slot)
         }

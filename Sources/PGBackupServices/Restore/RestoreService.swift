@@ -32,6 +32,9 @@ public struct RestoreOptions: Sendable {
     /// Told the backup once it is chosen, before anything is written (`verify-restore` records it
     /// even when the restore then fails).
     public var onChosen: (@Sendable (BackupManifest) -> Void)?
+    /// Told what writing the files did (bytes written, unchanged, total), before recovery is
+    /// configured (`follow` reports it).
+    public var onWritten: (@Sendable (RestoreWriteStats) -> Void)?
 
     public init(dataDirectory: String, executable: String) {
         self.dataDirectory = dataDirectory
@@ -131,6 +134,7 @@ public struct RestoreService: Sendable {
         let stats = try await writer.write(
             manifest, dataDirectory: options.dataDirectory, tablespaceDirectories: tablespaces,
             mode: options.delta ? .delta : options.force ? .replace : .fresh, onProgress: options.onProgress)
+        options.onWritten?(stats)
 
         // 3. Configure recovery.
         let configFile = try options.configFile ?? writeRepositoryConfiguration(next: options.dataDirectory)

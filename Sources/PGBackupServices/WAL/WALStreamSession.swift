@@ -11,32 +11,48 @@ extension WALStreamer {
         queue: AsyncStream<UploadJob>.Continuation
     ) throws {
         let spool = box.value
-        let connection = try PostgresConnection(conninfo: plan.conninfo, replication: .physical)
+        // The chosen server only, asked again on this very connection: the survey's answer may
+        // be stale (a promotion or a failover in between).
+        let connection = try PrimaryLocator.connect(plan.server, conninfo: plan.conninfo, environment: plan.environment)
         defer { connection.close() }
+        let status = try ServerStatus.read(connection, server: plan.server)
+        guard status.isPrimary, status.identity?.systemIdentifier == UInt64(plan.info.systemIdentifier) else {
+            throw NotAPrimaryError(status: status, systemIdentifier: plan.info.systemIdentifier)
+        }
         let cluster = try ClusterIdentity.read(from: connection)
         try plan.info.check(belongsTo: cluster.systemIdentifier, walSegmentSize: cluster.walSegmentSize, location: plan.location)
+
+        // The server's history, and every history file of its path the repository lacks, stored
+        // (queued ahead of any WAL of this session) before streaming.
+        let history = try serverHistory(connection, timeline: cluster.timeline)
+        for missing in SessionPlan.missingHistories(path: history.path, held: plan.heldHistories) {
+            queue.yield(.history(missing, content: try connection.timelineHistory(missing).content))
+        }
 
         var slot = try connection.readReplicationSlot(plan.slot)
         if slot == nil {
             if try connection.createPhysicalReplicationSlot(plan.slot, reserveWAL: true) == .created {
-                logger.info("created physical replication slot '\(plan.slot)'")
+                logger.info("created physical replication slot '\(plan.slot)'", metadata: ["server": "\(plan.server)"])
             }
             slot = try connection.readReplicationSlot(plan.slot)
         }
         let slotRestart = slot.flatMap { info in info.restartLSN.map { ($0, info.restartTimeline) } }
-        var (timeline, position) = SessionPlan.start(
-            archiveEnd: plan.archiveEnd, slot: slotRestart,
+        let start = SessionPlan.start(
+            archiveEnds: plan.archiveEnds, history: history, slot: slotRestart,
             server: (cluster.timeline, cluster.walPosition), segmentSize: plan.segmentSize)
+        var (timeline, position) = (start.timeline, start.lsn)
 
         let stream = ReplicationStream(connection: connection)
-        var resumingFromArchive = plan.archiveEnd != nil
+        var resumingFromArchive = start.fromArchive
         var pendingGap: WALGap?
         while true {
             progress.update { $0.restart(at: position) }
             let outcome: ReceiveOutcome
             do {
                 try stream.start(slot: plan.slot, at: position, timeline: timeline)
-                logger.info("streaming WAL", metadata: ["from": "\(position)", "timeline": "\(timeline)", "slot": "\(plan.slot)"])
+                logger.info("streaming WAL", metadata: [
+                    "server": "\(plan.server)", "from": "\(position)", "timeline": "\(timeline)", "slot": "\(plan.slot)",
+                ])
                 outcome = try receive(stream, timeline: timeline, spool: spool, progress: progress, queue: queue, gap: &pendingGap)
             } catch let error as ReplicationError where error.sqlState == "58P01" && resumingFromArchive {
                 // The server recycled WAL the repository never got (the slot was dropped or
@@ -82,6 +98,17 @@ extension WALStreamer {
         }
     }
 
+    /// The server's timeline history (`TIMELINE_HISTORY`; timeline 1 has none).
+    private func serverHistory(_ connection: PostgresConnection, timeline: TimelineID) throws -> TimelineHistory {
+        guard timeline > TimelineID(1) else { return TimelineHistory(timeline: timeline, entries: []) }
+        let file = try connection.timelineHistory(timeline)
+        do {
+            return try TimelineHistory(parsing: String(decoding: file.content, as: UTF8.self), timeline: timeline)
+        } catch {
+            throw PostgresError.unexpectedResponse("unable to read the history of timeline \(timeline) from the server: \(error)")
+        }
+    }
+
     enum ReceiveOutcome {
         case stopped
         case timelineEnded(next: TimelineID, start: LSN)
@@ -116,7 +143,7 @@ extension WALStreamer {
         }
 
         while true {
-            if isStopping {
+            if isStopping || primaryMoved.load(ordering: .sequentiallyConsistent) {
                 try finish(stream, spool: spool, progress: progress, queue: queue, times: times)
                 return .stopped
             }

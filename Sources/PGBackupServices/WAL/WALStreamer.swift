@@ -20,6 +20,11 @@ public struct WALStreamerOptions: Sendable {
     public var synchronous = false
     /// Waits between reconnection attempts, the last one repeated.
     public var reconnectDelays: [Duration] = [.seconds(1), .seconds(2), .seconds(4), .seconds(8), .seconds(16), .seconds(30)]
+    /// While streaming, the other servers of the conninfo are asked this often whether one of
+    /// them is a primary on a newer timeline (then the daemon moves to it at once).
+    public var resurveyInterval: Duration = .seconds(10)
+    /// Called once a recorded gap is stored in the repository (the daemon takes a backup).
+    public var onGapRecorded: (@Sendable (WALGap) -> Void)?
 
     public init(spoolDirectory: String) { self.spoolDirectory = spoolDirectory }
 }
@@ -43,13 +48,27 @@ public final class WALStreamer: Sendable {
     public let settings: Settings
     public let options: WALStreamerOptions
     public let logger: Logger
+    /// Where `PG*` defaults and `PGCONNECT_TIMEOUT` come from for the server survey.
+    let environment: [String: String]
     private let stopRequested = Atomic<Bool>(false)
+    /// Set by the re-survey when another server is primary on a newer timeline.
+    let primaryMoved = Atomic<Bool>(false)
+    /// Split brains seen (two servers answering as primary), each pair of servers and timelines
+    /// counted once; for the metrics.
+    public let splitBrainsDetected = Atomic<Int>(0)
+    let alertedSplitBrains = Mutex<Set<String>>([])
+    private let currentServer = Mutex<ConninfoServer?>(nil)
 
-    public init(settings: Settings, options: WALStreamerOptions, logger: Logger) {
+    public init(settings: Settings, options: WALStreamerOptions, logger: Logger,
+                environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.settings = settings
         self.options = options
         self.logger = logger
+        self.environment = environment
     }
+
+    /// The server streamed from last (the chosen primary); nil before the first session.
+    public var streamingServer: ConninfoServer? { currentServer.withLock { $0 } }
 
     /// Asks `run()` to finish gracefully; safe from any thread (e.g. a signal handler's queue).
     public func requestStop() {
@@ -73,7 +92,8 @@ public final class WALStreamer: Sendable {
         let archivedEnd = try await archive.continuity().streamingResumePoint?.lsn ?? .zero
         let progress = SharedProgress(StreamProgress(start: archivedEnd, archived: archivedEnd))
         let (jobs, queue) = AsyncStream.makeStream(of: UploadJob.self)
-        let uploader = WALUploader(archive: archive, progress: progress, logger: logger)
+        var uploader = WALUploader(archive: archive, progress: progress, logger: logger)
+        uploader.onGapRecorded = options.onGapRecorded
 
         // Before anything else, and whether or not a server can be reached: the segments a
         // previous run completed but did not store, then its `.partial` tail. That WAL may have
@@ -95,11 +115,25 @@ public final class WALStreamer: Sendable {
             let sessionStart = ContinuousClock.now
             do {
                 let continuity = try await archive.continuity()
+                let primary = try await choosePrimary(conninfo: conninfo, info: info, location: store.location, continuity: continuity)
+                currentServer.withLock { $0 = primary.server }
                 let plan = SessionPlan(
                     conninfo: conninfo, slot: settings.slot, info: info, location: store.location, segmentSize: segmentSize,
-                    archiveEnd: continuity.streamingResumePoint.map { ($0.timeline, $0.lsn) })
+                    server: primary.server, environment: environment,
+                    archiveEnds: continuity.timelines.reduce(into: [:]) { ends, timeline in ends[timeline.timeline] = timeline.endOfArchive },
+                    heldHistories: Set(continuity.timelines.filter(\.hasHistoryFile).map(\.timeline)))
+                primaryMoved.store(false, ordering: .sequentiallyConsistent)
+                let watcher = Task { [self] in
+                    await watchForNewerPrimary(primary, conninfo: conninfo, systemIdentifier: UInt64(info.systemIdentifier) ?? 0)
+                }
+                defer { watcher.cancel() }
                 try await BlockingIO.run { [self] in
                     try self.stream(plan, spool: spoolBox, progress: progress, queue: queue)
+                }
+                if primaryMoved.load(ordering: .sequentiallyConsistent) {
+                    // A newer primary: the session ended cleanly; reconnect at once, no backoff.
+                    try? await BlockingIO.run { [self] in self.queueSpoolTail(spoolBox.value, progress: progress, queue: queue) }
+                    attempt = 0
                 }
             } catch let error as RepositoryError {
                 queue.finish()
@@ -114,7 +148,11 @@ public final class WALStreamer: Sendable {
                 if ContinuousClock.now - sessionStart > .seconds(60) { attempt = 0 }
                 let delay = options.reconnectDelays[min(attempt, options.reconnectDelays.count - 1)]
                 attempt += 1
-                logger.error("WAL streaming interrupted; reconnecting in \(delay)", metadata: ["error": "\(error)"])
+                if error is NoPrimaryError {
+                    logger.error("\(error); reconnecting in \(delay)")
+                } else {
+                    logger.error("WAL streaming interrupted; reconnecting in \(delay)", metadata: ["error": "\(error)"])
+                }
                 try? await sleep(delay)
             }
         }
@@ -175,8 +213,13 @@ struct SessionPlan: Sendable {
     /// The repository's location, for messages.
     var location: String
     var segmentSize: WALSegmentSize
-    /// The repository's end: timeline and position after its last contiguous segment.
-    var archiveEnd: (TimelineID, LSN)?
+    /// The chosen primary: the only server the session connects to.
+    var server: ConninfoServer
+    var environment: [String: String]
+    /// Per timeline with completed segments: the position after its last contiguous run.
+    var archiveEnds: [TimelineID: LSN]
+    /// The timelines whose history file the repository holds.
+    var heldHistories: Set<TimelineID>
 
     /// Where streaming starts: the repository's end, else the slot's restart point, else the
     /// server's current segment — always at a segment boundary.

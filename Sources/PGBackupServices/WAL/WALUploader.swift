@@ -44,6 +44,8 @@ struct WALUploader: Sendable {
     /// How many times a job is tried before `run` gives up and throws its error; nil: until it
     /// succeeds (the daemon: meanwhile *flush* stays put and the server keeps the WAL).
     var attempts: Int?
+    /// Called after a gap record is stored.
+    var onGapRecorded: (@Sendable (WALGap) -> Void)?
 
     func run(_ jobs: AsyncStream<UploadJob>) async throws {
         for await job in jobs {
@@ -118,6 +120,7 @@ struct WALUploader: Sendable {
             if gap.archivedBefore == nil { gap.archivedBefore = try await archive.survey().serverTimes[gap.timeline]?.time }
             try await archive.recordGap(gap)
             logger.error("recorded \(gap) in the repository", metadata: ["object": "\(archive.layout.gapKey(gap))"])
+            onGapRecorded?(gap)
         case let .history(timeline, content):
             try await archive.storeHistory(timeline, content: content)
             logger.info("archived timeline history file \(timeline.hex).history")
