@@ -26,6 +26,15 @@ public struct ConninfoServer: Sendable, Hashable, CustomStringConvertible {
         return values
     }
 
+    /// `overrides`, plus `connect_timeout=seconds` unless `conninfo` or `PGCONNECT_TIMEOUT` sets
+    /// one: a server that does not answer must not hold up the survey of the others.
+    public func overrides(boundingConnectTimeoutTo seconds: Int, conninfo: String, environment: [String: String]) -> [String: String] {
+        var values = overrides
+        let inConninfo = (try? PostgresConnection.parsedValues(conninfo, keywords: ["connect_timeout"]))?["connect_timeout"]
+        if inConninfo == nil && environment["PGCONNECT_TIMEOUT"] == nil { values["connect_timeout"] = String(seconds) }
+        return values
+    }
+
     /// `host:port` for messages.
     public var description: String { "\(host ?? hostaddr ?? "localhost"):\(port ?? "5432")" }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PGBackupPostgres
 import PGBackupFoundations
 import PGBackupRepository
 @testable import PGBackupServices
@@ -113,10 +114,13 @@ struct CheckRulesTests {
         #expect(!after.ok && after.detail.contains("recorded gap"))
     }
 
-    @Test func probeConninfoAddsATimeoutAndReadWrite() {
-        #expect(PrimaryProbe.probeConninfo("host=a,b port=5432", environment: [:]) == "host=a,b port=5432 connect_timeout=5 target_session_attrs=read-write")
-        #expect(PrimaryProbe.probeConninfo("host=a connect_timeout=2", environment: [:]) == "host=a connect_timeout=2 target_session_attrs=read-write")
-        #expect(PrimaryProbe.probeConninfo("postgresql://u@a,b/db", environment: [:]) == "postgresql://u@a,b/db?connect_timeout=5&target_session_attrs=read-write")
-        #expect(PrimaryProbe.probeConninfo("postgresql://u@a/db?sslmode=disable", environment: ["PGCONNECT_TIMEOUT": "3"]) == "postgresql://u@a/db?sslmode=disable&target_session_attrs=read-write")
+    @Test func connectionsReachTheChosenServerWithABoundedTimeout() {
+        let server = ConninfoServer(host: "b", port: "5433")
+        #expect(PrimaryLocator.overrides(server, conninfo: "host=a,b port=5432", environment: [:])
+            == ["host": "b", "port": "5433", "target_session_attrs": "any", "connect_timeout": "5"])
+        #expect(PrimaryLocator.overrides(server, conninfo: "host=a connect_timeout=2", environment: [:])["connect_timeout"] == nil)
+        #expect(PrimaryLocator.overrides(server, conninfo: "postgresql://u@a,b/db", environment: [:])["connect_timeout"] == "5")
+        #expect(PrimaryLocator.overrides(server, conninfo: "postgresql://u@a,b/db?connect_timeout=2", environment: [:])["connect_timeout"] == nil)
+        #expect(PrimaryLocator.overrides(server, conninfo: "postgresql://u@a/db?sslmode=disable", environment: ["PGCONNECT_TIMEOUT": "3"])["connect_timeout"] == nil)
     }
 }

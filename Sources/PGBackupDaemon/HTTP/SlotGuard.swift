@@ -27,8 +27,9 @@ final class SlotGuard: Sendable {
         guard let server = streamer.streamingServer, let conninfo = settings.conninfo?.value else { return nil }
         let state: PrimaryState
         do {
-            let probe = PrimaryProbe.probeConninfo(conninfo, environment: ProcessInfo.processInfo.environment)
-            state = try await PrimaryProbe.probe(conninfo: probe, slot: settings.slot, overriding: server.overrides)
+            state = try await PrimaryProbe.probe(
+                conninfo: conninfo, slot: settings.slot,
+                overriding: PrimaryLocator.overrides(server, conninfo: conninfo, environment: ProcessInfo.processInfo.environment))
         } catch {
             return nil
         }

@@ -135,8 +135,9 @@ public struct CheckService: Sendable {
             let refusal = choice.refusal ?? "no primary answers"
             throw NoPrimaryFound(detail: refusal.contains(answers) ? refusal : "\(refusal); the servers answered: \(answers)")
         }
-        let probe = PrimaryProbe.probeConninfo(conninfo, environment: environment)
-        var state = try await PrimaryProbe.probe(conninfo: probe, slot: settings.slot, overriding: chosen.server.overrides)
+        var state = try await PrimaryProbe.probe(
+            conninfo: conninfo, slot: settings.slot,
+            overriding: PrimaryLocator.overrides(chosen.server, conninfo: conninfo, environment: environment))
         state.server = "\(chosen.server)"
         if state.systemIdentifier == nil, !state.inRecovery {
             // pg_control_system() may need privileges the role lacks; IDENTIFY_SYSTEM (the survey) needs REPLICATION.

@@ -21,35 +21,9 @@ public struct PrimaryState: Sendable, Hashable {
     }
 }
 
-/// Reads the primary's state over an ordinary connection with a bounded `connect_timeout`:
-/// `check` gives it the server `PrimaryLocator` chose (`ConninfoServer.overrides`); without one,
-/// libpq tries each host, preferring a read-write one (`target_session_attrs=read-write`).
+/// Reads the primary's state over an ordinary connection to the server `PrimaryLocator` chose
+/// (`PrimaryLocator.overrides`: that server only, with a bounded `connect_timeout`).
 public enum PrimaryProbe {
-    /// Seconds to wait for each host when the conninfo (or PGCONNECT_TIMEOUT) sets no limit.
-    public static let connectTimeout = 5
-
-    /// The conninfo with `connect_timeout` and `target_session_attrs=read-write` added unless it
-    /// (or the environment) sets them already.
-    public static func probeConninfo(_ conninfo: String, environment: [String: String]) -> String {
-        var added: [(String, String)] = []
-        if !mentions(conninfo, "connect_timeout") && environment["PGCONNECT_TIMEOUT"] == nil {
-            added.append(("connect_timeout", String(connectTimeout)))
-        }
-        if !mentions(conninfo, "target_session_attrs") && environment["PGTARGETSESSIONATTRS"] == nil {
-            added.append(("target_session_attrs", "read-write"))
-        }
-        guard !added.isEmpty else { return conninfo }
-        if conninfo.hasPrefix("postgresql://") || conninfo.hasPrefix("postgres://") {
-            let pairs = added.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
-            return conninfo + (conninfo.contains("?") ? "&" : "?") + pairs
-        }
-        return ([conninfo] + added.map { "\($0.0)=\($0.1)" }).filter { !$0.isEmpty }.joined(separator: " ")
-    }
-
-    private static func mentions(_ conninfo: String, _ keyword: String) -> Bool {
-        conninfo.range(of: "(^|[\\s?&])\(keyword)\\s*=", options: .regularExpression) != nil
-    }
-
     /// Connects (to one server of the conninfo with `ConninfoServer.overrides`) and reads the
     /// state. Blocking libpq runs off the cooperative pool.
     public static func probe(conninfo: String, slot: String, overriding: [String: String] = [:]) async throws -> PrimaryState {

@@ -58,10 +58,13 @@ public enum PrimaryLocator {
     /// A physical replication connection to this one server, with a bounded `connect_timeout`
     /// unless the conninfo or the environment sets one. Blocking.
     public static func connect(_ server: ConninfoServer, conninfo: String, environment: [String: String]) throws -> PostgresConnection {
-        var overrides = server.overrides
-        let hasTimeout = conninfo.range(of: "(^|[\\s?&])connect_timeout\\s*=", options: .regularExpression) != nil
-        if !hasTimeout && environment["PGCONNECT_TIMEOUT"] == nil { overrides["connect_timeout"] = String(connectTimeout) }
-        return try PostgresConnection(conninfo: conninfo, replication: .physical, overriding: overrides)
+        try PostgresConnection(conninfo: conninfo, replication: .physical, overriding: overrides(server, conninfo: conninfo, environment: environment))
+    }
+
+    /// What makes a connection reach `server` only, with a bounded `connect_timeout`
+    /// (`connectTimeout` unless the conninfo or the environment sets one).
+    public static func overrides(_ server: ConninfoServer, conninfo: String, environment: [String: String]) -> [String: String] {
+        server.overrides(boundingConnectTimeoutTo: connectTimeout, conninfo: conninfo, environment: environment)
     }
 
     /// Chooses the primary: a server not in recovery with `systemIdentifier`; of several, the one
