@@ -12,6 +12,9 @@ public struct SealError: Error, Sendable, Hashable, CustomStringConvertible {
         case lengthMismatch(sealed: UInt64, actual: UInt64)
         /// The compressed content itself is invalid or cut short (the codec's own checks).
         case undecodable(CompressionError)
+        /// The object is encrypted (or should be) and did not open: changed, cut short, or not
+        /// the object stored under this name (`EncryptedObjectFormat`).
+        case undecryptable(DecryptionFailure)
     }
 
     /// The object's name as the caller knows it: its key, or a file path.
@@ -38,6 +41,8 @@ public struct SealError: Error, Sendable, Hashable, CustomStringConvertible {
                 + "the content has \(actual)" + hint
         case .undecodable(let error):
             return "unable to verify '\(object)': \(error)" + hint
+        case .undecryptable(let failure):
+            return "unable to decrypt '\(object)': \(failure)" + hint
         }
     }
 }

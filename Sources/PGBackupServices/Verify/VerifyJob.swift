@@ -46,6 +46,8 @@ struct VerifyJob: Sendable {
             "seal mismatch: the seal records \(sealed) bytes, the content has \(actual)"
         case .undecodable(let cause):
             "damaged: the \(error.object.hasSuffix(".raw") ? "content" : "compressed content") cannot be decoded (\(cause)); it was altered or cut short"
+        case .undecryptable(let failure):
+            "damaged: \(failure)"
         }
     }
 
