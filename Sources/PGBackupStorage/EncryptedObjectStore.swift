@@ -101,12 +101,13 @@ final class DecryptingReader: ObjectReader {
                 try stored.withUnsafeBytes { raw in try decryptor.update(raw) { opened.append(contentsOf: $0) } }
             }
         }
-        let end = min(opened.count, offset + maxLength)
-        defer { offset = end }
-        if offset == 0 && end == opened.count {
+        if offset == 0 && opened.count <= maxLength {
+            // The usual case: hand out the whole opened piece without a copy.
             defer { opened = [] }
             return opened
         }
+        let end = min(opened.count, offset + maxLength)
+        defer { offset = end }
         return Array(opened[offset..<end])
     }
 
