@@ -57,7 +57,9 @@ public final class ObjectEncryptor {
     private func seal(last: Bool, _ sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         let nonce = EncryptedObjectFormat.nonce(base: header.suffix(EncryptedObjectFormat.nonceSize), index: frameIndex, last: last)
         // A 12-byte nonce and a 256-bit key: sealing cannot fail.
-        let box = try! AES.GCM.seal(pending, using: key, nonce: try! AES.GCM.Nonce(data: nonce), authenticating: associatedData)
+        let box = pending.withUnsafeBytes { raw in
+            try! AES.GCM.seal(raw, using: key, nonce: try! AES.GCM.Nonce(data: nonce), authenticating: associatedData)
+        }
         try box.ciphertext.withUnsafeBytes { try sink($0) }
         try box.tag.withUnsafeBytes { try sink($0) }
         pending.removeAll(keepingCapacity: true)
