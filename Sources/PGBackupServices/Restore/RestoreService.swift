@@ -90,9 +90,6 @@ public struct RestoreService: Sendable {
 
     public func run(_ options: RestoreOptions) async throws -> RestoreResult {
         let began = ContinuousClock.now
-        let phases = PhaseClock(start: began) { [logger] phase in
-            logger.debug("restore phase", metadata: ["phase": "\(phase.name)", "seconds": "\(PhaseTimes.format(phase.seconds))"])
-        }
         let store = try StoreFactory.open(settings)
         let repository = Repository(store: store, server: settings.server)
         let info = try await repository.info()
@@ -152,6 +149,9 @@ public struct RestoreService: Sendable {
             "directory": "\(options.dataDirectory)",
         ])
 
+        let phases = PhaseClock(start: began) { [logger] phase in
+            logger.debug("restore phase", metadata: ["phase": "\(phase.name)", "seconds": "\(PhaseTimes.format(phase.seconds))"])
+        }
         phases.lap("plan")
 
         // 2. Write.
