@@ -12,6 +12,7 @@ import Glibc
 /// `commit()` returns. Temporary files (`.pgbackup-tmp.*`, named anew for every attempt and
 /// locked by their writer: `FileTemporaryFile`) are invisible to `list` and `head`; a dead
 /// writer's leftover never blocks a put, and `removeAbandonedTemporaryFiles()` clears them.
+/// Inside a `DeferredDurability` batch, the fsyncs and the rename wait for the batch's flush.
 public struct FileObjectStore: ObjectStore {
     /// The absolute path of the root directory.
     public let root: String
@@ -62,9 +63,14 @@ public struct FileObjectStore: ObjectStore {
         let path = try path(of: key)
         let location = self.location
         let suffix = temporarySuffix
+        let deferral = DeferredDurability.current
         let temporary = try await BlockingIO.run { () throws -> FileTemporaryFile in
             do {
-                try FileSystem.makeDirectories(FileSystem.directory(of: path))
+                if let deferral {
+                    try deferral.makeDirectories(FileSystem.directory(of: path))
+                } else {
+                    try FileSystem.makeDirectories(FileSystem.directory(of: path))
+                }
             } catch {
                 throw StorageError.failed(operation: "create the directory of", key: key, store: location, reason: "\(error)")
             }
@@ -74,7 +80,7 @@ public struct FileObjectStore: ObjectStore {
                 throw StorageError.failed(operation: "create", key: key, store: location, reason: (error as? FileSystemError)?.reason ?? "\(error)")
             }
         }
-        return FileObjectWriter(key: key, path: path, temporary: temporary, store: location)
+        return FileObjectWriter(key: key, path: path, temporary: temporary, store: location, deferral: deferral)
     }
 
     public func reader(for key: String) async throws -> any ObjectReader {
@@ -173,12 +179,15 @@ final class FileObjectWriter: ObjectWriter {
     /// Nil once committed or aborted.
     private var temporary: FileTemporaryFile?
     private var written: Int64 = 0
+    /// The batch that makes this put visible and durable, when the caller deferred that.
+    let deferral: DeferredDurability?
 
-    init(key: String, path: String, temporary: FileTemporaryFile, store: String) {
+    init(key: String, path: String, temporary: FileTemporaryFile, store: String, deferral: DeferredDurability? = nil) {
         self.key = key
         self.path = path
         self.temporary = temporary
         self.store = store
+        self.deferral = deferral
     }
 
     deinit {
@@ -205,6 +214,10 @@ final class FileObjectWriter: ObjectWriter {
         guard let temporary else { preconditionFailure("commit after commit or abort") }
         let (key, store, path) = (self.key, self.store, self.path)
         self.temporary = nil
+        if let deferral {
+            try await BlockingIO.run { try deferral.add(.init(temporary: temporary, path: path, key: key, store: store)) }
+            return ObjectInfo(key: key, size: written, modified: Date())
+        }
         try await BlockingIO.run {
             guard fsync(temporary.fd) == 0 else {
                 let reason = FileSystem.errnoDescription()

@@ -72,6 +72,23 @@ public enum FileSystem {
         }
     }
 
+    /// Asks the kernel to start writing `length` bytes of `fd` at `offset` (0, 0: the whole file)
+    /// back to disk, without waiting (`sync_file_range(2)` with `SYNC_FILE_RANGE_WRITE`, as
+    /// PostgreSQL's own `pg_flush_data` does): a later fsync finds little left to write, and many
+    /// files started together reach the disk in one journal commit rather than one each. Best
+    /// effort: durability still comes from that fsync, which also reports any write-back error.
+    /// Swift's Glibc module does not declare it (a GNU extension): looked up by name.
+    public static func startWriteback(_ fd: Int32, offset: Int64 = 0, length: Int64 = 0) {
+        _ = syncFileRange?(fd, offset, length, 2 /* SYNC_FILE_RANGE_WRITE */)
+    }
+
+    private typealias SyncFileRange = @convention(c) (Int32, Int64, Int64, UInt32) -> Int32
+    private static let syncFileRange: SyncFileRange? = {
+        // RTLD_DEFAULT is a null handle in glibc.
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "sync_file_range") else { return nil }
+        return unsafeBitCast(symbol, to: SyncFileRange.self)
+    }()
+
     /// Writes the whole buffer, retrying short writes and EINTR.
     public static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) throws {
         var offset = 0

@@ -18,6 +18,8 @@ import Synchronization
 ///    chunks, which `ChunkUploadPool` compresses and stores `jobs` at a time (unchanged chunks
 ///    are found stored already and not uploaded again). Meanwhile the WAL from the backup's
 ///    start to its stop is streamed into the WAL archive, and the lock is refreshed.
+///    On a file:// repository the chunks are put as a group (`DeferredDurability`): each is
+///    visible only once durable, and all are, with their directories, before step 3.
 /// 3. Stores the server's `backup_manifest`, then — last, in one atomic put — `backup.json`
 ///    (`BackupCatalog.commit`). Until then the backup does not exist: a crash anywhere before
 ///    leaves only garbage that the next backup removes (`backups/<id>/in-progress.json` marks it)
@@ -55,8 +57,26 @@ public struct BackupService: Sendable {
     }
 
     public func run(_ options: BackupOptions = BackupOptions()) async throws -> BackupManifest {
+        try await runMeasured(options).manifest
+    }
+
+    /// `run`, and where its time went (`PhaseTimes`; each phase is also logged at debug level
+    /// as it ends): `survey` (the repository, the server choice), `connect` (the backup
+    /// connection, the cluster's identity), `slot` (the WAL
+    /// connection and its temporary slot), `lock`, `prepare` (leftovers, id, chunk index),
+    /// `checkpoint` (BASE_BACKUP until the server's start LSN), `stream` (the data, chunks stored
+    /// meanwhile), `finish` (from the end of the stream until the last chunk is stored and the
+    /// WAL up to the stop LSN is in the repository: inside it `chunks`, `wal-received`,
+    /// `wal-stored`), `flush` (the chunks made durable), `manifest`, `commit` (backup.json), `release`. `chunk-store-busy` (inside
+    /// `stream`) is the time spent storing chunks summed over the jobs.
+    public func runMeasured(_ options: BackupOptions = BackupOptions()) async throws -> (manifest: BackupManifest, phases: PhaseTimes) {
         try options.chunking.validate()
         let began = ContinuousClock.now
+        let phases = PhaseClock(start: began) { [logger] phase in
+            var metadata: Logger.Metadata = ["phase": "\(phase.name)", "seconds": "\(PhaseTimes.format(phase.seconds))"]
+            if let within = phase.within { metadata["within"] = "\(within)" }
+            logger.debug("backup phase", metadata: metadata)
+        }
         let conninfo = try settings.requireConninfo()
         let store = try StoreFactory.open(settings)
         let repository = Repository(store: store, server: settings.server)
@@ -69,6 +89,7 @@ public struct BackupService: Sendable {
             let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)
             server = try await chooseServer(conninfo: conninfo, info: info, latestTimeline: try await archive.continuity().latestTimeline)
         }
+        phases.lap("survey")
 
         // Both connections first: an unreachable server or a refused login fails before the
         // repository is touched.
@@ -86,7 +107,9 @@ public struct BackupService: Sendable {
                 }
                 cluster = try ClusterIdentity.read(from: backup)
                 try info.check(belongsTo: cluster.systemIdentifier, walSegmentSize: cluster.walSegmentSize, location: store.location)
+                phases.lap("connect")
                 wal = try walReceiver.open(conninfo: conninfo, overriding: server?.overrides ?? [:])
+                phases.lap("slot")
             } catch {
                 backup.close()
                 throw error
@@ -96,12 +119,15 @@ public struct BackupService: Sendable {
 
         let lock = RepositoryLock(repository: repository, name: "backup", staleAfter: options.lockStaleAfter)
         let owner = try await acquire(lock)
+        phases.lap("lock")
         do {
             let manifest = try await takeBackup(
-                options, repository: repository, segmentSize: segmentSize, cluster: cluster, began: began,
+                options, repository: repository, segmentSize: segmentSize, cluster: cluster, began: began, phases: phases,
                 lock: (lock, owner), backupConnection: backupConnection, walConnection: walConnection, walReceiver: walReceiver)
             try await lock.release(owner)
-            return manifest
+            phases.lap("release")
+            logger.debug("backup phases", metadata: ["phases": "\(phases.times.summary)"])
+            return (manifest, phases.times)
         } catch {
             // Also when cancelled (the daemon's shutdown abandons a backup): released from a task
             // of its own, which the cancellation does not reach (a store request checks it first),
@@ -132,7 +158,7 @@ public struct BackupService: Sendable {
     /// Everything that happens under the backup lock.
     private func takeBackup(
         _ options: BackupOptions, repository: Repository, segmentSize: WALSegmentSize, cluster: ClusterIdentity,
-        began: ContinuousClock.Instant, lock: (RepositoryLock, LockOwner),
+        began: ContinuousClock.Instant, phases: PhaseClock, lock: (RepositoryLock, LockOwner),
         backupConnection: Handover<PostgresConnection>, walConnection: Handover<PostgresConnection>,
         walReceiver: BackupWALReceiver
     ) async throws -> BackupManifest {
@@ -152,10 +178,14 @@ public struct BackupService: Sendable {
         logger.debug("chunks in the repository", metadata: ["count": "\(index.count)"])
         let chunkStore = ChunkStore(repository: repository, compression: settings.compression, index: index)
         let pool = ChunkUploadPool(chunkStore: chunkStore, jobs: options.jobs)
+        // The chunks become durable together, before backup.json (`DeferredDurability`): on a
+        // file:// repository, a few fsyncs per batch instead of three per chunk.
+        let chunksDurable = DeferredDurability()
         let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)
         let reader = BackupStreamReader(
             label: options.label ?? "pgbackup \(id)", checkpoint: options.checkpoint, chunking: options.chunking,
-            maxRate: options.maxRateKilobytesPerSecond, onProgress: options.onProgress, began: began)
+            maxRate: options.maxRateKilobytesPerSecond, onProgress: options.onProgress, began: began, phases: phases)
+        phases.lap("prepare")
 
         enum Part: Sendable {
             case streamed(StreamedBackup)
@@ -169,7 +199,7 @@ public struct BackupService: Sendable {
                 group.addTask {
                     .streamed(try await reader.read(connection: backupConnection, into: pool, wal: walReceiver))
                 }
-                group.addTask { .stored(try await pool.run()) }
+                group.addTask { .stored(try await DeferredDurability.$current.withValue(chunksDurable) { try await pool.run() }) }
                 group.addTask {
                     .walArchived(try await streamWAL(
                         walReceiver, connection: walConnection, spoolDirectory: spoolDirectory, segmentSize: segmentSize, archive: archive))
@@ -177,21 +207,32 @@ public struct BackupService: Sendable {
                 var streamed: StreamedBackup?
                 var stored: [Int: ChunkRef]?
                 var serverTimes: BackupWALReceiver.ServerTimes?
+                var storedAt = ContinuousClock.now, walStoredAt = ContinuousClock.now
                 for try await part in group {
                     switch part {
                     case .streamed(let value): streamed = value
-                    case .stored(let value): stored = value
-                    case .walArchived(let value): serverTimes = value
+                    case .stored(let value): (stored, storedAt) = (value, .now)
+                    case .walArchived(let value): (serverTimes, walStoredAt) = (value, .now)
                     }
                 }
                 guard let streamed, let stored, let serverTimes else { throw CancellationError() }
+                phases.record("chunk-store-busy", seconds: PhaseTimes.seconds(pool.busy), within: "stream")
+                phases.record("chunks", seconds: PhaseTimes.seconds(max(.zero, storedAt - streamed.endedAt)), within: "finish")
+                if let received = serverTimes.stopReceivedAt {
+                    phases.record("wal-received", seconds: PhaseTimes.seconds(max(.zero, received - streamed.endedAt)), within: "finish")
+                }
+                phases.record("wal-stored", seconds: PhaseTimes.seconds(max(.zero, walStoredAt - streamed.endedAt)), within: "finish")
+                phases.lap("finish")
                 return (streamed, stored, serverTimes)
             }
         }
 
+        try await chunksDurable.flush()
+        phases.lap("flush")
         let manifest = try await commit(
             streamed, stored: stored, times: try Self.backupTimes(label: streamed.backupLabel, stream: serverTimes),
-            id: id, catalog: catalog, cluster: cluster, segmentSize: segmentSize, chunking: options.chunking, began: began, lock: lock)
+            id: id, catalog: catalog, cluster: cluster, segmentSize: segmentSize, chunking: options.chunking, began: began,
+            phases: phases, lock: lock)
         return manifest
     }
 
@@ -273,7 +314,8 @@ public struct BackupService: Sendable {
     /// Stores the server's manifest and commits `backup.json`.
     private func commit(
         _ streamed: StreamedBackup, stored: [Int: ChunkRef], times: (start: Date, stop: Date), id: BackupID, catalog: BackupCatalog, cluster: ClusterIdentity,
-        segmentSize: WALSegmentSize, chunking: ChunkingPolicy, began: ContinuousClock.Instant, lock: (RepositoryLock, LockOwner)
+        segmentSize: WALSegmentSize, chunking: ChunkingPolicy, began: ContinuousClock.Instant, phases: PhaseClock,
+        lock: (RepositoryLock, LockOwner)
     ) async throws -> BackupManifest {
         var totals = BackupManifest.Totals(databaseSize: streamed.contentBytes, newChunks: 0, storedNew: 0, deduplicatedChunks: 0, storedDeduplicated: 0)
         for ref in stored.values { totals.add(ref) }
@@ -298,6 +340,7 @@ public struct BackupService: Sendable {
         if let content = streamed.serverManifest {
             serverManifest = try await catalog.storeServerManifest(content, for: id, compression: settings.compression)
         }
+        phases.lap("manifest")
         var manifest = BackupManifest(
             id: id, server: settings.server, systemIdentifier: cluster.systemIdentifier, postgresVersionNumber: cluster.versionNumber,
             timeline: streamed.timeline, startLSN: streamed.startLSN, stopLSN: streamed.stopLSN,
@@ -315,6 +358,7 @@ public struct BackupService: Sendable {
         manifest.durationSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         try await catalog.commit(manifest)
         try await catalog.clearInProgress(id)
+        phases.lap("commit")
         logger.info("base backup \(id) complete", metadata: [
             "start": "\(manifest.startLSN)", "stop": "\(manifest.stopLSN)", "bytes": "\(totals.databaseSize)",
             "stored_new": "\(totals.storedNew)", "deduplicated": "\(totals.storedDeduplicated)",

@@ -16,6 +16,8 @@ struct StreamedBackup: Sendable {
     var files: [SplitFile]
     var contentBytes: Int64
     var serverManifest: [UInt8]?
+    /// When the stream's end arrived.
+    var endedAt: ContinuousClock.Instant
 }
 
 /// Reads one `BASE_BACKUP` on a blocking thread: its archives go through an `ArchiveSplitter`
@@ -28,6 +30,8 @@ struct BackupStreamReader: Sendable {
     let maxRate: Int?
     let onProgress: (@Sendable (BackupProgress) -> Void)?
     let began: ContinuousClock.Instant
+    /// Laps `checkpoint` at the start LSN and `stream` at the end of the stream.
+    let phases: PhaseClock
 
     /// The canceller of the running backup, for a cancellation that arrives from another task.
     private final class Cancellation: Sendable {
@@ -100,6 +104,7 @@ struct BackupStreamReader: Sendable {
             case let .started(lsn, timeline):
                 start = (lsn, timeline)
                 wal.begin(at: lsn, timeline: timeline)
+                phases.lap("checkpoint")
             case let .tablespaces(list):
                 tablespaces = list
                 report(.copying, force: true)
@@ -130,12 +135,13 @@ struct BackupStreamReader: Sendable {
                 guard let start else { throw BackupError.incompleteStream("the server never reported the backup's start") }
                 try splitter.finish()
                 wal.end(at: endLSN)
+                phases.lap("stream")
                 report(.finishing, force: true)
                 return StreamedBackup(
                     label: label, startLSN: start.lsn, stopLSN: endLSN, timeline: start.timeline,
                     backupLabel: splitter.backupLabel.map { BackupLabel(parsing: String(decoding: $0, as: UTF8.self)) },
                     tablespaces: tablespaces, files: splitter.files, contentBytes: splitter.contentBytes,
-                    serverManifest: manifest)
+                    serverManifest: manifest, endedAt: .now)
             }
         }
         throw BackupError.incompleteStream("no end-of-backup result")

@@ -34,6 +34,8 @@ final class BackupWALReceiver: Sendable {
         /// the stop LSN was known: at, or shortly after, the backup's end — never before it, which
         /// is the safe side (a restore to a time uses a backup only from its stop time on).
         var stop: Date?
+        /// When the WAL up to the stop LSN had arrived (by this process's clock).
+        var stopReceivedAt: ContinuousClock.Instant?
     }
 
     private struct Window: Sendable {
@@ -111,11 +113,14 @@ final class BackupWALReceiver: Sendable {
             let state = progress.value
             if let stop = window.stop, state.received >= stop, serverTimes.stop == nil {
                 serverTimes.stop = times.latest?.time
+                serverTimes.stopReceivedAt = serverTimes.stopReceivedAt ?? clock.now
             }
             if let stop = window.stop, state.archived >= stop {
                 break
             }
-            switch try stream.receive(timeout: .milliseconds(100)) {
+            // Once the stop LSN is known the loop waits for the uploader rather than the server:
+            // look again soon, so that the backup does not idle after its WAL is stored.
+            switch try stream.receive(timeout: window.stop == nil ? .milliseconds(100) : .milliseconds(5)) {
             case let .walData(data):
                 let completed = try data.bytes.withUnsafeBytes { try spool.write($0, at: data.start, timeline: timeline) }
                 progress.update { $0.didReceive(upTo: data.end) }

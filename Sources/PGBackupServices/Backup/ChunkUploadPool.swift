@@ -20,6 +20,10 @@ final class ChunkUploadPool: ChunkSink, Sendable {
     private let queue: AsyncStream<ChunkJob>
     private let continuation: AsyncStream<ChunkJob>.Continuation
     private let failure = Mutex<(any Error)?>(nil)
+    private let storing = Mutex<Duration>(.zero)
+
+    /// Time spent storing chunks so far, summed over the jobs.
+    var busy: Duration { storing.withLock { $0 } }
 
     init(chunkStore: ChunkStore, jobs: Int) {
         self.chunkStore = chunkStore
@@ -83,6 +87,8 @@ final class ChunkUploadPool: ChunkSink, Sendable {
                     }
                     group.addTask { [chunkStore, permits] in
                         defer { permits.signal() }
+                        let started = ContinuousClock.now
+                        defer { self.storing.withLock { $0 += ContinuousClock.now - started } }
                         return (job.id, try await chunkStore.store(job.bytes))
                     }
                     running += 1

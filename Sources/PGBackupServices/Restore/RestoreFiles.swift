@@ -101,7 +101,7 @@ enum RestoreFiles {
     /// `syncFileSystem` finds little left to write. Best effort: durability still comes from that
     /// flush, which also reports any write-back error.
     static func startWriteback(_ fd: Int32, offset: Int64, length: Int64) {
-        _ = syncFileRange?(fd, offset, length, 2 /* SYNC_FILE_RANGE_WRITE */)
+        FileSystem.startWriteback(fd, offset: offset, length: length)
     }
 
     /// Whether `syncFileSystem` works here (glibc 2.14 and later); else fsync file by file.
@@ -112,12 +112,6 @@ enum RestoreFiles {
         // RTLD_DEFAULT is a null handle in glibc.
         guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "syncfs") else { return nil }
         return unsafeBitCast(symbol, to: SyncFS.self)
-    }()
-
-    private typealias SyncFileRange = @convention(c) (Int32, Int64, Int64, UInt32) -> Int32
-    private static let syncFileRange: SyncFileRange? = {
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "sync_file_range") else { return nil }
-        return unsafeBitCast(symbol, to: SyncFileRange.self)
     }()
 
     /// The id of the file system holding `path`.

@@ -71,6 +71,9 @@ public struct RestoreResult: Sendable, Codable {
     public var configFile: String
     public var standby: Bool
     public var archiveMode: RestoreArchiveMode
+    /// Where the time went: `plan` (the repository read, the target checked), then the
+    /// writer's `check`, `layout`, `content`, `finish`, `sync`, `control`, then `configure`.
+    public var phases: PhaseTimes?
 }
 
 /// `pgbackup restore`: validates the target against the repository (`RestorePlanner`) before
@@ -146,11 +149,16 @@ public struct RestoreService: Sendable {
             "directory": "\(options.dataDirectory)",
         ])
 
+        let phases = PhaseClock(start: began) { [logger] phase in
+            logger.debug("restore phase", metadata: ["phase": "\(phase.name)", "seconds": "\(PhaseTimes.format(phase.seconds))"])
+        }
+        phases.lap("plan")
+
         // 2. Write.
         let writer = RestoreWriter(chunkStore: ChunkStore(repository: repository, compression: settings.compression), jobs: options.jobs, logger: logger)
         let stats = try await writer.write(
             manifest, dataDirectory: options.dataDirectory, tablespaceDirectories: tablespaces,
-            mode: options.delta ? .delta : options.force ? .replace : .fresh, onProgress: options.onProgress)
+            mode: options.delta ? .delta : options.force ? .replace : .fresh, onProgress: options.onProgress, phases: phases)
         options.onWritten?(stats)
 
         // 3. Configure recovery.
@@ -165,6 +173,7 @@ public struct RestoreService: Sendable {
         let archiveMode = options.archiveMode ?? (options.primaryConninfo == nil ? .off : .preserve)
         recovery.archiveOff = archiveMode == .off
         try appendRecoveryConfiguration(recovery, to: options.dataDirectory, backup: manifest.id)
+        phases.lap("configure")
 
         let elapsed = ContinuousClock.now - began
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
@@ -173,7 +182,7 @@ public struct RestoreService: Sendable {
             backupID: manifest.id, dataDirectory: options.dataDirectory, target: options.target.description,
             timeline: plan.timeline.rawValue, walNeeded: plan.walNeeded, bytes: stats.bytesWritten, seconds: seconds,
             restoreCommand: restoreCommand, configFile: configFile, standby: options.primaryConninfo != nil,
-            archiveMode: archiveMode)
+            archiveMode: archiveMode, phases: phases.times)
     }
 
     /// Every target directory must be absent or empty, unless `--delta` (kept, updated in place)

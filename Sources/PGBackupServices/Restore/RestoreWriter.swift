@@ -70,10 +70,11 @@ struct RestoreWriter: Sendable {
     /// Writes every file of `manifest` into `dataDirectory`; tablespace `oid`'s files into
     /// `tablespaceDirectories[oid]` (every tablespace of `manifest.tablespaces` must be mapped).
     /// `onProgress` gets content bytes done (written or, in delta mode, found unchanged) and the
-    /// total, at most a few times per second.
+    /// total, at most a few times per second. `phases` laps `check`, `layout`, `content`,
+    /// `finish`, `sync` and `control`.
     func write(
         _ manifest: BackupManifest, dataDirectory: String, tablespaceDirectories: [UInt32: String],
-        mode: Mode, onProgress: (@Sendable (_ bytesDone: Int64, _ bytesTotal: Int64) -> Void)?
+        mode: Mode, onProgress: (@Sendable (_ bytesDone: Int64, _ bytesTotal: Int64) -> Void)?, phases: PhaseClock = PhaseClock()
     ) async throws -> RestoreWriteStats {
         let began = ContinuousClock.now
         let plan = try RestorePlan(manifest, dataDirectory: dataDirectory, tablespaceDirectories: tablespaceDirectories)
@@ -98,7 +99,7 @@ struct RestoreWriter: Sendable {
             "files": "\(plan.files.count)", "objects": "\(plan.pieces.count + 1)",
         ])
         do {
-            var stats = try await writeAll(plan, roots: roots, mode: mode, onProgress: onProgress)
+            var stats = try await writeAll(plan, roots: roots, mode: mode, onProgress: onProgress, phases: phases)
             try await BlockingIO.run { try marker.end(in: roots.dataDirectory) }
             stats.seconds = Self.seconds(ContinuousClock.now - began)
             logger.info("backup \(manifest.id) restored", metadata: [
@@ -114,12 +115,13 @@ struct RestoreWriter: Sendable {
     }
 
     private func writeAll(
-        _ plan: RestorePlan, roots: RestoreRoots, mode: Mode, onProgress: (@Sendable (Int64, Int64) -> Void)?
+        _ plan: RestorePlan, roots: RestoreRoots, mode: Mode, onProgress: (@Sendable (Int64, Int64) -> Void)?, phases: PhaseClock
     ) async throws -> RestoreWriteStats {
         var stats = RestoreWriteStats()
         stats.bytesTotal = plan.bytesTotal
         let flush = try await BlockingIO.run { try RestoreDurability.Flush(durability, roots: roots.all.map(\.root)) }
         defer { flush.close() }
+        phases.lap("check")
 
         var phase = ContinuousClock.now
         if mode == .replace { logger.warning("--force: removing the contents of \(plan.roots.map(\.path).joined(separator: ", "))") }
@@ -134,12 +136,14 @@ struct RestoreWriter: Sendable {
         stats.filesRemoved = removed.files
         stats.directoriesRemoved = removed.directories
         logger.debug("files laid out", metadata: ["seconds": "\(Self.seconds(ContinuousClock.now - phase))"])
+        phases.lap("layout")
         phase = ContinuousClock.now
         var changed = layout.changed
 
         let content = PieceRestorer(chunkStore: chunkStore, jobs: jobs, plan: plan, roots: roots)
         try await content.run(check: layout.check, create: mode != .delta, stats: &stats, changed: &changed, onProgress: onProgress)
         logger.debug("content written", metadata: ["seconds": "\(Self.seconds(ContinuousClock.now - phase))"])
+        phases.lap("content")
         phase = ContinuousClock.now
 
         // tablespace_map for the mapped directories; sizes, modes and times as in the manifest.
@@ -148,12 +152,14 @@ struct RestoreWriter: Sendable {
             if let entry = plan.tablespaceMapEntry { changed[entry] = true }
         }
         logger.debug("files checked", metadata: ["seconds": "\(Self.seconds(ContinuousClock.now - phase))"])
+        phases.lap("finish")
 
         // Durable before pg_control exists.
         let syncStarted = ContinuousClock.now
         try await BlockingIO.run { try flush.run() }
         stats.syncSeconds = Self.seconds(ContinuousClock.now - syncStarted)
         logger.debug("written files flushed", metadata: ["method": "\(flush.method)", "seconds": "\(stats.syncSeconds)"])
+        phases.lap("sync")
 
         // Last, pg_control: from now on PostgreSQL can start the directory.
         let control = try await content.controlFileContent()
@@ -162,6 +168,7 @@ struct RestoreWriter: Sendable {
         stats.chunksFetched += 1
         stats.bytesFetched += plan.controlPiece.size
         changed[plan.controlFile] = true
+        phases.lap("control")
         onProgress?(plan.bytesTotal, plan.bytesTotal)
 
         for entry in plan.files {

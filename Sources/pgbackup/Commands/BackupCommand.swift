@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PGBackupFoundations
 import PGBackupRepository
 import PGBackupServices
 
@@ -20,8 +21,10 @@ struct BackupCommand: AsyncParsableCommand {
             the backup lock (a `pgbackup retention` holding it for its chunk sweep is waited for, up to 10 \
             minutes). The WAL is spooled under PGBACKUP_SPOOL while the backup runs.
 
-            Standard output: the backup id (or, with --json, the backup's summary). Standard \
-            error: a final summary line, and with --progress on a terminal, the progress.
+            Standard output: the backup id (or, with --json, the backup's summary and, under \
+            "phases", the seconds each phase of the backup took). Standard error: a final summary \
+            line, and with --progress on a terminal, the progress; --log-level debug logs each \
+            phase as it ends.
             """
     )
 
@@ -63,7 +66,7 @@ struct BackupCommand: AsyncParsableCommand {
         let line = ProgressLine(requested: progress)
         options.onProgress = { line.show($0) }
         async let swept: Void = TemporaryFileSweep.run(settings, logger: logger)
-        let manifest = try await BackupService(settings: settings, logger: logger).run(options)
+        let (manifest, phases) = try await BackupService(settings: settings, logger: logger).runMeasured(options)
         await swept
         line.clear()
 
@@ -77,7 +80,7 @@ struct BackupCommand: AsyncParsableCommand {
             LSN \(summary.startLSN) to \(summary.stopLSN) on timeline \(summary.timeline)\n
             """.utf8))
         if json {
-            try printJSON(summary)
+            try printJSON(SummaryWithPhases(summary: summary, phases: phases))
         } else {
             print(summary.id)
         }
@@ -95,5 +98,19 @@ extension ProgressLine {
             show(Self.transfer(done: progress.bytesDone, total: progress.bytesTotal, seconds: progress.seconds, showTimeLeft: false)
                 + ", storing the last chunks and the WAL")
         }
+    }
+}
+
+/// `--json` output: an object's own fields, plus `"phases"`: where its time went.
+struct SummaryWithPhases<Summary: Encodable>: Encodable {
+    let summary: Summary
+    let phases: PhaseTimes
+
+    private enum Key: String, CodingKey { case phases }
+
+    func encode(to encoder: any Encoder) throws {
+        try summary.encode(to: encoder)
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode(phases, forKey: .phases)
     }
 }
