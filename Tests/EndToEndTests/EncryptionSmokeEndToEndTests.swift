@@ -42,6 +42,9 @@ struct EncryptionSmokeEndToEndTests {
             _ = try await daemon.wait()
             try await RestoreEndToEndTests.letTheServerRead(fixture)
 
+            let checked = try await PGBackupBinary.run(["check", "--json"], environment: fixture.environment, timeout: .seconds(60))
+            #expect(checked.standardOutput.contains("encrypted (aes-256-gcm, key id \(key.id))"), "\(checked.standardOutput)")
+
             let shown = try await PGBackupBinary.run(["show", backup.id.description, "--json"], environment: fixture.environment)
             #expect(shown.status == 0 && shown.standardOutput.contains("\"encryption\" : \"aes-256-gcm\""), "\(shown.standardOutput)\(shown.standardError)")
 
@@ -89,6 +92,8 @@ struct EncryptionSmokeEndToEndTests {
             #expect(rotated.standardOutput.contains("\"oldKeyID\" : \"\(key.id)\"") && rotated.standardOutput.contains("\"newKeyID\" : \"\(newKey.id)\""), "\(rotated.standardOutput)")
             let old = try await PGBackupBinary.run(["list"], environment: fixture.environment)
             #expect(old.status == 1 && old.standardError.contains("encrypted with key id \(newKey.id), but the configured key has id \(key.id)"), "\(old.standardError)")
+            let unhealthy = try await PGBackupBinary.run(["check", "--json"], environment: fixture.environment, timeout: .seconds(60))
+            #expect(unhealthy.status == 1 && unhealthy.standardOutput.contains("but the configured key has id \(key.id)"), "\(unhealthy.standardOutput)")
             var rekeyed = fixture.environment
             rekeyed["PGBACKUP_ENCRYPTION_KEY_FILE"] = newKeyFile
             let listed = try await PGBackupBinary.run(["list", "--json"], environment: rekeyed)
