@@ -21,12 +21,15 @@ struct DaemonFixture {
     static let options = PostgresCluster.Options(settings: ["wal_keep_size": "'256MB'"], walSegmentSizeMB: 1)
 
     /// Runs `pgbackup init` on a fresh repository of `kind`; with `s3Endpoint`, the binary talks
-    /// to S3 there (a fault proxy).
-    init(_ kind: RepositoryKind, cluster: PostgresCluster, scratch: ScratchDirectory, conninfo: String? = nil, s3Endpoint: String? = nil) async throws {
+    /// to S3 there (a fault proxy); with `keyFile`, the repository is encrypted under that key.
+    init(
+        _ kind: RepositoryKind, cluster: PostgresCluster, scratch: ScratchDirectory, conninfo: String? = nil, s3Endpoint: String? = nil,
+        keyFile: String? = nil
+    ) async throws {
         self.cluster = cluster
         self.scratch = scratch
         self.conninfo = conninfo ?? cluster.conninfo(replication: true)
-        repository = try await TestRepository.make(kind, in: scratch, endpoint: s3Endpoint)
+        repository = try await TestRepository.make(kind, in: scratch, endpoint: s3Endpoint, keyFile: keyFile)
         let initialized = try await PGBackupBinary.run(["init"], environment: environment)
         guard initialized.status == 0 else { throw FixtureError("init failed: \(initialized.standardError)") }
     }
