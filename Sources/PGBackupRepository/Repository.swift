@@ -1,14 +1,43 @@
+import PGBackupFoundations
 import PGBackupStorage
 
 /// One server's part of a repository: its catalog over an `ObjectStore`.
+///
+/// Open it with `Repository.open` (or create it with `Repository.initialize(store:…)`), which
+/// reads `repository.json` and decides, failing closed, whether the repository is plaintext or
+/// encrypted (DESIGN.md, "Encryption"). `init(store:server:)` is a plaintext view of a store.
 public struct Repository: Sendable {
+    /// Where objects are read and written: for an encrypted repository, an `EncryptedObjectStore`
+    /// over the raw store (everything but `repository.json` is encrypted).
     public let store: any ObjectStore
     public let layout: RepositoryLayout
+    /// How chunks are named: keyed for an encrypted repository.
+    public let chunkNaming: ChunkNaming
+    /// The id of the key file's key that opened the repository; nil: plaintext.
+    public let keyID: String?
 
+    /// A plaintext repository over `store`.
     public init(store: any ObjectStore, server: String) {
         self.store = store
         self.layout = RepositoryLayout(server: server)
+        self.chunkNaming = .contentDigest
+        self.keyID = nil
     }
+
+    /// An encrypted repository over the raw store `raw`, with its (unwrapped) data key.
+    init(encryptedOver raw: any ObjectStore, server: String, dataKey: EncryptionKey, keyID: String) {
+        let layout = RepositoryLayout(server: server)
+        self.store = EncryptedObjectStore(wrapping: raw, dataKey: dataKey, plaintextKeys: [layout.info])
+        self.layout = layout
+        self.chunkNaming = .keyed(dataKey.derived(Self.chunkNameKeyPurpose))
+        self.keyID = keyID
+    }
+
+    /// The HKDF purpose of the chunk-name key derived from the data key.
+    public static let chunkNameKeyPurpose = "pgbackup chunk names v1"
+
+    /// `none` or `aes-256-gcm`: what the repository's objects (and backups) are stored as.
+    public var encryption: String { keyID == nil ? "none" : WrappedDataKey.algorithm }
 
     /// What `initialize` found or did.
     public enum Initialization: Sendable, Equatable {
@@ -35,7 +64,7 @@ public struct Repository: Sendable {
         return info
     }
 
-    private func infoIfPresent() async throws -> RepositoryInfo? {
+    func infoIfPresent() async throws -> RepositoryInfo? {
         let bytes: [UInt8]
         do {
             bytes = try await store.get(layout.info, limit: 1 << 20)

@@ -10,6 +10,20 @@ public enum RepositoryError: Error, Sendable, CustomStringConvertible, Equatable
     case unsupportedFormat(key: String, version: Int)
     /// A repository document could not be decoded.
     case corrupt(key: String, location: String, reason: String)
+    /// A key is configured, but the repository was created without encryption.
+    case keyForPlaintextRepository(server: String, location: String, keyID: String)
+    /// The repository is encrypted and no key is configured.
+    case keyRequired(server: String, location: String, repositoryKeyID: String)
+    /// The configured key is not the one that wraps the repository's data key.
+    case wrongKey(server: String, location: String, repositoryKeyID: String, configuredKeyID: String)
+    /// The key has the recorded id, but the wrapped data key does not open with it.
+    case dataKeyUnwrapFailed(server: String, location: String, keyID: String)
+    /// The repository names an encryption this build does not know.
+    case unsupportedEncryption(server: String, location: String, algorithm: String)
+    /// `key rotate` on a repository that is not encrypted.
+    case notEncrypted(server: String, location: String)
+    /// A key is configured and the repository does not exist yet: only `init` creates it.
+    case notInitializedWithKey(server: String, location: String, keyID: String)
 
     public var description: String {
         switch self {
@@ -23,6 +37,25 @@ public enum RepositoryError: Error, Sendable, CustomStringConvertible, Equatable
             "'\(key)' has repository format \(version), newer than this pgbackup understands (\(RepositoryInfo.currentFormatVersion))\nHINT: upgrade pgbackup"
         case let .corrupt(key, location, reason):
             "unable to read '\(key)' in \(location): \(reason)"
+        case let .keyForPlaintextRepository(server, location, keyID):
+            "unable to open the repository for server '\(server)' in \(location): a key is configured (key id \(keyID)) but the repository is not encrypted; refusing to mix encrypted and plaintext objects"
+                + "\nHINT: unset PGBACKUP_ENCRYPTION_KEY_FILE / encryption.key_file for this repository, or back up into a new repository created with `pgbackup init` and the key"
+        case let .keyRequired(server, location, repositoryKeyID):
+            "unable to open the repository for server '\(server)' in \(location): it is encrypted (key id \(repositoryKeyID)) and no key is configured"
+                + "\nHINT: set PGBACKUP_ENCRYPTION_KEY_FILE or encryption.key_file to the key file whose id is \(repositoryKeyID)"
+        case let .wrongKey(server, location, repositoryKeyID, configuredKeyID):
+            "unable to open the repository for server '\(server)' in \(location): it is encrypted with key id \(repositoryKeyID), but the configured key has id \(configuredKeyID)"
+                + "\nHINT: configure the key file whose id is \(repositoryKeyID) (after `pgbackup key rotate`, only the new key opens the repository)"
+        case let .dataKeyUnwrapFailed(server, location, keyID):
+            "unable to open the repository for server '\(server)' in \(location): the wrapped data key in repository.json does not open with key id \(keyID) (repository.json was changed or damaged)"
+                + "\nHINT: restore repository.json from another copy of the repository"
+        case let .unsupportedEncryption(server, location, algorithm):
+            "unable to open the repository for server '\(server)' in \(location): unknown encryption '\(algorithm)'\nHINT: upgrade pgbackup"
+        case let .notEncrypted(server, location):
+            "unable to rotate the key of the repository for server '\(server)' in \(location): it is not encrypted, so it has no key"
+                + "\nHINT: encryption is chosen when a repository is created: back up into a new repository created with `pgbackup init` and a key file"
+        case let .notInitializedWithKey(server, location, keyID):
+            "no repository for server '\(server)' in \(location) (a key with id \(keyID) is configured)\nHINT: run `pgbackup init` with the key to create an encrypted repository"
         }
     }
 }

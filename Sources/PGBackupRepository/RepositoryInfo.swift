@@ -11,28 +11,48 @@ public struct RepositoryInfo: Codable, Sendable, Hashable {
     public var postgresVersionNumber: Int
     /// WAL segment size in bytes (`wal_segment_size`).
     public var walSegmentSize: Int
-    /// `none` until client-side encryption is configured.
+    /// `none`, or `aes-256-gcm` for a repository created with a key (`encryptionKey` then holds
+    /// its wrapped data key). A repository stays what it was created as.
     public var encryption: String
+    /// The wrapped data key of an encrypted repository; nil for a plaintext one.
+    public var encryptionKey: WrappedDataKey?
     public var createdAt: Date
     /// The pgbackup version that created the repository.
     public var createdBy: String
 
-    /// The newest format this build reads and writes.
-    public static let currentFormatVersion = 1
+    /// The newest format this build reads and writes: 2 for an encrypted repository, so that
+    /// builds without encryption (which refuse versions above 1) never write plaintext into it.
+    public static let currentFormatVersion = 2
+    /// The format of a plaintext repository, which every build since the first reads.
+    public static let plaintextFormatVersion = 1
 
+    /// A plaintext repository's description. `withEncryptionKey` makes it an encrypted one.
     public init(
         server: String, systemIdentifier: UInt64, postgresVersionNumber: Int, walSegmentSize: Int,
-        encryption: String = "none", createdAt: Date = Date(), createdBy: String
+        createdAt: Date = Date(), createdBy: String
     ) {
-        self.formatVersion = Self.currentFormatVersion
+        self.formatVersion = Self.plaintextFormatVersion
         self.server = server
         self.systemIdentifier = String(systemIdentifier)
         self.postgresVersionNumber = postgresVersionNumber
         self.walSegmentSize = walSegmentSize
-        self.encryption = encryption
+        self.encryption = "none"
         self.createdAt = createdAt
         self.createdBy = createdBy
     }
+
+    /// The same description for an encrypted repository whose data key `wrapped` holds.
+    public func withEncryptionKey(_ wrapped: WrappedDataKey) -> RepositoryInfo {
+        var info = self
+        info.formatVersion = Self.currentFormatVersion
+        info.encryption = wrapped.algorithm
+        info.encryptionKey = wrapped
+        return info
+    }
+
+    /// Whether the repository is encrypted (its objects, but `repository.json`, are stored sealed
+    /// under its data key).
+    public var isEncrypted: Bool { encryption != "none" }
 
     /// Refuses a repository that belongs to another cluster or another WAL segment size.
     /// `location` names the repository in the error.

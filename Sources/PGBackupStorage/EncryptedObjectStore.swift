@@ -102,11 +102,14 @@ final class DecryptingReader: ObjectReader {
             }
         }
         let end = min(opened.count, offset + maxLength)
-        defer { offset = end }
         if offset == 0 && end == opened.count {
-            defer { opened = [] }
-            return opened
+            // Hand the whole buffer over (no copy); the next read refills it from offset 0.
+            let all = opened
+            opened = []
+            offset = 0
+            return all
         }
+        defer { offset = end }
         return Array(opened[offset..<end])
     }
 

@@ -17,8 +17,8 @@ struct PGBackup: AsyncParsableCommand {
             PGBACKUP_SERVER, PGBACKUP_CONNINFO, PGBACKUP_SLOT, PGBACKUP_COMPRESSION, PGBACKUP_POLICY, \
             PGBACKUP_S3_ENDPOINT, PGBACKUP_S3_REGION, PGBACKUP_S3_PATH_STYLE, AWS_ACCESS_KEY_ID, \
             AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, PGBACKUP_ENCRYPTION_KEY_FILE, PGBACKUP_HTTP. \
-            PGBACKUP_ENCRYPTION_KEY_FILE and PGBACKUP_HTTP are refused (exit 2) until they are \
-            implemented. PGBACKUP_POLICY names a policy of policies/ (looked up first in \
+            PGBACKUP_ENCRYPTION_KEY_FILE names the key file of client-side encryption (a key file \
+            that cannot be used exits 2). PGBACKUP_POLICY names a policy of policies/ (looked up first in \
             $PGBACKUP_POLICY_DIR) or is a path; every command checks it.
 
             Exit codes: 0 success; 1 the operation failed or a check is unhealthy; 2 usage or \
@@ -28,7 +28,7 @@ struct PGBackup: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, DaemonCommand.self, BackupCommand.self, ListCommand.self, ShowCommand.self, RestoreCommand.self,
             WALPushCommand.self, WALFetchCommand.self, PinCommand.self, UnpinCommand.self, RetentionCommand.self,
-            CheckCommand.self, VerifyCommand.self, VerifyRestoreCommand.self, FollowCommand.self,
+            CheckCommand.self, VerifyCommand.self, VerifyRestoreCommand.self, FollowCommand.self, KeyCommand.self,
         ]
     )
 

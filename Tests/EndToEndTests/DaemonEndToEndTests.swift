@@ -14,22 +14,26 @@ struct DaemonFixture {
     let scratch: ScratchDirectory
     let conninfo: String
     let repository: TestRepository
+    /// More settings for every command (`PGBACKUP_ENCRYPTION_KEY_FILE`, …).
+    let extraEnvironment: [String: String]
     var environment: [String: String] {
         repository.environment.merging(["PGBACKUP_CONNINFO": conninfo, "PGBACKUP_SPOOL": scratch.path + "/spool"]) { $1 }
+            .merging(extraEnvironment) { $1 }
     }
     static let segmentSize = try! WALSegmentSize(megabytes: 1)
     static let options = PostgresCluster.Options(settings: ["wal_keep_size": "'256MB'"], walSegmentSizeMB: 1)
 
     /// Runs `pgbackup init` on a fresh repository of `kind`; with `s3Endpoint`, the binary talks
-    /// to S3 there (a fault proxy); with `keyFile`, the repository is encrypted under that key.
+    /// to S3 there (a fault proxy).
     init(
         _ kind: RepositoryKind, cluster: PostgresCluster, scratch: ScratchDirectory, conninfo: String? = nil, s3Endpoint: String? = nil,
-        keyFile: String? = nil
+        extraEnvironment: [String: String] = [:]
     ) async throws {
         self.cluster = cluster
+        self.extraEnvironment = extraEnvironment
         self.scratch = scratch
         self.conninfo = conninfo ?? cluster.conninfo(replication: true)
-        repository = try await TestRepository.make(kind, in: scratch, endpoint: s3Endpoint, keyFile: keyFile)
+        repository = try await TestRepository.make(kind, in: scratch, endpoint: s3Endpoint)
         let initialized = try await PGBackupBinary.run(["init"], environment: environment)
         guard initialized.status == 0 else { throw FixtureError("init failed: \(initialized.standardError)") }
     }

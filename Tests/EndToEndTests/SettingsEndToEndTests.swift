@@ -36,9 +36,11 @@ struct SettingsEndToEndTests {
             let repository = try await TestRepository.make(kind, in: scratch)
             let environment = repository.environment.merging(["PGBACKUP_CONNINFO": cluster.conninfo(replication: true)]) { $1 }
             let refusals: [(environment: [String: String], file: String?, text: String)] = [
+                // Client-side encryption is implemented (issue #15): a key file that cannot be
+                // used is refused the same way, never ignored into a plaintext repository.
                 (["PGBACKUP_ENCRYPTION_KEY_FILE": scratch.path + "/key"], nil,
-                 "PGBACKUP_ENCRYPTION_KEY_FILE is set, but client-side encryption is not implemented yet: refusing to store backups in plaintext\nHINT: unset it to run without encryption"),
-                ([:], "encryption_key_file: /etc/pgbackup/key\n", "encryption_key_file in \(scratch.path)/pgbackup.yaml is set, but client-side encryption"),
+                 "unable to use the encryption key file '\(scratch.path)/key' (PGBACKUP_ENCRYPTION_KEY_FILE): No such file or directory"),
+                ([:], "encryption_key_file: /etc/pgbackup/key\n", "unable to use the encryption key file '/etc/pgbackup/key' (encryption_key_file in \(scratch.path)/pgbackup.yaml)"),
             ]
             for refusal in refusals {
                 var arguments = ["init"]
@@ -57,12 +59,14 @@ struct SettingsEndToEndTests {
             try #require(initialized.status == 0, "\(initialized.standardError)")
             #expect(try await !Self.nothingStored(repository))
 
-            // wal-fetch (restore_command) does not refuse them: PostgreSQL takes any failure for
-            // "no such file", which could end a recovery early. A missing file exits 1, quietly.
+            // wal-fetch (restore_command): a missing file exits 1, quietly; a key file that
+            // cannot be used is no "missing file": it says why (it cannot read the archive).
+            let fetched = try await PGBackupBinary.run(["wal-fetch", "000000010000000000000FFF", scratch.path + "/fetched"], environment: environment)
+            #expect(fetched.status == 1 && fetched.standardError.isEmpty, "\(fetched.standardError)")
             var fetchEnvironment = environment
             for refusal in refusals { fetchEnvironment.merge(refusal.environment) { $1 } }
-            let fetched = try await PGBackupBinary.run(["wal-fetch", "000000010000000000000FFF", scratch.path + "/fetched"], environment: fetchEnvironment)
-            #expect(fetched.status == 1 && fetched.standardError.isEmpty, "\(fetched.standardError)")
+            let keyless = try await PGBackupBinary.run(["wal-fetch", "000000010000000000000FFF", scratch.path + "/fetched"], environment: fetchEnvironment)
+            #expect(keyless.status == 2 && keyless.standardError.contains("unable to use the encryption key file"), "\(keyless.standardError)")
 
             // A spool that cannot be created names the settings that move it.
             let notADirectory = scratch.path + "/not-a-directory"

@@ -47,23 +47,19 @@ struct TestRepository: Sendable {
 
     /// A fresh, empty repository of `kind`: `<scratch>/<name>` (not created: `pgbackup init`
     /// does that), or `s3://<moto bucket>/e2e-<random>/<name>`. With `endpoint`, the binary talks
-    /// to S3 there (a fault proxy in front of moto); with `keyFile`, it is told
-    /// `PGBACKUP_ENCRYPTION_KEY_FILE` (an encrypted repository; `store` stays the raw one).
-    static func make(
-        _ kind: RepositoryKind, in scratch: ScratchDirectory, name: String = "repo", endpoint: String? = nil, keyFile: String? = nil
-    ) async throws -> TestRepository {
-        let key = keyFile.map { ["PGBACKUP_ENCRYPTION_KEY_FILE": $0] } ?? [:]
+    /// to S3 there (a fault proxy in front of moto).
+    static func make(_ kind: RepositoryKind, in scratch: ScratchDirectory, name: String = "repo", endpoint: String? = nil) async throws -> TestRepository {
         switch kind {
         case .file:
             let directory = scratch.path + "/" + name
-            let environment = ["PGBACKUP_REPO": "file://\(directory)"].merging(key) { $1 }
+            let environment = ["PGBACKUP_REPO": "file://\(directory)"]
             return TestRepository(kind: kind, url: "file://\(directory)", directory: directory, moto: nil, environment: environment, s3Store: nil)
         case .s3:
             let moto = try await MotoServer.shared()
             let url = "s3://\(moto.bucket)/e2e-\(UUID().uuidString.prefix(8).lowercased())/\(name)"
             var direct = moto.clientEnvironment
             direct["PGBACKUP_REPO"] = url
-            var environment = direct.merging(key) { $1 }
+            var environment = direct
             if let endpoint { environment["PGBACKUP_S3_ENDPOINT"] = endpoint }
             return TestRepository(kind: kind, url: url, directory: nil, moto: moto, environment: environment, s3Store: try openStore(direct))
         }

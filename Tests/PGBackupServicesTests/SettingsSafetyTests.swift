@@ -12,25 +12,22 @@ struct SettingsSafetyTests {
         try SettingsLoader.settings(yaml: yaml, path: path, environment: env, server: nil)
     }
 
+    /// The key file setting is implemented now (issue #15): a file that cannot be used is refused
+    /// (exit 2) by the setting that names it, from the environment, the flat key or the section.
     @Test(arguments: [
-        ("PGBACKUP_ENCRYPTION_KEY_FILE", "/k", "client-side encryption is not implemented yet: refusing to store backups in plaintext"),
-    ])
-    func anUnimplementedSettingFromTheEnvironmentIsRefusedByName(variable: String, value: String, text: String) throws {
-        let settings = try load(nil, env: [variable: value])
+        (nil, ["PGBACKUP_ENCRYPTION_KEY_FILE": "/nonexistent/k"], "(PGBACKUP_ENCRYPTION_KEY_FILE)"),
+        ("encryption_key_file: /nonexistent/k", [:], "(encryption_key_file in /etc/pgbackup/pgbackup.yaml)"),
+        ("encryption:\n  key_file: /nonexistent/k", [:], "(encryption.key_file in /etc/pgbackup/pgbackup.yaml)"),
+    ] as [(String?, [String: String], String)])
+    func anUnusableKeyFileIsRefusedByItsSetting(yaml: String?, env: [String: String], text: String) throws {
+        let settings = try load(yaml, env: env)
+        #expect(settings.encryptionKeyFile == "/nonexistent/k")
         #expect {
             try settings.refuseUnimplemented()
         } throws: { error in
-            let message = "\(error)"
-            return message.hasPrefix("\(variable) is set, but ") && message.contains(text) && message.contains("HINT: unset it")
+            guard case ConfigurationError.invalidKeyFile = error else { return false }
+            return "\(error)".hasPrefix("unable to use the encryption key file '/nonexistent/k' \(text): ")
         }
-    }
-
-    @Test(arguments: [
-        ("encryption_key_file: /k", "encryption_key_file in /etc/pgbackup/pgbackup.yaml is set"),
-    ])
-    func anUnimplementedSettingFromTheFileIsRefusedByItsKey(yaml: String, text: String) throws {
-        let settings = try load(yaml)
-        #expect { try settings.refuseUnimplemented() } throws: { "\($0)".hasPrefix(text) }
     }
 
     @Test func implementedSettingsPass() throws {

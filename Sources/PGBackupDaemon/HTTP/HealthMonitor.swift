@@ -87,7 +87,7 @@ final class HealthMonitor: Sendable {
     /// (the checks say why; the previous survey stays).
     private func surveyRepository() async -> RepositorySurvey? {
         do {
-            let repository = Repository(store: try StoreFactory.open(settings), server: settings.server)
+            let repository = try await RepositoryAccess.open(settings)
             let backups = try await BackupCatalog(repository: repository).survey().backups
             let now = ContinuousClock.now
             let bytesDue = bytesSurveyed.withLock { $0.map { now - $0 >= interval * 10 } ?? true }

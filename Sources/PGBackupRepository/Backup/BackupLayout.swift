@@ -10,7 +10,8 @@ import PGBackupFoundations
 /// <server>/locks/backup.json                        the backup lock (`RepositoryLock`)
 /// ```
 ///
-/// `<sha256>` is the SHA-256 of the chunk's *uncompressed* content in lower-case hex, and `<ab>`
+/// `<sha256>` is the chunk's name (`ChunkNaming`): the SHA-256 of its *uncompressed* content in
+/// lower-case hex, or in an encrypted repository a keyed HMAC of that digest; `<ab>`
 /// its first two hex digits (256 directories, so no directory of a `file://` repository grows
 /// past a few thousand entries for a terabyte of data). Small files are not stored on their own:
 /// they are packed into chunks (see `ChunkingPlan`).
@@ -19,9 +20,10 @@ public struct BackupLayout: Hashable, Sendable {
 
     public init(repository: RepositoryLayout) { self.repository = repository }
 
-    /// `<server>/chunks/<ab>/<sha256>.<ext>`
-    public func chunkKey(_ sha256: SHA256Digest, _ algorithm: CompressionAlgorithm) -> String {
-        let hex = sha256.description
+    /// `<server>/chunks/<ab>/<name>.<ext>`, `name` from `Repository.chunkNaming` (not the
+    /// content digest itself, unless the repository is plaintext).
+    public func chunkKey(_ name: SHA256Digest, _ algorithm: CompressionAlgorithm) -> String {
+        let hex = name.description
         return repository.chunksPrefix + hex.prefix(2) + "/" + hex + "." + algorithm.fileExtension
     }
 

@@ -6,6 +6,9 @@ import Synchronization
 /// "Repository format"), so that a backup decides "stored already or new" without asking the
 /// store about every chunk: on S3 that is a HEAD request per chunk and compression saved.
 ///
+/// Keyed by chunk *name* (`Repository.chunkNaming`: the content's SHA-256, or its keyed HMAC in an
+/// encrypted repository), the way the keys under `chunks/` spell it.
+///
 /// Complete as of its listing, and kept up to date with what this process stores. A chunk that
 /// another writer stores after the listing counts as new here and is uploaded again with the
 /// same content: harmless (`ChunkStore`'s contract). Memory: about 100 bytes per chunk (a
@@ -27,17 +30,18 @@ public final class ChunkIndex: Sendable {
         var entries: [SHA256Digest: Entry] = [:]
         for info in try await repository.store.list(prefix: repository.layout.chunksPrefix) {
             let name = info.key.split(separator: "/").last ?? ""
-            guard let dot = name.firstIndex(of: "."), let sha256 = SHA256Digest(hex: name[..<dot]),
+            guard let dot = name.firstIndex(of: "."), let chunkName = SHA256Digest(hex: name[..<dot]),
                   let algorithm = try? CompressionAlgorithm(fileExtension: name[name.index(after: dot)...])
             else { continue }
-            entries[sha256] = Entry(algorithm: algorithm, storedSize: info.size)
+            entries[chunkName] = Entry(algorithm: algorithm, storedSize: info.size)
         }
         return ChunkIndex(entries)
     }
 
     public var count: Int { entries.withLock { $0.count } }
 
-    public func entry(_ sha256: SHA256Digest) -> Entry? { entries.withLock { $0[sha256] } }
+    /// The stored chunk with this name (not content digest: `ChunkNaming.name(of:)`).
+    public func entry(_ name: SHA256Digest) -> Entry? { entries.withLock { $0[name] } }
 
-    func insert(_ sha256: SHA256Digest, _ entry: Entry) { entries.withLock { $0[sha256] = entry } }
+    func insert(_ name: SHA256Digest, _ entry: Entry) { entries.withLock { $0[name] = entry } }
 }

@@ -6,7 +6,8 @@ import Synchronization
 /// (`BackupLayout`), shared by every backup of the server.
 ///
 /// Contract:
-/// - A chunk's key is the SHA-256 of its *uncompressed* content, so one content is stored once
+/// - A chunk's key is its name: the SHA-256 of its *uncompressed* content, or in an encrypted
+///   repository a keyed HMAC of it (`Repository.chunkNaming`), so one content is stored once
 ///   whatever the compression: `store` uploads nothing when an object for that digest exists in
 ///   any compression (`ChunkRef.new == false`).
 /// - A new chunk is compressed with `compression`, sealed (`ObjectSeal`) and put atomically: a
@@ -57,7 +58,8 @@ public struct ChunkStore: Sendable {
             throw ChunkStoreError.tooLarge(size: bytes.count, limit: Self.maximumChunkSize)
         }
         let sha256 = SHA256Hasher.hash(bytes)
-        if let known = index?.entry(sha256) {
+        let name = repository.chunkNaming.name(of: sha256)
+        if let known = index?.entry(name) {
             return ChunkRef(sha256: sha256, size: Int64(bytes.count), storedSize: known.storedSize, algorithm: known.algorithm, new: false)
         }
         // One caller per digest from here on: a chunk that another caller was storing is found
@@ -65,16 +67,16 @@ public struct ChunkStore: Sendable {
         await inFlight.begin(sha256)
         defer { inFlight.end(sha256) }
         if let index {
-            if let known = index.entry(sha256) {
+            if let known = index.entry(name) {
                 return ChunkRef(sha256: sha256, size: Int64(bytes.count), storedSize: known.storedSize, algorithm: known.algorithm, new: false)
             }
-        } else if let existing = try await storedObject(sha256, preferring: compression.algorithm) {
+        } else if let existing = try await storedObject(name, preferring: compression.algorithm) {
             return ChunkRef(sha256: sha256, size: Int64(bytes.count), storedSize: existing.info.size, algorithm: existing.algorithm, new: false)
         }
         try Task.checkCancellation()
-        let key = layout.chunkKey(sha256, compression.algorithm)
+        let key = layout.chunkKey(name, compression.algorithm)
         let (_, info) = try await objects.put(key: key, content: bytes, compression: compression, sha256: sha256)
-        index?.insert(sha256, ChunkIndex.Entry(algorithm: compression.algorithm, storedSize: info.size))
+        index?.insert(name, ChunkIndex.Entry(algorithm: compression.algorithm, storedSize: info.size))
         return ChunkRef(sha256: sha256, size: Int64(bytes.count), storedSize: info.size, algorithm: compression.algorithm, new: true)
     }
 
@@ -130,8 +132,9 @@ public struct ChunkStore: Sendable {
         _ sha256: SHA256Digest, size: Int64, preferring algorithm: CompressionAlgorithm?,
         _ read: (_ key: String, _ algorithm: CompressionAlgorithm) async throws -> ObjectSeal
     ) async throws {
+        let name = repository.chunkNaming.name(of: sha256)
         for candidate in Self.searchOrder(preferring: algorithm ?? compression.algorithm) {
-            let key = layout.chunkKey(sha256, candidate)
+            let key = layout.chunkKey(name, candidate)
             let seal: ObjectSeal
             do {
                 seal = try await read(key, candidate)
@@ -149,16 +152,21 @@ public struct ChunkStore: Sendable {
 
     /// Whether a chunk with this digest is stored, in any compression.
     public func contains(_ sha256: SHA256Digest) async throws -> Bool {
-        try await storedObject(sha256, preferring: compression.algorithm) != nil
+        try await storedObject(repository.chunkNaming.name(of: sha256), preferring: compression.algorithm) != nil
     }
 
-    /// The stored object of the chunk, looking in `preferring`'s key first (the usual hit).
+    /// The key of the chunk with this content digest in `algorithm`'s compression.
+    public func key(of sha256: SHA256Digest, _ algorithm: CompressionAlgorithm) -> String {
+        layout.chunkKey(repository.chunkNaming.name(of: sha256), algorithm)
+    }
+
+    /// The stored object of the chunk named `name`, looking in `preferring`'s key first (the usual hit).
     private func storedObject(
-        _ sha256: SHA256Digest, preferring: CompressionAlgorithm
+        _ name: SHA256Digest, preferring: CompressionAlgorithm
     ) async throws -> (info: ObjectInfo, algorithm: CompressionAlgorithm)? {
         for candidate in Self.searchOrder(preferring: preferring) {
             do {
-                return (try await store.head(layout.chunkKey(sha256, candidate)), candidate)
+                return (try await store.head(layout.chunkKey(name, candidate)), candidate)
             } catch StorageError.notFound {
                 continue
             }

@@ -84,7 +84,7 @@ public struct ChunkSweep: Sendable {
                 damaged.append(DamagedBackup(id: id, key: catalog.layout.manifestKey(id), problem: problem))
                 continue
             }
-            Self.mark(manifest, into: &referenced)
+            Self.mark(manifest, naming: catalog.repository.chunkNaming, into: &referenced)
         }
         var result = Candidates(unreferenced: [], young: 0, referenced: 0, damaged: damaged)
         for info in try await catalog.store.list(prefix: catalog.layout.repository.chunksPrefix) {
@@ -129,15 +129,15 @@ public struct ChunkSweep: Sendable {
         return outcome
     }
 
-    /// Adds every chunk and pack `manifest` references to `referenced`.
-    public static func mark(_ manifest: BackupManifest, into referenced: inout Set<SHA256Digest>) {
+    /// Adds the name (`naming`) of every chunk and pack `manifest` references to `referenced`.
+    public static func mark(_ manifest: BackupManifest, naming: ChunkNaming = .contentDigest, into referenced: inout Set<SHA256Digest>) {
         for file in manifest.files {
-            for chunk in file.chunks ?? [] { referenced.insert(chunk.sha256) }
-            if let packed = file.packed { referenced.insert(packed.pack) }
+            for chunk in file.chunks ?? [] { referenced.insert(naming.name(of: chunk.sha256)) }
+            if let packed = file.packed { referenced.insert(naming.name(of: packed.pack)) }
         }
     }
 
-    /// The digest a key under `chunks/` names (`<ab>/<sha256>.<ext>`), nil for any other key.
+    /// The chunk name a key under `chunks/` holds (`<ab>/<name>.<ext>`), nil for any other key.
     static func digest(ofKey key: String) -> SHA256Digest? {
         let name = key.split(separator: "/").last ?? ""
         guard let dot = name.firstIndex(of: "."), let digest = SHA256Digest(hex: name[..<dot]),

@@ -58,8 +58,8 @@ public struct BackupService: Sendable {
         try options.chunking.validate()
         let began = ContinuousClock.now
         let conninfo = try settings.requireConninfo()
-        let store = try StoreFactory.open(settings)
-        let repository = Repository(store: store, server: settings.server)
+        let repository = try await RepositoryAccess.open(settings)
+        let store = repository.store
         let info = try await repository.info()
         let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
         let server: ConninfoServer?
@@ -302,7 +302,7 @@ public struct BackupService: Sendable {
             id: id, server: settings.server, systemIdentifier: cluster.systemIdentifier, postgresVersionNumber: cluster.versionNumber,
             timeline: streamed.timeline, startLSN: streamed.startLSN, stopLSN: streamed.stopLSN,
             startTime: times.start, stopTime: times.stop, label: streamed.label, compression: settings.compression,
-            chunking: chunking,
+            encryption: catalog.repository.encryption, chunking: chunking,
             tablespaces: streamed.tablespaces.compactMap { space in
                 space.oid.map { BackupManifest.Tablespace(oid: $0, location: space.location ?? "") }
             },

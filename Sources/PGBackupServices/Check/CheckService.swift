@@ -38,7 +38,7 @@ public struct CheckService: Sendable {
         var info: RepositoryInfo?
         var repositoryResult: CheckResult
         do {
-            let opened = Repository(store: try StoreFactory.open(settings), server: settings.server)
+            let opened = try await RepositoryAccess.open(settings)
             info = try await opened.info()
             repository = opened
             repositoryResult = CheckResult(name: "repository", ok: true, detail: "\(opened.store.location) reachable, initialized for server '\(settings.server)' (system identifier \(info!.systemIdentifier))")

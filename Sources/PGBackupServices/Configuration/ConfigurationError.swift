@@ -10,6 +10,8 @@ public enum ConfigurationError: Error, Sendable, CustomStringConvertible, Equata
     /// A setting pgbackup accepts but does not implement yet: refused rather than ignored.
     case notImplemented(setting: String, feature: String, refusal: String, hint: String)
     case missing(setting: String, hint: String)
+    /// The encryption key file cannot be used (`EncryptionKeyFile`); never holds key bytes.
+    case invalidKeyFile(setting: String, path: String, reason: String, hint: String)
     case ambiguousServer(candidates: [String])
     case unknownServer(name: String, known: [String])
 
@@ -27,6 +29,8 @@ public enum ConfigurationError: Error, Sendable, CustomStringConvertible, Equata
             "invalid value for \(setting): \(reason)"
         case let .notImplemented(setting, feature, refusal, hint):
             "\(setting) is set, but \(feature) is not implemented yet: \(refusal)\nHINT: \(hint)"
+        case let .invalidKeyFile(setting, path, reason, hint):
+            "unable to use the encryption key file '\(path)' (\(setting)): \(reason)\nHINT: \(hint)"
         case let .missing(setting, hint):
             "no \(setting) configured\nHINT: \(hint)"
         case let .ambiguousServer(candidates):

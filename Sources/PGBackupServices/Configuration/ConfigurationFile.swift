@@ -11,6 +11,7 @@ struct ConfigurationFile: Decodable {
     var compression: FileValue<CompressionSetting>?
     var policy: FileValue<TextSetting>?
     var encryptionKeyFile: FileValue<TextSetting>?
+    var encryption: EncryptionSection?
     var http: FileValue<ListenAddressSetting>?
     var logLevel: FileValue<LogLevelSetting>?
     var logFormat: FileValue<LogFormatSetting>?
@@ -23,6 +24,7 @@ struct ConfigurationFile: Decodable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case repository, conninfo, slot, compression, policy
         case encryptionKeyFile = "encryption_key_file"
+        case encryption
         case http
         case logLevel = "log_level", logFormat = "log_format"
         case s3, servers
@@ -43,13 +45,22 @@ struct ConfigurationFile: Decodable {
             case .spoolDirectory: "PGBACKUP_SPOOL"
             case .postgresBindir: "PGBACKUP_POSTGRES_BINDIR"
             case .verifyRunAs: "PGBACKUP_VERIFY_RUN_AS"
-            case .logLevel, .logFormat, .s3, .servers: nil
+            case .logLevel, .logFormat, .s3, .servers, .encryption: nil
             }
         }
     }
 
     /// The keys a server's entry may set (for that server only).
     static let serverKeys: [CodingKeys] = [.conninfo, .slot, .compression, .policy]
+
+    /// The `encryption:` section (`key_file`, as the flat `encryption_key_file`).
+    struct EncryptionSection: Decodable {
+        var keyFile: FileValue<TextSetting>?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case keyFile = "key_file"
+        }
+    }
 
     /// The `s3:` section.
     struct S3Section: Decodable {
@@ -122,6 +133,14 @@ struct ConfigurationFile: Decodable {
         try check(root, allowed: CodingKeys.allCases.map(\.rawValue), prefix: "", path: path)
         if let s3 = root[CodingKeys.s3.rawValue] {
             try check(mapping(s3, at: "s3", path: path), allowed: S3Section.CodingKeys.allCases.map(\.rawValue), prefix: "s3.", path: path)
+        }
+        if let encryption = root[CodingKeys.encryption.rawValue] {
+            try check(
+                mapping(encryption, at: "encryption", path: path), allowed: EncryptionSection.CodingKeys.allCases.map(\.rawValue),
+                prefix: "encryption.", path: path)
+            if root[CodingKeys.encryptionKeyFile.rawValue] != nil {
+                throw .invalidShape(setting: "encryption.key_file in \(path)", reason: "encryption_key_file is set too: set one of them")
+            }
         }
         if let servers = root[CodingKeys.servers.rawValue] {
             for (name, entry) in try mapping(servers, at: "servers", path: path) {

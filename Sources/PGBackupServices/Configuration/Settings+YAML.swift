@@ -1,7 +1,8 @@
 extension Settings {
     /// The settings `pgbackup wal-fetch` needs to reach the repository, as a configuration file:
     /// what `pgbackup restore` gives the restored server for its `restore_command` when no
-    /// configuration file was used. Holds the S3 credentials, if any: write it mode 0600.
+    /// configuration file was used. Holds the S3 credentials, if any: write it mode 0600. Names
+    /// the key file (`encryption.key_file`), never a key.
     public func repositoryConfigurationYAML(comment: String) -> String {
         func quoted(_ text: String) -> String {
             "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
@@ -18,6 +19,10 @@ extension Settings {
             if let secret = s3.secretAccessKey { lines.append("  secret_access_key: \(quoted(secret.value))") }
             if let token = s3.sessionToken { lines.append("  session_token: \(quoted(token.value))") }
             if let caFile = s3.caFile { lines.append("  ca_file: \(quoted(caFile))") }
+        }
+        if let encryptionKeyFile {
+            lines.append("encryption:")
+            lines.append("  key_file: \(quoted(encryptionKeyFile))")
         }
         lines.append("servers:")
         lines.append("  \(quoted(server)): {}")

@@ -29,7 +29,8 @@ public struct Settings: Sendable, CustomStringConvertible {
     /// `PGBACKUP_POLICY_DIR`: searched first for a policy given by name.
     public var policyDirectory: String?
     public var s3 = S3Settings()
-    /// A key file that turns on client-side encryption.
+    /// The key file of client-side encryption (`PGBACKUP_ENCRYPTION_KEY_FILE`,
+    /// `encryption.key_file`, or the flat `encryption_key_file`); `encryptionKey()` reads it.
     public var encryptionKeyFile: String?
     /// The daemon's local WAL spool (`PGBACKUP_SPOOL`, `spool_directory:`): WAL is fsync'd here
     /// before it is acknowledged as written. Keep it on a persistent volume.
@@ -50,15 +51,10 @@ public struct Settings: Sendable, CustomStringConvertible {
 
     public init() {}
 
-    /// Refuses the settings pgbackup accepts but does not implement yet, rather than ignoring
-    /// them: a key file that encrypts nothing would store backups in plaintext without a word.
+    /// Refuses settings that cannot work before anything starts, rather than ignoring them: an
+    /// HTTP address that does not parse, a key file that cannot be used (`encryptionKey()`).
     public func refuseUnimplemented() throws(ConfigurationError) {
-        func setting(_ key: String, _ variable: String) -> String { sources[key] ?? variable }
-        if encryptionKeyFile != nil {
-            throw .notImplemented(
-                setting: setting("encryption_key_file", "PGBACKUP_ENCRYPTION_KEY_FILE"), feature: "client-side encryption",
-                refusal: "refusing to store backups in plaintext", hint: "unset it to run without encryption")
-        }
+        _ = try encryptionKey()
         if httpListen != nil { _ = try httpAddress() }  // a bad address: refused before anything starts
     }
 

@@ -80,6 +80,10 @@ public enum SettingsLoader {
         settings.policy = try value(.policy, \.policy)
         settings.policyDirectory = env["PGBACKUP_POLICY_DIR"]
         settings.encryptionKeyFile = try value(.encryptionKeyFile, \.encryptionKeyFile)
+        if settings.encryptionKeyFile == nil, let keyFile = file.encryption?.keyFile {
+            settings.sources[ConfigurationFile.CodingKeys.encryptionKeyFile.rawValue] = "encryption.key_file in \(path)"
+            settings.encryptionKeyFile = keyFile.value
+        }
         settings.spoolDirectory = try value(.spoolDirectory, \.spoolDirectory) ?? settings.spoolDirectory
         settings.postgresBindir = try value(.postgresBindir, \.postgresBindir)
         settings.verifyRunAs = try value(.verifyRunAs, \.verifyRunAs)

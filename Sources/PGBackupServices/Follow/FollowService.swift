@@ -29,7 +29,7 @@ public struct FollowService: Sendable {
         let began = ContinuousClock.now
         let conninfo = try options.primaryConninfo ?? settings.requireConninfo()
         let directory = try await DataDirectoryState.inspect(options.dataDirectory, postgresBindir: settings.postgresBindir)
-        let repository = Repository(store: try StoreFactory.open(settings), server: settings.server)
+        let repository = try await RepositoryAccess.open(settings)
         let info = try await repository.info()
         guard info.systemIdentifier == String(directory.systemIdentifier) else {
             throw FollowError.anotherCluster(

@@ -23,10 +23,15 @@ public struct InitService: Sendable {
         public var walSegmentSize: Int
         public var timeline: UInt32
         public var walPosition: String
+        /// `none` or `aes-256-gcm`.
+        public var encryption: String
+        /// The id of the key file's key that wraps the data key (encrypted repositories).
+        public var keyID: String?
     }
 
     public func run() async throws -> Result {
         let conninfo = try settings.requireConninfo()
+        let key = try settings.encryptionKey()
         let store = try StoreFactory.open(settings, create: true)
         logger.debug("connecting to the primary", metadata: ["server": "\(settings.server)"])
         let cluster = try await ClusterIdentity.fetch(conninfo: conninfo)
@@ -34,17 +39,17 @@ public struct InitService: Sendable {
             server: settings.server, systemIdentifier: cluster.systemIdentifier,
             postgresVersionNumber: cluster.versionNumber, walSegmentSize: cluster.walSegmentSize,
             createdBy: "pgbackup \(PGBackupVersion.current)")
-        let outcome = try await Repository(store: store, server: settings.server).initialize(info)
+        let (repository, outcome) = try await Repository.initialize(store: store, info: info, key: key)
         let (created, stored) = switch outcome {
         case let .created(info): (true, info)
         case let .alreadyInitialized(info): (false, info)
         }
         logger.info(created ? "repository created" : "repository already initialized for this cluster",
-                    metadata: ["repository": "\(store.location)", "server": "\(settings.server)"])
+                    metadata: ["repository": "\(store.location)", "server": "\(settings.server)", "encryption": "\(repository.encryption)"])
         return Result(
             created: created, repository: store.location, server: settings.server,
             systemIdentifier: stored.systemIdentifier, postgresVersion: stored.postgresVersion,
             walSegmentSize: stored.walSegmentSize, timeline: cluster.timeline.rawValue,
-            walPosition: cluster.walPosition.description)
+            walPosition: cluster.walPosition.description, encryption: repository.encryption, keyID: repository.keyID)
     }
 }

@@ -147,7 +147,7 @@ struct PieceRestorer: Sendable {
         case let StorageError.notFound(key, _): return key
         case let StorageError.failed(_, key, _, _): return key
         default:
-            let key = chunkStore.layout.chunkKey(sha256, chunkStore.compression.algorithm)
+            let key = chunkStore.key(of: sha256, chunkStore.compression.algorithm)
             return String(key[..<(key.lastIndex(of: ".") ?? key.endIndex)]) + ".*"
         }
     }

@@ -87,8 +87,7 @@ public struct RestoreService: Sendable {
 
     public func run(_ options: RestoreOptions) async throws -> RestoreResult {
         let began = ContinuousClock.now
-        let store = try StoreFactory.open(settings)
-        let repository = Repository(store: store, server: settings.server)
+        let repository = try await RepositoryAccess.open(settings)
         let info = try await repository.info()
         let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
         let catalog = BackupCatalog(repository: repository)
@@ -195,10 +194,15 @@ public struct RestoreService: Sendable {
     /// data directory (not inside it: later base backups would copy it): mode 0600 from its first
     /// byte (it may hold S3 credentials), fsync'd, and, when we are root, owned by the data
     /// directory's owner, the user the server (and so `restore_command`) runs as.
+    /// With encryption, the key file's key goes next to it the same way (`<dir>.pgbackup.key`,
+    /// 0600, the owner's), and the settings name that file: never a key on a command line.
     private func writeRepositoryConfiguration(next dataDirectory: String) throws -> String {
         var base = dataDirectory
         while base.count > 1 && base.hasSuffix("/") { base.removeLast() }
         let path = base + ".pgbackup.yaml"
+        var settings = self.settings
+        let key = try settings.encryptionKey()
+        if key != nil { settings.encryptionKeyFile = base + ".pgbackup.key" }
         let content = settings.repositoryConfigurationYAML(comment: "written by pgbackup restore for the restore_command of \(dataDirectory)")
         var owner: (uid: uid_t, gid: gid_t)?
         if geteuid() == 0 {
@@ -207,6 +211,9 @@ public struct RestoreService: Sendable {
                 throw FileSystemError(operation: "inspect", path: dataDirectory, reason: FileSystem.errnoDescription())
             }
             owner = (info.st_uid, info.st_gid)
+        }
+        if let key, let keyPath = settings.encryptionKeyFile {
+            try FileSystem.writePrivateFile(keyPath, contents: key.fileContents, owner: owner)
         }
         try FileSystem.writePrivateFile(path, contents: Array(content.utf8), owner: owner)
         return path

@@ -38,7 +38,7 @@ public struct BackupPins: Sendable {
     }
 
     private func catalog() async throws -> BackupCatalog {
-        let repository = Repository(store: try StoreFactory.open(settings), server: settings.server)
+        let repository = try await RepositoryAccess.open(settings)
         _ = try await repository.info()
         return BackupCatalog(repository: repository)
     }

@@ -49,7 +49,7 @@ public struct VerifyService: Sendable {
     public func run(_ options: Options) async throws -> VerifyReport {
         let started = ContinuousClock.now
         let walRetention = try settings.retentionRules()?.wal ?? .pitr
-        let repository = Repository(store: try StoreFactory.open(settings), server: settings.server)
+        let repository = try await RepositoryAccess.open(settings)
         let info = try await repository.info()
         let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
         let catalog = BackupCatalog(repository: repository)
@@ -107,11 +107,11 @@ public struct VerifyService: Sendable {
         }
         report.chunks = chunks.count
         for (sha256, chunk) in chunks.sorted(by: { $0.key.description < $1.key.description }) {
-            let candidates = stored[sha256] ?? []
+            let candidates = stored[repository.chunkNaming.name(of: sha256)] ?? []
             guard let object = candidates.first(where: { $0.algorithm == chunk.preferred }) ?? candidates.first else {
                 let backups = Set(chunk.backups).sorted().map(\.description).joined(separator: ", ")
                 report.errors.append(.init(
-                    object: catalog.layout.chunkKey(sha256, chunk.preferred),
+                    object: catalog.layout.chunkKey(repository.chunkNaming.name(of: sha256), chunk.preferred),
                     problem: "missing (referenced by backup\(backups.contains(",") ? "s" : "") \(backups))"))
                 continue
             }
@@ -159,7 +159,7 @@ public struct VerifyService: Sendable {
         return report
     }
 
-    /// The chunk objects stored, by digest (one listing of `chunks/`).
+    /// The chunk objects stored, by name (`Repository.chunkNaming`; one listing of `chunks/`).
     private func storedChunks(_ repository: Repository) async throws -> [SHA256Digest: [(key: String, algorithm: CompressionAlgorithm, size: Int64)]] {
         var result: [SHA256Digest: [(key: String, algorithm: CompressionAlgorithm, size: Int64)]] = [:]
         for info in try await repository.store.list(prefix: repository.layout.chunksPrefix) {

@@ -7,7 +7,7 @@ public enum WALArchiveAccess {
     /// (`RepositoryError.notInitialized` otherwise); the segment size comes from its
     /// `repository.json`, the compression of new objects from the settings.
     public static func open(_ settings: Settings) async throws -> WALArchive {
-        let repository = Repository(store: try StoreFactory.open(settings), server: settings.server)
+        let repository = try await RepositoryAccess.open(settings)
         let info = try await repository.info()
         let segmentSize: WALSegmentSize
         do {

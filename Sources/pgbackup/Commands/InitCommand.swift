@@ -12,6 +12,12 @@ struct InitCommand: AsyncParsableCommand {
 
             Idempotent: running it again for the same cluster changes nothing. A repository that \
             belongs to another cluster (another system identifier) is refused.
+
+            With a key file (PGBACKUP_ENCRYPTION_KEY_FILE or encryption.key_file), a new \
+            repository is encrypted: a random data key, wrapped by the key file's key, is stored \
+            in repository.json with the key's id. A repository stays what it was created as: a \
+            key for a plaintext repository, or no key or another key for an encrypted one, is \
+            refused (exit 1).
             """
     )
 
@@ -31,6 +37,7 @@ struct InitCommand: AsyncParsableCommand {
                 \(result.created ? "initialized" : "already initialized"): server '\(result.server)' in \(result.repository)
                 system identifier: \(result.systemIdentifier)
                 PostgreSQL: \(result.postgresVersion), timeline \(result.timeline), WAL at \(result.walPosition), \(result.walSegmentSize >> 20) MiB segments
+                encryption: \(result.keyID.map { "\(result.encryption), key id \($0)" } ?? "none")
                 """)
         }
     }
