@@ -152,8 +152,11 @@ struct EncryptionEndToEndTests {
             let (report, verifyRun) = try await VerifyEndToEndTests.verify(fixture)
             #expect(verifyRun.status == 0 && report?.ok == true, "\(verifyRun.standardOutput) \(verifyRun.standardError)")
             #expect((report?.chunks ?? 0) > 0 && (report?.walObjects ?? 0) > 0)
-            let (verified, printed) = try await VerifyRestoreEndToEndTests.verify(fixture, [])
+            let rowsSQL = try VerifyRestoreEndToEndTests.sqlFile(
+                scratch, "rows.sql", "SELECT count(*) = \(4 * RestoreEndToEndTests.rowsPerBatch) AND bool_and(note = '\(Self.marker)') FROM rows;\n")
+            let (verified, printed) = try await VerifyRestoreEndToEndTests.verify(fixture, ["--check-sql", rowsSQL])
             #expect(verified.status == 0 && printed?.ok == true, "\(verified.standardOutput) \(verified.standardError)")
+            #expect(printed?.checks.map(\.name) == ["restore", "start", "check_sql"], "\(String(describing: printed?.checks))")
 
             try await Self.expectNothingReadableAtRest(repository, key: key)
 
@@ -241,7 +244,8 @@ struct EncryptionEndToEndTests {
                 var environment = fixture.environment
                 environment["PGBACKUP_ENCRYPTION_KEY_FILE"] = problem.keyFile
                 let target = scratch.path + "/target-\(problem.name.replacingOccurrences(of: " ", with: "-"))"
-                for arguments in [["restore", "--pgdata", target], ["wal-push", unpushedPath], ["backup"], ["list"]] {
+                let fetched = target + "-fetched"
+                for arguments in [["restore", "--pgdata", target], ["wal-push", unpushedPath], ["backup"], ["list"], ["wal-fetch", pushed[0].name, fetched]] {
                     let result = try await PGBackupBinary.run(arguments, environment: environment)
                     #expect(result.status == problem.status, "\(problem.name), \(arguments[0]): \(result.standardError)")
                     for name in problem.names {
@@ -250,6 +254,7 @@ struct EncryptionEndToEndTests {
                     #expect(!result.standardError.contains(keyText) && !result.standardOutput.contains(keyText))
                 }
                 #expect(!FileManager.default.fileExists(atPath: target), "\(problem.name): the restore created its target")
+                #expect(!FileManager.default.fileExists(atPath: fetched), "\(problem.name): wal-fetch wrote its destination")
             }
             #expect(try await !fixture.archivedSegments().contains(unpushed), "a refused wal-push stored the segment")
             #expect(try await repository.backupEntries() == backupsBefore, "a refused backup wrote into the repository")
@@ -329,6 +334,7 @@ struct EncryptionEndToEndTests {
         // Cut short: the chunk at its last frame boundary (or in half), a segment by its last bytes.
         let frame = EncryptedObjectFormat.frameSize + EncryptedObjectFormat.tagSize
         let frames = (original.count - EncryptedObjectFormat.headerSize - 1) / frame
+        #expect(frames > 0, "the largest chunk (\(original.count) bytes) has one frame: no frame boundary to cut at")
         let cut = frames > 0 ? EncryptedObjectFormat.headerSize + frames * frame : original.count / 2
         try await store.put(chunk, bytes: Array(original[..<cut]))
         let segmentOriginal = try await store.get(segmentKeys[0])
