@@ -128,7 +128,7 @@ struct EncryptionEndToEndTests {
             _ = try await daemon.wait()
             try repository.letTheServerUse(cluster.serverUser)
 
-            // show and list say the backup is encrypted.
+            // show says the backup is encrypted.
             let shown = try await PGBackupBinary.run(["show", backup.id.description, "--json"], environment: fixture.environment)
             #expect(shown.status == 0 && shown.standardOutput.contains("aes-256-gcm"), "\(shown.standardOutput) \(shown.standardError)")
 
