@@ -15,12 +15,20 @@ extension Repository {
     /// - no `repository.json` yet: with a key, `.notInitializedWithKey`; without, a plaintext
     ///   `Repository` (whose commands then fail as on any uninitialized repository).
     public static func open(store: any ObjectStore, server: String, key: EncryptionKey?) async throws -> Repository {
+        try await openReadingInfo(store: store, server: server, key: key).repository
+    }
+
+    /// `open`, also returning the `repository.json` it read (nil: none yet), for callers that
+    /// need it at once (`wal-push`, `wal-fetch`: one read per call, not two).
+    public static func openReadingInfo(
+        store: any ObjectStore, server: String, key: EncryptionKey?
+    ) async throws -> (repository: Repository, info: RepositoryInfo?) {
         let plain = Repository(store: store, server: server)
         guard let info = try await plain.infoIfPresent() else {
             if let key { throw RepositoryError.notInitializedWithKey(server: server, location: store.location, keyID: key.id) }
-            return plain
+            return (plain, nil)
         }
-        return try plain.opened(info, key: key)
+        return (try plain.opened(info, key: key), info)
     }
 
     /// Creates the server's repository in `store` (with a key: encrypted, a fresh random data key

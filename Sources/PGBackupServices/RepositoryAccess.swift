@@ -7,7 +7,14 @@ import PGBackupStorage
 public enum RepositoryAccess {
     /// The server's repository, opened with the configured key.
     public static func open(_ settings: Settings) async throws -> Repository {
+        try await openReadingInfo(settings).repository
+    }
+
+    /// `open`, with the `repository.json` it read (`RepositoryError.notInitialized` when none).
+    public static func openReadingInfo(_ settings: Settings) async throws -> (repository: Repository, info: RepositoryInfo) {
         let store = try StoreFactory.open(settings)
-        return try await Repository.open(store: store, server: settings.server, key: try settings.encryptionKey())
+        let opened = try await Repository.openReadingInfo(store: store, server: settings.server, key: try settings.encryptionKey())
+        guard let info = opened.info else { throw RepositoryError.notInitialized(server: settings.server, location: store.location) }
+        return (opened.repository, info)
     }
 }

@@ -42,6 +42,9 @@ struct EncryptionSmokeEndToEndTests {
             _ = try await daemon.wait()
             try await RestoreEndToEndTests.letTheServerRead(fixture)
 
+            let checked = try await PGBackupBinary.run(["check", "--json"], environment: fixture.environment, timeout: .seconds(60))
+            #expect(checked.standardOutput.contains("encrypted (aes-256-gcm, key id \(key.id))"), "\(checked.standardOutput)")
+
             let shown = try await PGBackupBinary.run(["show", backup.id.description, "--json"], environment: fixture.environment)
             #expect(shown.status == 0 && shown.standardOutput.contains("\"encryption\" : \"aes-256-gcm\""), "\(shown.standardOutput)\(shown.standardError)")
 
@@ -74,6 +77,27 @@ struct EncryptionSmokeEndToEndTests {
                 await server.destroy()
                 throw FixtureError("\(error)\nrestored server's log:\n\(log)")
             }
+
+            // key rotate: a world-readable new key file exits 2 and changes nothing; a good one
+            // rewraps, after which the old key is refused (exit 1) and the new one lists the backup.
+            let newKey = EncryptionKey.random()
+            let newKeyFile = scratch.path + "/new.key"
+            try FileSystem.writePrivateFile(newKeyFile, contents: newKey.fileContents)
+            #expect(chmod(newKeyFile, 0o644) == 0)
+            let loose = try await PGBackupBinary.run(["key", "rotate", "--new-key-file", newKeyFile], environment: fixture.environment)
+            #expect(loose.status == 2 && loose.standardError.contains("it is accessible by every user"), "\(loose.standardError)")
+            #expect(chmod(newKeyFile, 0o600) == 0)
+            let rotated = try await PGBackupBinary.run(["key", "rotate", "--new-key-file", newKeyFile, "--json"], environment: fixture.environment)
+            try #require(rotated.status == 0, "\(rotated.standardError)")
+            #expect(rotated.standardOutput.contains("\"oldKeyID\" : \"\(key.id)\"") && rotated.standardOutput.contains("\"newKeyID\" : \"\(newKey.id)\""), "\(rotated.standardOutput)")
+            let old = try await PGBackupBinary.run(["list"], environment: fixture.environment)
+            #expect(old.status == 1 && old.standardError.contains("encrypted with key id \(newKey.id), but the configured key has id \(key.id)"), "\(old.standardError)")
+            let unhealthy = try await PGBackupBinary.run(["check", "--json"], environment: fixture.environment, timeout: .seconds(60))
+            #expect(unhealthy.status == 1 && unhealthy.standardOutput.contains("but the configured key has id \(key.id)"), "\(unhealthy.standardOutput)")
+            var rekeyed = fixture.environment
+            rekeyed["PGBACKUP_ENCRYPTION_KEY_FILE"] = newKeyFile
+            let listed = try await PGBackupBinary.run(["list", "--json"], environment: rekeyed)
+            #expect(listed.status == 0 && listed.standardOutput.contains(backup.id.description), "\(listed.standardError)")
         }
     }
 }

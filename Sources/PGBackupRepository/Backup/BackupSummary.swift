@@ -25,6 +25,8 @@ public struct BackupSummary: Codable, Sendable, Hashable {
     public var newChunks: Int
     public var deduplicatedChunks: Int
     public var compression: Compression
+    /// `none` or `aes-256-gcm` (`BackupManifest.encryption`).
+    public var encryption: String
     public var durationSeconds: Double
     /// The WAL segments a restore of it needs at least.
     public var wal: BackupManifest.WALRange
@@ -47,6 +49,7 @@ public struct BackupSummary: Codable, Sendable, Hashable {
         newChunks = manifest.totals.newChunks
         deduplicatedChunks = manifest.totals.deduplicatedChunks
         compression = manifest.compression
+        encryption = manifest.encryption
         durationSeconds = manifest.durationSeconds
         wal = manifest.wal
         pinned = manifest.pinned

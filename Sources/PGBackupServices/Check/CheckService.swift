@@ -41,7 +41,8 @@ public struct CheckService: Sendable {
             let opened = try await RepositoryAccess.open(settings)
             info = try await opened.info()
             repository = opened
-            repositoryResult = CheckResult(name: "repository", ok: true, detail: "\(opened.store.location) reachable, initialized for server '\(settings.server)' (system identifier \(info!.systemIdentifier))")
+            let encryption = opened.keyID.map { "encrypted (\(opened.encryption), key id \($0))" } ?? "not encrypted"
+            repositoryResult = CheckResult(name: "repository", ok: true, detail: "\(opened.store.location) reachable, initialized for server '\(settings.server)' (system identifier \(info!.systemIdentifier)), \(encryption)")
         } catch RepositoryError.notInitialized(let server, let location) {
             repositoryResult = CheckResult(name: "repository", ok: false, detail: "\(location) has no repository for server '\(server)'; HINT: run `pgbackup init`")
         } catch {

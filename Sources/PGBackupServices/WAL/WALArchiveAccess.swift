@@ -7,8 +7,7 @@ public enum WALArchiveAccess {
     /// (`RepositoryError.notInitialized` otherwise); the segment size comes from its
     /// `repository.json`, the compression of new objects from the settings.
     public static func open(_ settings: Settings) async throws -> WALArchive {
-        let repository = try await RepositoryAccess.open(settings)
-        let info = try await repository.info()
+        let (repository, info) = try await RepositoryAccess.openReadingInfo(settings)
         let segmentSize: WALSegmentSize
         do {
             segmentSize = try WALSegmentSize(bytes: UInt64(max(0, info.walSegmentSize)))
