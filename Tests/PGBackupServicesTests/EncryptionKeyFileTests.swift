@@ -83,6 +83,7 @@ struct EncryptionKeyFileTests {
         #expect(try load(nil).encryptionKeyFile == nil)
         #expect(try load(nil).encryptionKey() == nil)
         #expect { try load("encryption:\n  key_file: /a\nencryption_key_file: /b") } throws: { "\($0)".contains("set one of them") }
+        #expect { try load("encryption:\n") } throws: { "\($0)".contains("encryption must be a mapping of key: value") }
         #expect { try load("encryption:\n  keyfile: /a") } throws: { "\($0)".contains("unknown setting 'encryption.keyfile'") }
 
         // What restore writes for restore_command names the key file, and reads back to it.

@@ -159,7 +159,7 @@ struct ConfigurationFile: Decodable {
     /// Every key is allowed, and every setting has a value (`slot:` alone is a mistake, not a
     /// default); `sections` may be empty (their content is checked by the caller).
     static func check(
-        _ mapping: Node.Mapping, allowed: [String], sections: [String] = [CodingKeys.s3.rawValue, CodingKeys.servers.rawValue],
+        _ mapping: Node.Mapping, allowed: [String], sections: [String] = [CodingKeys.s3.rawValue, CodingKeys.servers.rawValue, CodingKeys.encryption.rawValue],
         prefix: String, path: String
     ) throws(ConfigurationError) {
         for (key, value) in mapping {
