@@ -280,6 +280,18 @@ struct EncryptionEndToEndTests {
             #expect(reinit.status == 1 && reinit.standardError.contains(wrongKey.id), "\(reinit.standardError)")
 
             try await Self.expectDamageFailsClosed(fixture, backup: backup, segments: pushed)
+
+            // A timeline history file (what a promotion archives) is stored encrypted too, and
+            // wal-fetch gives it back as it was.
+            let history = try Self.writeFile(Data("1\t0/FF000000\t\(Self.marker)\n".utf8), scratch, "00000002.history")
+            let pushedHistory = try await PGBackupBinary.run(["wal-push", history], environment: fixture.environment)
+            try #require(pushedHistory.status == 0, "\(pushedHistory.standardError)")
+            let historyKey = try #require(try await repository.keys(under: "main/wal/").first { $0.contains("00000002.history") })
+            let storedHistory = try await repository.store.get(historyKey)
+            #expect(storedHistory.starts(with: EncryptedObjectFormat.tag) && !Self.readableViews(storedHistory).contains(where: Self.holdsMarker))
+            let fetchedHistory = scratch.path + "/fetched.history"
+            let fetched = try await PGBackupBinary.run(["wal-fetch", "00000002.history", fetchedHistory], environment: fixture.environment)
+            #expect(fetched.status == 0 && FileManager.default.contents(atPath: fetchedHistory) == FileManager.default.contents(atPath: history))
         }
     }
 
