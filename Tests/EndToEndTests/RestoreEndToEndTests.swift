@@ -56,8 +56,10 @@ struct RestoreEndToEndTests {
         let directory = scratch.path + "/restored-\(name)"
         let result = try await PGBackupBinary.run(["restore", "--pgdata", directory, "--json"] + arguments, environment: environment)
         try #require(result.status == 0, "restore \(arguments): \(result.standardError)")
-        let server = try await PostgresCluster.start(
-            existingDataDirectory: directory, ownedTrees: [directory + ".pgbackup.yaml"], .init(name: "restored-\(name)"))
+        // The key file restore copies for wal-fetch (encrypted repositories) belongs to the server's user too.
+        let keyFile = directory + ".pgbackup.key"
+        let owned = [directory + ".pgbackup.yaml"] + (FileManager.default.fileExists(atPath: keyFile) ? [keyFile] : [])
+        let server = try await PostgresCluster.start(existingDataDirectory: directory, ownedTrees: owned, .init(name: "restored-\(name)"))
         do {
             try await server.waitUntil("recovery of \(name) ends", timeout: .seconds(120)) {
                 try await server.sql("SELECT pg_is_in_recovery()") == "f"
