@@ -98,6 +98,8 @@ final class DecryptingReader: ObjectReader {
                 ended = true
                 try decryptor.finish { opened.append(contentsOf: $0) }
             } else {
+                // One allocation for what this piece opens to (a frame held back before it, at most).
+                opened.reserveCapacity(stored.count + EncryptedObjectFormat.frameSize)
                 try stored.withUnsafeBytes { raw in try decryptor.update(raw) { opened.append(contentsOf: $0) } }
             }
         }
