@@ -38,8 +38,9 @@ public struct EncryptionKey: Sendable, CustomStringConvertible {
         var text = bytes
         if text.last == UInt8(ascii: "\n") { text.removeLast() }
         if text.last == UInt8(ascii: "\r") { text.removeLast() }
-        if text.count == 2 * Self.size, let decoded = Self.hexDecoded(text) {
-            self.init(SymmetricKey(data: decoded))
+        // 64 hex digits read as a digest does: the same parser.
+        if let decoded = SHA256Digest(hex: String(decoding: text, as: UTF8.self)) {
+            self.init(SymmetricKey(data: decoded.bytes))
             return
         }
         if let decoded = Data(base64Encoded: Data(text)), decoded.count == Self.size {
@@ -52,25 +53,13 @@ public struct EncryptionKey: Sendable, CustomStringConvertible {
     /// The key as a key file holds it: 64 lower-case hex digits and a newline (restore writes it
     /// next to the data directory for the restored server's `restore_command`).
     public var fileContents: [UInt8] {
-        let digits = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = []
-        do {
-            for byte in bytes {
-                text.append(digits[Int(byte >> 4)])
-                text.append(digits[Int(byte & 0x0F)])
-            }
-        }
-        return text + [UInt8(ascii: "\n")]
+        Array((SHA256Digest(bytes: bytes)!.description + "\n").utf8)
     }
 
     /// The key's public name: 16 hex digits of HMAC-SHA-256 under the key of a fixed text.
     /// Tells keys apart; reveals nothing about the key.
     public var id: String {
-        let code = HMAC<SHA256>.authenticationCode(for: Array("pgbackup key id v1".utf8), using: key)
-        return code.prefix(8).map { byte in
-            let digits = Array("0123456789abcdef".utf8)
-            return String(decoding: [digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]], as: UTF8.self)
-        }.joined()
+        String(authenticationCode(of: Array("pgbackup key id v1".utf8)).description.prefix(16))
     }
 
     public var description: String { "EncryptionKey(id: \(id))" }
@@ -113,26 +102,6 @@ public struct EncryptionKey: Sendable, CustomStringConvertible {
 
     /// The key `wrap` uses: derived, so the key file's key itself encrypts nothing.
     private var wrappingKey: SymmetricKey { derived("pgbackup key wrapping v1").key }
-
-    private static func hexDecoded(_ text: [UInt8]) -> [UInt8]? {
-        func nibble(_ character: UInt8) -> UInt8? {
-            switch character {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): character - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): character - UInt8(ascii: "A") + 10
-            default: nil
-            }
-        }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.count / 2)
-        var index = 0
-        while index + 1 < text.count {
-            guard let high = nibble(text[index]), let low = nibble(text[index + 1]) else { return nil }
-            bytes.append(high << 4 | low)
-            index += 2
-        }
-        return bytes
-    }
 }
 
 /// Why a key could not be read or unwrapped. Never holds key material.
