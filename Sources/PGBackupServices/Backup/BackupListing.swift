@@ -57,8 +57,7 @@ public struct BackupListing: Sendable {
 
     /// The gaps the daemon recorded in the WAL archive (`WALGap`), oldest first.
     public func gaps() async throws -> [WALGap] {
-        let repository = try await repository()
-        let info = try await repository.info()
+        let (repository, info) = try await RepositoryAccess.openReadingInfo(settings)
         let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
         return try await WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression).gaps()
     }
@@ -72,18 +71,12 @@ public struct BackupListing: Sendable {
     /// Each backup's newest verification record (`verify-restore`); empty when none can be read
     /// (a damaged record must not hide the backups).
     public func lastVerifications() async -> [BackupID: VerificationRecord] {
-        guard let repository = try? await repository() else { return [:] }
+        guard let repository = try? await RepositoryAccess.open(settings) else { return [:] }
         return (try? await VerificationLog(repository: repository).latest().byBackup) ?? [:]
     }
 
-    private func repository() async throws -> Repository {
-        try await RepositoryAccess.open(settings)
-    }
-
     private func catalog() async throws -> BackupCatalog {
-        let repository = try await repository()
-        _ = try await repository.info()
-        return BackupCatalog(repository: repository)
+        BackupCatalog(repository: try await RepositoryAccess.openReadingInfo(settings).repository)
     }
 }
 

@@ -78,9 +78,8 @@ public struct BackupService: Sendable {
             logger.debug("backup phase", metadata: metadata)
         }
         let conninfo = try settings.requireConninfo()
-        let repository = try await RepositoryAccess.open(settings)
+        let (repository, info) = try await RepositoryAccess.openReadingInfo(settings)
         let store = repository.store
-        let info = try await repository.info()
         let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
         let server: ConninfoServer?
         if let named = self.server {

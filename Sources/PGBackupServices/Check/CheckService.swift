@@ -38,8 +38,8 @@ public struct CheckService: Sendable {
         var info: RepositoryInfo?
         var repositoryResult: CheckResult
         do {
-            let opened = try await RepositoryAccess.open(settings)
-            info = try await opened.info()
+            let (opened, read) = try await RepositoryAccess.openReadingInfo(settings)
+            info = read
             repository = opened
             let encryption = opened.keyID.map { "encrypted (\(opened.encryption), key id \($0))" } ?? "not encrypted"
             repositoryResult = CheckResult(name: "repository", ok: true, detail: "\(opened.store.location) reachable, initialized for server '\(settings.server)' (system identifier \(info!.systemIdentifier)), \(encryption)")

@@ -29,8 +29,7 @@ public struct FollowService: Sendable {
         let began = ContinuousClock.now
         let conninfo = try options.primaryConninfo ?? settings.requireConninfo()
         let directory = try await DataDirectoryState.inspect(options.dataDirectory, postgresBindir: settings.postgresBindir)
-        let repository = try await RepositoryAccess.open(settings)
-        let info = try await repository.info()
+        let (repository, info) = try await RepositoryAccess.openReadingInfo(settings)
         guard info.systemIdentifier == String(directory.systemIdentifier) else {
             throw FollowError.anotherCluster(
                 path: directory.path, found: directory.systemIdentifier, repository: UInt64(info.systemIdentifier) ?? 0)

@@ -90,8 +90,7 @@ public struct RestoreService: Sendable {
 
     public func run(_ options: RestoreOptions) async throws -> RestoreResult {
         let began = ContinuousClock.now
-        let repository = try await RepositoryAccess.open(settings)
-        let info = try await repository.info()
+        let (repository, info) = try await RepositoryAccess.openReadingInfo(settings)
         let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
         let catalog = BackupCatalog(repository: repository)
         let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)

@@ -38,8 +38,7 @@ public struct BackupPins: Sendable {
     }
 
     private func catalog() async throws -> BackupCatalog {
-        let repository = try await RepositoryAccess.open(settings)
-        _ = try await repository.info()
+        let repository = try await RepositoryAccess.openReadingInfo(settings).repository
         return BackupCatalog(repository: repository)
     }
 }

@@ -38,8 +38,7 @@ public struct RetentionService: Sendable {
 
     public func run(dryRun: Bool) async throws -> RetentionReport {
         let rules: RetentionRules? = if let policy { policy.retention } else { try settings.retentionRules() }
-        let repository = try await RepositoryAccess.open(settings)
-        let info = try await repository.info()
+        let (repository, info) = try await RepositoryAccess.openReadingInfo(settings)
         let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
         let catalog = BackupCatalog(repository: repository)
         let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)

@@ -67,8 +67,7 @@ public struct VerifyRestoreService: Sendable {
     /// interrupted); a verification that ran, passed or not, returns its stored record.
     public func run(_ options: VerifyRestoreOptions) async throws -> VerifyRestoreOutcome {
         let user = try RunAsUser.resolve(options.runAs)
-        let repository = try await RepositoryAccess.open(settings)
-        let info = try await repository.info()
+        let (repository, info) = try await RepositoryAccess.openReadingInfo(settings)
         var binaries = try await ServerBinaries.find(major: info.postgresVersionNumber / 10000, configured: settings.postgresBindir)
         let instance = try ThrowawayInstance.create(user: user)
         logger.info("verifying a restore", metadata: ["directory": "\(instance.root)", "port": "\(instance.port)", "user": "\(user.name)"])

@@ -87,9 +87,8 @@ public final class WALStreamer: Sendable {
     /// is missing or belongs to another cluster, an unusable spool.
     public func run() async throws {
         let conninfo = try settings.requireConninfo()
-        let repository = try await RepositoryAccess.open(settings)
+        let (repository, info) = try await RepositoryAccess.openReadingInfo(settings)
         let store = repository.store
-        let info = try await repository.info()
         let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
         let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)
         let spoolDirectory = "\(options.spoolDirectory)/\(settings.server)"
