@@ -27,6 +27,17 @@ public struct BackupLayout: Hashable, Sendable {
         return repository.chunksPrefix + hex.prefix(2) + "/" + hex + "." + algorithm.fileExtension
     }
 
+    /// The chunk name and compression a key under `chunks/` spells (`<ab>/<name>.<ext>`); nil for
+    /// any key that is not a chunk's.
+    public func chunk(ofKey key: String) -> (name: SHA256Digest, algorithm: CompressionAlgorithm)? {
+        guard key.hasPrefix(repository.chunksPrefix) else { return nil }
+        let file = key.split(separator: "/").last ?? ""
+        guard let dot = file.firstIndex(of: "."), let name = SHA256Digest(hex: file[..<dot]),
+              let algorithm = try? CompressionAlgorithm(fileExtension: file[file.index(after: dot)...])
+        else { return nil }
+        return (name, algorithm)
+    }
+
     /// `<server>/backups/<id>/`: every object of one backup starts with it.
     public func backupPrefix(_ id: BackupID) -> String { repository.backupsPrefix + id.description + "/" }
 

@@ -28,12 +28,10 @@ public final class ChunkIndex: Sendable {
     /// Lists `<server>/chunks/` once. Keys that are not chunks are ignored.
     public static func load(_ repository: Repository) async throws -> ChunkIndex {
         var entries: [SHA256Digest: Entry] = [:]
+        let layout = BackupLayout(repository: repository.layout)
         for info in try await repository.store.list(prefix: repository.layout.chunksPrefix) {
-            let name = info.key.split(separator: "/").last ?? ""
-            guard let dot = name.firstIndex(of: "."), let chunkName = SHA256Digest(hex: name[..<dot]),
-                  let algorithm = try? CompressionAlgorithm(fileExtension: name[name.index(after: dot)...])
-            else { continue }
-            entries[chunkName] = Entry(algorithm: algorithm, storedSize: info.size)
+            guard let chunk = layout.chunk(ofKey: info.key) else { continue }
+            entries[chunk.name] = Entry(algorithm: chunk.algorithm, storedSize: info.size)
         }
         return ChunkIndex(entries)
     }

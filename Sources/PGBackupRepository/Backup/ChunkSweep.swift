@@ -88,7 +88,7 @@ public struct ChunkSweep: Sendable {
         }
         var result = Candidates(unreferenced: [], young: 0, referenced: 0, damaged: damaged)
         for info in try await catalog.store.list(prefix: catalog.layout.repository.chunksPrefix) {
-            guard let digest = Self.digest(ofKey: info.key) else { continue }  // not a chunk: left alone
+            guard let digest = catalog.layout.chunk(ofKey: info.key)?.name else { continue }  // not a chunk: left alone
             if referenced.contains(digest) {
                 result.referenced += 1
             } else if info.modified < cutoff {
@@ -135,15 +135,6 @@ public struct ChunkSweep: Sendable {
             for chunk in file.chunks ?? [] { referenced.insert(naming.name(of: chunk.sha256)) }
             if let packed = file.packed { referenced.insert(naming.name(of: packed.pack)) }
         }
-    }
-
-    /// The chunk name a key under `chunks/` holds (`<ab>/<name>.<ext>`), nil for any other key.
-    static func digest(ofKey key: String) -> SHA256Digest? {
-        let name = key.split(separator: "/").last ?? ""
-        guard let dot = name.firstIndex(of: "."), let digest = SHA256Digest(hex: name[..<dot]),
-              (try? CompressionAlgorithm(fileExtension: name[name.index(after: dot)...])) != nil
-        else { return nil }
-        return digest
     }
 }
 

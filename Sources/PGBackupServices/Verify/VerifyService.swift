@@ -49,8 +49,7 @@ public struct VerifyService: Sendable {
     public func run(_ options: Options) async throws -> VerifyReport {
         let started = ContinuousClock.now
         let walRetention = try settings.retentionRules()?.wal ?? .pitr
-        let repository = try await RepositoryAccess.open(settings)
-        let info = try await repository.info()
+        let (repository, info) = try await RepositoryAccess.openReadingInfo(settings)
         let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
         let catalog = BackupCatalog(repository: repository)
         let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)
@@ -162,12 +161,10 @@ public struct VerifyService: Sendable {
     /// The chunk objects stored, by name (`Repository.chunkNaming`; one listing of `chunks/`).
     private func storedChunks(_ repository: Repository) async throws -> [SHA256Digest: [(key: String, algorithm: CompressionAlgorithm, size: Int64)]] {
         var result: [SHA256Digest: [(key: String, algorithm: CompressionAlgorithm, size: Int64)]] = [:]
+        let layout = BackupLayout(repository: repository.layout)
         for info in try await repository.store.list(prefix: repository.layout.chunksPrefix) {
-            let name = info.key.split(separator: "/").last ?? ""
-            guard let dot = name.firstIndex(of: "."), let sha256 = SHA256Digest(hex: name[..<dot]),
-                  let algorithm = try? CompressionAlgorithm(fileExtension: name[name.index(after: dot)...])
-            else { continue }
-            result[sha256, default: []].append((info.key, algorithm, info.size))
+            guard let chunk = layout.chunk(ofKey: info.key) else { continue }
+            result[chunk.name, default: []].append((info.key, chunk.algorithm, info.size))
         }
         return result
     }
