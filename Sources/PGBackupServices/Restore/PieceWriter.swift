@@ -125,7 +125,7 @@ final class PieceWriter: @unchecked Sendable {
     func finish() throws {
         for target in targets {
             guard let fd = open[entries[target.entry].index] else { continue }
-            RestoreFiles.startWriteback(fd, offset: target.fileOffset, length: target.length)
+            FileSystem.startWriteback(fd, offset: target.fileOffset, length: target.length)
         }
         closeAll()
         for (index, target) in targets.enumerated() {

@@ -9,7 +9,7 @@ enum RestoreDurability: Sendable {
     /// One `syncfs(2)` per file system written to (`fsyncEachFile` where the C library lacks
     /// it). It also flushes what other processes wrote to those file systems, which on a
     /// restore target is usually little. Each chunk's write-back is started as soon as it is
-    /// written (`RestoreFiles.startWriteback`), so little is left for it: measured here
+    /// written (`FileSystem.startWriteback`), so little is left for it: measured here
     /// (pgbench -s 50, 770 MiB, 2 jobs, release build) 0.02 s, against 0.4 s without.
     /// `bench/restore` measures whole restores against the peers.
     case syncFileSystems

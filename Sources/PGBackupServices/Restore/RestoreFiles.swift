@@ -95,15 +95,6 @@ enum RestoreFiles {
         try check(syncfs(fd), "flush the file system of", path)
     }
 
-    /// Asks the kernel to start writing `length` bytes of `fd` at `offset` back to disk, without
-    /// waiting (`sync_file_range(2)` with `SYNC_FILE_RANGE_WRITE`, as PostgreSQL's own
-    /// `pg_flush_data` does): the disk works while the next chunks are decoded, and the final
-    /// `syncFileSystem` finds little left to write. Best effort: durability still comes from that
-    /// flush, which also reports any write-back error.
-    static func startWriteback(_ fd: Int32, offset: Int64, length: Int64) {
-        FileSystem.startWriteback(fd, offset: offset, length: length)
-    }
-
     /// Whether `syncFileSystem` works here (glibc 2.14 and later); else fsync file by file.
     static var canSyncFileSystems: Bool { syncfs != nil }
 
