@@ -210,11 +210,14 @@ final class FileObjectWriter: ObjectWriter {
         written += Int64(bytes.count)
     }
 
-    func commit() async throws -> ObjectInfo {
+    /// With `ifAbsent`, the fsynced temporary file is hard-linked to the final name (`link(2)`
+    /// fails with `EEXIST` when the name is taken, atomically, also across processes and on NFS)
+    /// and then unlinked; never deferred, even inside a `DeferredDurability` batch.
+    func commit(ifAbsent: Bool) async throws -> ObjectInfo {
         guard let temporary else { preconditionFailure("commit after commit or abort") }
         let (key, store, path) = (self.key, self.store, self.path)
         self.temporary = nil
-        if let deferral {
+        if let deferral, !ifAbsent {
             try await BlockingIO.run { try deferral.add(.init(temporary: temporary, path: path, key: key, store: store)) }
             return ObjectInfo(key: key, size: written, modified: Date())
         }
@@ -224,13 +227,26 @@ final class FileObjectWriter: ObjectWriter {
                 temporary.discard()
                 throw StorageError.failed(operation: "fsync", key: key, store: store, reason: reason)
             }
-            guard rename(temporary.path, path) == 0 else {
-                let reason = FileSystem.errnoDescription()
+            if ifAbsent {
+                guard link(temporary.path, path) == 0 else {
+                    let code = errno
+                    temporary.discard()
+                    if code == EEXIST { throw StorageError.alreadyExists(key: key, store: store) }
+                    throw StorageError.failed(
+                        operation: "create", key: key, store: store,
+                        reason: FileSystem.errnoDescription(code) + " (HINT: the repository's file system must support hard links)")
+                }
+                // The object has its name; the temporary one goes, unlinked while still locked.
                 temporary.discard()
-                throw StorageError.failed(operation: "rename into place", key: key, store: store, reason: reason)
+            } else {
+                guard rename(temporary.path, path) == 0 else {
+                    let reason = FileSystem.errnoDescription()
+                    temporary.discard()
+                    throw StorageError.failed(operation: "rename into place", key: key, store: store, reason: reason)
+                }
+                // Closed (and unlocked) only once renamed: a sweep never sees it unlocked.
+                temporary.close()
             }
-            // Closed (and unlocked) only once renamed: a sweep never sees it unlocked.
-            temporary.close()
             try FileSystem.syncDirectory(FileSystem.directory(of: path))
         }
         return ObjectInfo(key: key, size: written, modified: Date())
