@@ -13,6 +13,8 @@ import Glibc
 /// locked by their writer: `FileTemporaryFile`) are invisible to `list` and `head`; a dead
 /// writer's leftover never blocks a put, and `removeAbandonedTemporaryFiles()` clears them.
 /// Inside a `DeferredDurability` batch, the fsyncs and the rename wait for the batch's flush.
+/// A create-if-absent put (`commit(ifAbsent: true)`) links the temporary file to its final name
+/// instead of renaming it, so that a taken name fails (`EEXIST`); it is never deferred.
 public struct FileObjectStore: ObjectStore {
     /// The absolute path of the root directory.
     public let root: String
