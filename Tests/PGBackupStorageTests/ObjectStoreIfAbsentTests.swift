@@ -133,4 +133,21 @@ struct ObjectStoreIfAbsentTests {
         #expect(proxy.injectedFaults == [.drop])
         #expect(try await store.get("lock") == theirs)
     }
+
+    /// S3's 409 ConditionalRequestConflict (a simultaneous conditional write won) is a taken key;
+    /// any other 409 is an ordinary failure, not mistaken for one.
+    @Test func aConditionalConflictIsATakenKeyAndOther409sAreFailures() async throws {
+        let moto = try await MotoServer.shared()
+        let proxy = try FaultProxy(upstreamPort: moto.port, plan: .init(scripted: [
+            .status(409, code: "ConditionalRequestConflict"), .status(409, code: "OperationAborted")]))
+        defer { proxy.stop() }
+        let store = try await S3TestStore.make(endpoint: proxy.endpoint)
+        await #expect(throws: StorageError.alreadyExists(key: "lock", store: store.location)) {
+            try await store.putIfAbsent("lock", bytes: randomBytes(100))
+        }
+        let error = await #expect(throws: StorageError.self) { try await store.putIfAbsent("lock", bytes: randomBytes(100)) }
+        #expect(error?.description.contains("OperationAborted") == true)
+        #expect(error != .alreadyExists(key: "lock", store: store.location))
+        #expect(try await !store.exists("lock"))
+    }
 }

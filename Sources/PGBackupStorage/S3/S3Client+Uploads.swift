@@ -24,7 +24,7 @@ extension S3Client {
         if ifAbsent { headers.append(("If-None-Match", "*")) }
         let response = try await send(S3HTTPRequest(method: .put, url: urls.url(key: objectKey), headers: headers, body: body))
         if response.isSuccess { return }
-        if ifAbsent, Self.isConditionalFailure(response.status), response.attempts > 1,
+        if ifAbsent, Self.isConditionalFailure(status: response.status, code: Self.errorDetails(response).code), response.attempts > 1,
            try await storedObject(objectKey, holds: body) {
             return
         }
@@ -33,7 +33,10 @@ extension S3Client {
 
     /// The answers to a conditional write whose condition failed: 412 PreconditionFailed (the
     /// key is taken) and 409 ConditionalRequestConflict (a simultaneous conditional write won).
-    static func isConditionalFailure(_ status: Int) -> Bool { status == 412 || status == 409 }
+    /// (Other 409s, such as OperationAborted, are not.)
+    static func isConditionalFailure(status: Int, code: String?) -> Bool {
+        status == 412 || (status == 409 && code == "ConditionalRequestConflict")
+    }
 
     /// Whether the object `objectKey` holds exactly `body` (one ranged GET, one byte longer
     /// than `body`, so a longer object is told apart without reading it all).
@@ -101,7 +104,7 @@ extension S3Client {
                 continue
             }
             let error = serverError(response)
-            if ifAbsent, Self.isConditionalFailure(response.status), attempt > 1 || response.attempts > 1 {
+            if ifAbsent, Self.isConditionalFailure(status: response.status, code: error.code), attempt > 1 || response.attempts > 1 {
                 throw S3Error.ambiguousConditionalWrite(endpoint: endpoint)
             }
             if error.code == "NoSuchUpload" && (attempt > 1 || response.attempts > 1) {

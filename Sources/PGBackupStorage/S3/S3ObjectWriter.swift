@@ -70,7 +70,7 @@ final class S3ObjectWriter: ObjectWriter {
             }
         } catch {
             await fail()
-            if ifAbsent, let status = (error as? S3Error)?.status, S3Client.isConditionalFailure(status) {
+            if ifAbsent, let error = error as? S3Error, let status = error.status, S3Client.isConditionalFailure(status: status, code: error.code) {
                 throw StorageError.alreadyExists(key: key, store: store.location)
             }
             throw store.storageError(error, operation: "write", key: key)
