@@ -230,8 +230,11 @@ final class FileObjectWriter: ObjectWriter {
                 throw StorageError.failed(operation: "fsync", key: key, store: store, reason: reason)
             }
             if ifAbsent {
-                guard link(temporary.path, path) == 0 else {
-                    let code = errno
+                // On NFS a retransmitted LINK can answer EEXIST for a link that was made: the
+                // temporary file's link count tells (2: the final name is this file).
+                let code = link(temporary.path, path) == 0 ? 0 : errno
+                var info = stat()
+                guard code == 0 || (code == EEXIST && fstat(temporary.fd, &info) == 0 && info.st_nlink == 2) else {
                     temporary.discard()
                     if code == EEXIST { throw StorageError.alreadyExists(key: key, store: store) }
                     throw StorageError.failed(
