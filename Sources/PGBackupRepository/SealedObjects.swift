@@ -36,15 +36,16 @@ struct SealedObjects: Sendable {
 
     /// Stores `content` (already in memory: a chunk, a manifest) as the sealed object `key`,
     /// `pieceSize` at a time. `sha256`: the content's digest when the caller has just computed
-    /// it (the content is then not hashed again).
+    /// it (the content is then not hashed again). `ifAbsent`: a create-if-absent put
+    /// (`StorageError.alreadyExists` when the key is taken, see `ObjectWriter.commit(ifAbsent:)`).
     func put(
-        key: String, content: [UInt8], compression: Compression, sha256: SHA256Digest? = nil
+        key: String, content: [UInt8], compression: Compression, sha256: SHA256Digest? = nil, ifAbsent: Bool = false
     ) async throws -> (ObjectSeal, ObjectInfo) {
         let sealer = try sha256.map { digest throws(CompressionError) in try ObjectSealer(compression: compression, sha256: digest) }
             ?? ObjectSealer(compression: compression)
         var offset = 0
         let pieceSize = self.pieceSize
-        return try await put(key: key, sealer: sealer) { sealer in
+        return try await put(key: key, sealer: sealer, ifAbsent: ifAbsent) { sealer in
             guard offset < content.count else { return nil }
             let end = min(content.count, offset + pieceSize)
             defer { offset = end }
@@ -60,7 +61,7 @@ struct SealedObjects: Sendable {
     /// The put itself: `sealed` feeds the next piece of content to the sealer and returns its
     /// output (possibly empty), or nil at the end. On any error the writer is aborted.
     private func put(
-        key: String, sealer: ObjectSealer, sealed: (ObjectSealer) async throws -> [UInt8]?
+        key: String, sealer: ObjectSealer, ifAbsent: Bool = false, sealed: (ObjectSealer) async throws -> [UInt8]?
     ) async throws -> (ObjectSeal, ObjectInfo) {
         let writer = try await store.writer(for: key)
         do {
@@ -70,7 +71,7 @@ struct SealedObjects: Sendable {
             var output: [UInt8] = []
             let seal = try sealer.finish { output.append(contentsOf: $0) }
             try await writer.write(output)
-            let info = try await writer.commit()
+            let info = try await writer.commit(ifAbsent: ifAbsent)
             return (seal, info)
         } catch {
             await writer.abort()

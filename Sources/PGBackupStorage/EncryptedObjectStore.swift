@@ -62,11 +62,11 @@ final class EncryptingWriter: ObjectWriter {
         if !output.isEmpty { try await inner.write(output) }
     }
 
-    func commit() async throws -> ObjectInfo {
+    func commit(ifAbsent: Bool) async throws -> ObjectInfo {
         var output: [UInt8] = []
         try encryptor.finish { output.append(contentsOf: $0) }
         try await inner.write(output)
-        return try await inner.commit()
+        return try await inner.commit(ifAbsent: ifAbsent)
     }
 
     func abort() async { await inner.abort() }

@@ -13,6 +13,8 @@ import Glibc
 /// locked by their writer: `FileTemporaryFile`) are invisible to `list` and `head`; a dead
 /// writer's leftover never blocks a put, and `removeAbandonedTemporaryFiles()` clears them.
 /// Inside a `DeferredDurability` batch, the fsyncs and the rename wait for the batch's flush.
+/// A create-if-absent put (`commit(ifAbsent: true)`) links the temporary file to its final name
+/// instead of renaming it, so that a taken name fails (`EEXIST`); it is never deferred.
 public struct FileObjectStore: ObjectStore {
     /// The absolute path of the root directory.
     public let root: String
@@ -210,11 +212,14 @@ final class FileObjectWriter: ObjectWriter {
         written += Int64(bytes.count)
     }
 
-    func commit() async throws -> ObjectInfo {
+    /// With `ifAbsent`, the fsynced temporary file is hard-linked to the final name (`link(2)`
+    /// fails with `EEXIST` when the name is taken, atomically, also across processes and on NFS)
+    /// and then unlinked; never deferred, even inside a `DeferredDurability` batch.
+    func commit(ifAbsent: Bool) async throws -> ObjectInfo {
         guard let temporary else { preconditionFailure("commit after commit or abort") }
         let (key, store, path) = (self.key, self.store, self.path)
         self.temporary = nil
-        if let deferral {
+        if let deferral, !ifAbsent {
             try await BlockingIO.run { try deferral.add(.init(temporary: temporary, path: path, key: key, store: store)) }
             return ObjectInfo(key: key, size: written, modified: Date())
         }
@@ -224,13 +229,29 @@ final class FileObjectWriter: ObjectWriter {
                 temporary.discard()
                 throw StorageError.failed(operation: "fsync", key: key, store: store, reason: reason)
             }
-            guard rename(temporary.path, path) == 0 else {
-                let reason = FileSystem.errnoDescription()
+            if ifAbsent {
+                // On NFS a retransmitted LINK can answer EEXIST for a link that was made: the
+                // temporary file's link count tells (2: the final name is this file).
+                let code = link(temporary.path, path) == 0 ? 0 : errno
+                var info = stat()
+                guard code == 0 || (code == EEXIST && fstat(temporary.fd, &info) == 0 && info.st_nlink == 2) else {
+                    temporary.discard()
+                    if code == EEXIST { throw StorageError.alreadyExists(key: key, store: store) }
+                    throw StorageError.failed(
+                        operation: "create", key: key, store: store,
+                        reason: FileSystem.errnoDescription(code) + " (HINT: the repository's file system must support hard links)")
+                }
+                // The object has its name; the temporary one goes, unlinked while still locked.
                 temporary.discard()
-                throw StorageError.failed(operation: "rename into place", key: key, store: store, reason: reason)
+            } else {
+                guard rename(temporary.path, path) == 0 else {
+                    let reason = FileSystem.errnoDescription()
+                    temporary.discard()
+                    throw StorageError.failed(operation: "rename into place", key: key, store: store, reason: reason)
+                }
+                // Closed (and unlocked) only once renamed: a sweep never sees it unlocked.
+                temporary.close()
             }
-            // Closed (and unlocked) only once renamed: a sweep never sees it unlocked.
-            temporary.close()
             try FileSystem.syncDirectory(FileSystem.directory(of: path))
         }
         return ObjectInfo(key: key, size: written, modified: Date())

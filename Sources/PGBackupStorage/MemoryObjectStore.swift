@@ -40,7 +40,9 @@ public final class MemoryObjectStore: ObjectStore {
         private var byKey: [String: Object] = [:]
 
         func get(_ key: String) -> Object? { byKey[key] }
-        func put(_ key: String, _ bytes: [UInt8]) -> ObjectInfo {
+        /// Nil when `ifAbsent` and the key is taken.
+        func put(_ key: String, _ bytes: [UInt8], ifAbsent: Bool) -> ObjectInfo? {
+            if ifAbsent && byKey[key] != nil { return nil }
             let object = Object(bytes: bytes, modified: Date())
             byKey[key] = object
             return ObjectInfo(key: key, size: Int64(bytes.count), modified: object.modified)
@@ -65,7 +67,12 @@ final class MemoryObjectWriter: ObjectWriter {
     }
 
     func write(_ bytes: [UInt8]) async throws { buffer += bytes }
-    func commit() async throws -> ObjectInfo { await objects.put(key, buffer) }
+    func commit(ifAbsent: Bool) async throws -> ObjectInfo {
+        guard let info = await objects.put(key, buffer, ifAbsent: ifAbsent) else {
+            throw StorageError.alreadyExists(key: key, store: "memory://")
+        }
+        return info
+    }
     func abort() async { buffer = [] }
 }
 

@@ -26,6 +26,9 @@ public struct ObjectInfo: Sendable, Hashable {
 /// - `head`, `reader` throw `StorageError.notFound` when the object does not exist.
 /// - `list(prefix:)` returns every complete object whose key starts with `prefix`, sorted by key.
 /// - `delete` of a key that does not exist succeeds.
+/// - `commit(ifAbsent: true)` is an exact create-if-absent: of any number of writers of one
+///   absent key, in any processes, exactly one succeeds; the others throw
+///   `StorageError.alreadyExists` and leave the winner's object as it is.
 /// - Keys are validated: no empty, `.` or `..` components, no leading `/` (`StorageError.invalidKey`).
 public protocol ObjectStore: Sendable {
     /// The repository location this store serves, without credentials: `file:///srv/backups`.
@@ -51,9 +54,12 @@ public protocol ObjectStore: Sendable {
 public protocol ObjectWriter: AnyObject {
     /// Appends bytes to the object being written.
     func write(_ bytes: [UInt8]) async throws
-    /// Makes the object visible, complete and durable, replacing any object under the same key.
+    /// Makes the object visible, complete and durable. Without `ifAbsent`, replaces any object
+    /// under the same key; with it, only if there is none: otherwise throws
+    /// `StorageError.alreadyExists` and the existing object stays as it was. Either way, the
+    /// writer is finished afterwards.
     @discardableResult
-    func commit() async throws -> ObjectInfo
+    func commit(ifAbsent: Bool) async throws -> ObjectInfo
     /// Discards everything written; the key keeps its previous content (or none).
     func abort() async
 }
@@ -66,14 +72,31 @@ public protocol ObjectReader: AnyObject {
     func close() async
 }
 
+extension ObjectWriter {
+    /// `commit(ifAbsent: false)`: makes the object visible, replacing any object under its key.
+    @discardableResult
+    public func commit() async throws -> ObjectInfo { try await commit(ifAbsent: false) }
+}
+
 extension ObjectStore {
     /// Stores `bytes` under `key` in one atomic put.
     @discardableResult
     public func put(_ key: String, bytes: [UInt8]) async throws -> ObjectInfo {
+        try await put(key, bytes: bytes, ifAbsent: false)
+    }
+
+    /// Stores `bytes` under `key` only if no object has that key: `StorageError.alreadyExists`
+    /// otherwise, and the existing object stays as it was (see `ObjectWriter.commit(ifAbsent:)`).
+    @discardableResult
+    public func putIfAbsent(_ key: String, bytes: [UInt8]) async throws -> ObjectInfo {
+        try await put(key, bytes: bytes, ifAbsent: true)
+    }
+
+    private func put(_ key: String, bytes: [UInt8], ifAbsent: Bool) async throws -> ObjectInfo {
         let writer = try await writer(for: key)
         do {
             try await writer.write(bytes)
-            return try await writer.commit()
+            return try await writer.commit(ifAbsent: ifAbsent)
         } catch {
             await writer.abort()
             throw error

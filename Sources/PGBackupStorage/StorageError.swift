@@ -2,6 +2,9 @@
 public enum StorageError: Error, Sendable, CustomStringConvertible, Equatable {
     /// The object does not exist.
     case notFound(key: String, store: String)
+    /// A create-if-absent put (`commit(ifAbsent: true)`) found the key taken; the existing
+    /// object was left as it was.
+    case alreadyExists(key: String, store: String)
     /// The key is not a valid object key.
     case invalidKey(String, reason: String)
     /// A whole-object read went past its limit.
@@ -15,6 +18,8 @@ public enum StorageError: Error, Sendable, CustomStringConvertible, Equatable {
         switch self {
         case let .notFound(key, store):
             "object '\(key)' does not exist in \(store)"
+        case let .alreadyExists(key, store):
+            "unable to create '\(key)' in \(store): an object of that name exists already"
         case let .invalidKey(key, reason):
             "invalid object key '\(key)': \(reason)"
         case let .tooLarge(key, limit, store):

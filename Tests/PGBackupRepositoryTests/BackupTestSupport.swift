@@ -109,8 +109,8 @@ final class CountingStore: ObjectStore {
         let store: CountingStore
         init(inner: any ObjectWriter, store: CountingStore) { (self.inner, self.store) = (inner, store) }
         func write(_ bytes: [UInt8]) async throws { try await inner.write(bytes) }
-        func commit() async throws -> ObjectInfo {
-            let info = try await inner.commit()
+        func commit(ifAbsent: Bool) async throws -> ObjectInfo {
+            let info = try await inner.commit(ifAbsent: ifAbsent)
             store.commits.withLock { $0 += 1 }
             return info
         }

@@ -82,7 +82,7 @@ final class SlowStore: ObjectStore {
         let store: SlowStore
         init(inner: any ObjectWriter, store: SlowStore) { (self.inner, self.store) = (inner, store) }
         func write(_ bytes: [UInt8]) async throws { try await inner.write(bytes) }
-        func commit() async throws -> ObjectInfo {
+        func commit(ifAbsent: Bool) async throws -> ObjectInfo {
             try await Task.sleep(for: store.delay)
             let fail = store.counts.withLock { counts in
                 guard counts.failuresLeft > 0 else { return false }
@@ -90,7 +90,7 @@ final class SlowStore: ObjectStore {
                 return true
             }
             if fail { throw StorageError.failed(operation: "write", key: "test", store: store.location, reason: "injected failure") }
-            return try await inner.commit()
+            return try await inner.commit(ifAbsent: ifAbsent)
         }
         func abort() async { await inner.abort() }
     }

@@ -33,7 +33,7 @@ final class RecordingStore: ObjectStore {
             store.largestWrite.withLock { $0 = max($0, bytes.count) }
             try await inner.write(bytes)
         }
-        func commit() async throws -> ObjectInfo { try await inner.commit() }
+        func commit(ifAbsent: Bool) async throws -> ObjectInfo { try await inner.commit(ifAbsent: ifAbsent) }
         func abort() async { await inner.abort() }
     }
 

@@ -20,16 +20,18 @@ import PGBackupStorage
 ///    batch of deletions; if it was lost (a backup took it over, or won a race to it), the sweep
 ///    stops at once with `LockError.lost`, before deleting anything more.
 /// 3. Second line of defence, for a backup that raced the lock's acquisition (`RepositoryLock`'s
-///    "race limits": both found it free and both believe they hold it): a chunk whose storage
-///    modification time is later than the lock's own just after it was taken (`lockTime`; the
-///    store's clock, so no skew between hosts) minus `margin` is never deleted. If the backup's
+///    "race limits": a free lock is created exactly, but two takers of a dead holder's lock, or
+///    two acquires on a store that ignores create-if-absent, can both believe they hold it): a
+///    chunk whose storage modification time is later than the lock's own just after it was
+///    taken (`lockTime`; the store's clock, so no skew between hosts) minus `margin` is never
+///    deleted. If the backup's
 ///    lock put came after ours, every chunk it writes is newer; if it came first, ours replaced
 ///    it and the backup loses its lock at its next refresh and never commits.
 ///    Residual window (honestly): a backup whose lock put lands after ours takes the lock from
 ///    the sweep, which notices at its next refresh; a batch of deletions already in flight when
-///    the backup lists the chunks could remove one it deduplicates against. That needs both
-///    processes to check the lock before either's put and the puts to be more than the settle
-///    time apart, and then lasts one delete call.
+///    the backup lists the chunks could remove one it deduplicates against. That needs such a
+///    race (a dead holder's lock taken over by both, their puts more than the settle time apart),
+///    and then lasts one delete call.
 /// A backup that started after the sweep lists the chunks left, so it never references a
 /// removed one. A damaged `backup.json` cannot be marked: `sweep` refuses
 /// (`ChunkSweepError.unreadableManifests`) rather than guess.

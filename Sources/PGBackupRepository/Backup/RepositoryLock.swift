@@ -17,24 +17,33 @@ import Glibc
 ///
 /// ## Race limits (honestly)
 ///
-/// `ObjectStore` has no compare-and-swap and no create-if-absent, so the lock is
-/// *create, then read back and verify the token*: `acquire` writes its owner with a fresh random
-/// token, waits `settle`, reads the lock back, and holds it only if its own token is there.
-/// Two processes that both find the lock free race: the one whose put lands last wins, and the
-/// other sees a foreign token and backs off — *if* it reads back after the winner's put. If it
-/// reads back between its put and the winner's (both puts within `settle` of each other), both
-/// believe they hold the lock. `refresh` reads back the token every time and throws
-/// `LockError.lost` to the loser, so a double holding lasts at most one refresh interval; a
-/// backup checks its lock (`refresh`) before its commit. The lock protects against the common
-/// case (a second scheduled run, an operator's manual backup), not against an adversary.
-/// Clock skew between hosts shifts when a foreign lock counts as stale: keep `staleAfter` far
-/// above the skew.
+/// **A free lock is taken exactly.** `acquire` creates the lock object with a create-if-absent
+/// put (`ObjectWriter.commit(ifAbsent:)`: `link(2)` on `file://`, `If-None-Match: *` on S3): of
+/// any number of processes that find the lock free, exactly one creates it; the others get
+/// `StorageError.alreadyExists` and throw `LockError.held` naming the winner. No pause. The winner
+/// then reads its token back at once: a store that silently ignores the condition (an
+/// S3-compatible server without `If-None-Match` support) still gets the last-writer-wins check
+/// that `acquire` always had, without its pause — on such a server two acquires whose puts and
+/// read-backs interleave can both hold, as before.
+///
+/// **Taking over a dead holder's lock is not exact.** `ObjectStore` has no conditional delete,
+/// so the dead lock is re-read (it must still carry the dead holder's token), deleted, and
+/// recreated with create-if-absent; the taker then waits `settle` and reads the lock back, and
+/// holds it only if its own token is there. Two processes that both found the same dead lock can
+/// still both hold it if one deletes the other's fresh lock more than `settle` after the other
+/// created it, or if a third finds the lock free in the moment between a taker's re-read and its
+/// delete. `refresh` reads back the token every time and throws `LockError.lost` to whoever lost
+/// it, so a double holding lasts at most one refresh interval; a backup checks its lock
+/// (`refresh`) before its commit. The lock protects against the common case (a second scheduled
+/// run, an operator's manual backup), not against an adversary. Clock skew between hosts shifts
+/// when a foreign lock counts as stale: keep `staleAfter` far above the skew.
 public struct RepositoryLock: Sendable {
     public let repository: Repository
     /// `backup`: names the key and the messages ("another backup of server 'main' is running").
     public let name: String
     public let staleAfter: TimeInterval
-    /// Pause between writing the lock and reading it back.
+    /// Pause between taking over a dead holder's lock and reading it back (only then: a free
+    /// lock is created exactly, without a pause).
     public let settle: Duration
     public let hostname: String
     public let pid: Int32
@@ -69,20 +78,51 @@ public struct RepositoryLock: Sendable {
     /// Takes the lock, taking over a dead holder's. Throws `LockError.held` when a live holder
     /// has it (or wins the race to it). Returns the owner record to pass to `refresh`/`release`.
     public func acquire() async throws -> LockOwner {
-        if let current = try await current(), isAlive(current) {
-            throw LockError.held(name: name, server: repository.layout.server, owner: current)
-        }
-        let now = clock()
-        let mine = LockOwner(hostname: hostname, pid: pid, acquiredAt: now, refreshedAt: now, token: Self.randomToken(), purpose: purpose)
-        try await write(mine)
-        if settle > .zero { try await Task.sleep(for: settle) }
-        guard let after = try await current(), after.token == mine.token else {
-            if let winner = try await current() {
-                throw LockError.held(name: name, server: repository.layout.server, owner: winner)
+        // A lock released or found dead between the look and the put is looked at again, a
+        // few times: each round ends with a live holder, ours, or someone else's lock.
+        for attempt in 1...3 {
+            let current = try await current()
+            if let current, isAlive(current) { throw held(by: current) }
+            let now = clock()
+            let mine = LockOwner(hostname: hostname, pid: pid, acquiredAt: now, refreshedAt: now, token: Self.randomToken(), purpose: purpose)
+            let created: Bool
+            do {
+                if let dead = current {
+                    created = try await takeOver(dead, with: mine)
+                } else {
+                    try await create(mine)
+                    created = true
+                }
+            } catch StorageError.alreadyExists {
+                // Someone else created it first: theirs, unless it is gone or dead already.
+                created = false
             }
-            throw LockError.lost(name: name, server: repository.layout.server, owner: nil)
+            guard created else {
+                if attempt < 3 { continue }
+                let winner = try await self.current()
+                throw held(by: winner)
+            }
+            // At once: a store that ignored the condition still lets the last writer win here.
+            let after = try await self.current()
+            guard let after, after.token == mine.token else { throw held(by: after) }
+            return mine
         }
-        return mine
+        preconditionFailure("unreachable")
+    }
+
+    /// Replaces the dead holder's lock by `mine`, then waits `settle` and checks it is still
+    /// `mine` (see "Race limits"). False when the lock changed since it was found dead.
+    private func takeOver(_ dead: LockOwner, with mine: LockOwner) async throws -> Bool {
+        guard let still = try await current(), still.token == dead.token, !isAlive(still) else { return false }
+        try await repository.store.delete([key])
+        try await create(mine)
+        if settle > .zero { try await Task.sleep(for: settle) }
+        return true
+    }
+
+    private func held(by owner: LockOwner?) -> LockError {
+        guard let owner else { return LockError.lost(name: name, server: repository.layout.server, owner: nil) }
+        return LockError.held(name: name, server: repository.layout.server, owner: owner)
     }
 
     /// Says the holder is alive: checks the lock still holds its token, and rewrites it with a
@@ -138,6 +178,11 @@ public struct RepositoryLock: Sendable {
 
     private func write(_ owner: LockOwner) async throws {
         _ = try await objects.put(key: key, content: try RepositoryJSON.encode(owner), compression: .none)
+    }
+
+    /// Creates the lock object; `StorageError.alreadyExists` when there is one.
+    private func create(_ owner: LockOwner) async throws {
+        _ = try await objects.put(key: key, content: try RepositoryJSON.encode(owner), compression: .none, ifAbsent: true)
     }
 
     private func unreadableOwner() async throws -> LockOwner? {

@@ -7,15 +7,46 @@ import PGBackupFoundations
 extension S3Client {
     /// PUT of a whole object. Its SHA-256 goes both in the signature (`x-amz-content-sha256`,
     /// hex) and in `x-amz-checksum-sha256` (base64), which S3 checks and keeps with the object.
-    func putObject(objectKey: String, body: [UInt8]) async throws {
+    ///
+    /// With `ifAbsent`, `If-None-Match: *` (signed like every header): S3 stores the object only
+    /// if the key is free, and answers 412 PreconditionFailed otherwise, or 409
+    /// ConditionalRequestConflict to the losers of simultaneous conditional writes; both are
+    /// thrown as `S3Error.server`. A 412/409 to a *retry* may mean that an earlier attempt,
+    /// whose answer was lost, stored the object: the object is then read back, and if it holds
+    /// exactly `body` the put counts as done. (So two writers of identical bytes cannot tell
+    /// each other apart in that case: callers that need exclusivity write unique content.)
+    func putObject(objectKey: String, body: [UInt8], ifAbsent: Bool = false) async throws {
         let digest = SHA256Hasher.hash(body)
-        let request = S3HTTPRequest(
-            method: .put, url: urls.url(key: objectKey),
-            headers: [("x-amz-content-sha256", digest.description),
-                      ("x-amz-checksum-sha256", Data(digest.bytes).base64EncodedString()),
-                      ("Content-Type", "application/octet-stream")],
-            body: body)
-        _ = try await sendExpectingSuccess(request)
+        var headers: [(name: String, value: String)] = [
+            ("x-amz-content-sha256", digest.description),
+            ("x-amz-checksum-sha256", Data(digest.bytes).base64EncodedString()),
+            ("Content-Type", "application/octet-stream")]
+        if ifAbsent { headers.append(("If-None-Match", "*")) }
+        let response = try await send(S3HTTPRequest(method: .put, url: urls.url(key: objectKey), headers: headers, body: body))
+        if response.isSuccess { return }
+        if ifAbsent, Self.isConditionalFailure(status: response.status, code: Self.errorDetails(response).code), response.attempts > 1,
+           try await storedObject(objectKey, holds: body) {
+            return
+        }
+        throw serverError(response)
+    }
+
+    /// The answers to a conditional write whose condition failed: 412 PreconditionFailed (the
+    /// key is taken) and 409 ConditionalRequestConflict (a simultaneous conditional write won).
+    /// (Other 409s, such as OperationAborted, are not.)
+    static func isConditionalFailure(status: Int, code: String?) -> Bool {
+        status == 412 || (status == 409 && code == "ConditionalRequestConflict")
+    }
+
+    /// Whether the object `objectKey` holds exactly `body` (one ranged GET, one byte longer
+    /// than `body`, so a longer object is told apart without reading it all).
+    private func storedObject(_ objectKey: String, holds body: [UInt8]) async throws -> Bool {
+        if body.isEmpty {
+            let head = try await send(S3HTTPRequest(method: .head, url: urls.url(key: objectKey), headers: S3ObjectStore.emptyPayload))
+            return head.isSuccess && head.headers["content-length"] == "0"
+        }
+        let answer = try await getRange(objectKey: objectKey, offset: 0, length: body.count + 1, ifMatch: nil)
+        return answer.isSuccess && answer.body == body
     }
 
     /// CreateMultipartUpload: the upload id. Not idempotent: a retried create whose first answer
@@ -47,11 +78,16 @@ extension S3Client {
     /// body (it sends the status before it has finished): that is a failure, retried like a 5xx.
     /// When a retry finds the upload gone (`NoSuchUpload`), an earlier attempt whose answer was
     /// lost completed it; the object's size confirms that.
-    func completeUpload(objectKey: String, uploadID: String, etags: [String], expectedSize: Int64) async throws {
+    ///
+    /// With `ifAbsent`, `If-None-Match: *`, as for `putObject`; a 412/409 to a retry cannot be
+    /// told apart from a foreign object without reading it all, and is thrown as
+    /// `S3Error.ambiguousConditionalWrite`.
+    func completeUpload(objectKey: String, uploadID: String, etags: [String], expectedSize: Int64, ifAbsent: Bool = false) async throws {
         let body = S3XML.completeRequest(etags)
+        var headers = S3ObjectStore.payloadHeaders(body) + [("Content-Type", "application/xml")]
+        if ifAbsent { headers.append(("If-None-Match", "*")) }
         let request = S3HTTPRequest(
-            method: .post, url: urls.url(key: objectKey, query: [("uploadId", uploadID)]),
-            headers: S3ObjectStore.payloadHeaders(body) + [("Content-Type", "application/xml")], body: body)
+            method: .post, url: urls.url(key: objectKey, query: [("uploadId", uploadID)]), headers: headers, body: body)
         var generator = SystemRandomNumberGenerator()
         var attempt = 0
         while true {
@@ -68,6 +104,9 @@ extension S3Client {
                 continue
             }
             let error = serverError(response)
+            if ifAbsent, Self.isConditionalFailure(status: response.status, code: error.code), attempt > 1 || response.attempts > 1 {
+                throw S3Error.ambiguousConditionalWrite(endpoint: endpoint)
+            }
             if error.code == "NoSuchUpload" && (attempt > 1 || response.attempts > 1) {
                 let head = try await send(S3HTTPRequest(method: .head, url: urls.url(key: objectKey), headers: S3ObjectStore.emptyPayload))
                 if head.isSuccess, head.headers["content-length"] == String(expectedSize) { return }

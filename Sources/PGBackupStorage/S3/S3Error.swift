@@ -8,6 +8,9 @@ enum S3Error: Error, Sendable, CustomStringConvertible {
     case transport(reason: String, endpoint: String, attempts: Int, timedOut: Bool)
     /// An answer that is not what S3 sends (unparsable XML, a missing header).
     case malformedResponse(reason: String, endpoint: String)
+    /// A retried create-if-absent multipart upload found the key taken: an earlier attempt,
+    /// whose answer was lost, may have stored it, or another writer did.
+    case ambiguousConditionalWrite(endpoint: String)
 
     var description: String {
         switch self {
@@ -22,6 +25,9 @@ enum S3Error: Error, Sendable, CustomStringConvertible {
             return "unable to reach \(endpoint): \(reason)" + (attempts > 1 ? " (after \(attempts) attempts)" : "")
         case let .malformedResponse(reason, endpoint):
             return "unexpected answer from \(endpoint): \(reason)"
+        case let .ambiguousConditionalWrite(endpoint):
+            return "\(endpoint) refused a retried create-if-absent upload: the object exists, and it may be this upload's "
+                + "(an earlier attempt's answer was lost) or another writer's (HINT: read the object to tell)"
         }
     }
 

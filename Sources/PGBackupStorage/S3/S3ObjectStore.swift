@@ -221,7 +221,7 @@ public struct S3ObjectStore: ObjectStore {
                 ? "HINT: for a private certificate authority set PGBACKUP_S3_CA_FILE (s3.ca_file)"
                 : "HINT: check PGBACKUP_S3_ENDPOINT and that the server is reachable from here"
             return StorageError.failed(operation: operation, key: key, store: location, reason: "\(s3Error) (\(hint))")
-        case .malformedResponse:
+        case .malformedResponse, .ambiguousConditionalWrite:
             return StorageError.failed(operation: operation, key: key, store: location, reason: "\(s3Error)")
         }
     }

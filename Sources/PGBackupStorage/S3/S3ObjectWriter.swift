@@ -55,18 +55,24 @@ final class S3ObjectWriter: ObjectWriter {
         }
     }
 
-    func commit() async throws -> ObjectInfo {
+    /// With `ifAbsent`, the PUT (or the CompleteMultipartUpload) carries `If-None-Match: *`;
+    /// S3's 412 or 409 becomes `StorageError.alreadyExists` (see `S3Client.putObject`).
+    func commit(ifAbsent: Bool) async throws -> ObjectInfo {
         precondition(!finished, "commit after commit or abort")
         do {
             if let uploadID {
                 if !buffer.isEmpty { try await startPart() }
                 while !inFlight.isEmpty { try await finishOldestPart() }
-                try await store.client.completeUpload(objectKey: objectKey, uploadID: uploadID, etags: etags, expectedSize: size)
+                try await store.client.completeUpload(
+                    objectKey: objectKey, uploadID: uploadID, etags: etags, expectedSize: size, ifAbsent: ifAbsent)
             } else {
-                try await store.client.putObject(objectKey: objectKey, body: buffer)
+                try await store.client.putObject(objectKey: objectKey, body: buffer, ifAbsent: ifAbsent)
             }
         } catch {
             await fail()
+            if ifAbsent, let error = error as? S3Error, let status = error.status, S3Client.isConditionalFailure(status: status, code: error.code) {
+                throw StorageError.alreadyExists(key: key, store: store.location)
+            }
             throw store.storageError(error, operation: "write", key: key)
         }
         finished = true
