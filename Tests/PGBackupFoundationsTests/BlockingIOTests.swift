@@ -35,7 +35,9 @@ struct BlockingIOTests {
         let clock = ContinuousClock()
         let before = clock.now
         let ran = await Task.detached { clock.now }.value
-        #expect(ran - before < .milliseconds(200), "a task waited \(ran - before) behind \(blocked) blocked calls")
+        // Bounds loose enough for a loaded CI machine; the old queue failed by seconds (or never
+        // started all the calls).
+        #expect(ran - before < .seconds(2), "a task waited \(ran - before) behind \(blocked) blocked calls")
 
         for _ in 0..<blocked { release.signal() }
         try await calls.value
@@ -61,7 +63,7 @@ struct BlockingIOTests {
             return try await group.reduce(into: [Bool]()) { $0.append($1) }
         }
         #expect(results.allSatisfy { $0 }, "not all \(count) calls ran at the same time")
-        #expect(clock.now - before < .milliseconds(500), "\(count) calls took \(clock.now - before) to run together")
+        #expect(clock.now - before < .seconds(5), "\(count) calls took \(clock.now - before) to run together")
     }
 
     private func waitUntil(timeout: Duration, _ condition: () -> Bool) async throws {
