@@ -29,6 +29,23 @@ struct BackupCatalogTests {
         }
     }
 
+    /// `list` and `survey` decode only the head of each `backup.json`: the same summary as the
+    /// whole manifest gives, pins included.
+    @Test(arguments: [nil, BackupManifest.PinKind.full, .standalone])
+    func aSummaryFromTheHeadEqualsTheSummaryOfTheWholeManifest(pin: BackupManifest.PinKind?) async throws {
+        try await withRepository(.memory) { fixture in
+            var manifest = sampleManifest(id: first, label: "pinned?")
+            manifest.pin = pin
+            try await fixture.catalog.commit(manifest)
+            let whole = BackupSummary(try await fixture.catalog.manifest(first))
+            #expect(try await fixture.catalog.summary(first) == whole)
+            #expect(try await fixture.catalog.list() == [whole])
+            #expect(try await fixture.catalog.survey().backups == [whole])
+            #expect(whole.pin == pin && whole.pinned == (pin != nil))
+            #expect(manifest.head.pin == pin)
+        }
+    }
+
     @Test
     func anUnknownBackupIsAClearError() async throws {
         try await withRepository(.memory) { fixture in

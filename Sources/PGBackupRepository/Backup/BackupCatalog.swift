@@ -15,8 +15,9 @@ import PGBackupStorage
 ///   manifests removes the unreferenced ones, later and elsewhere).
 /// - Writers (a backup, `cleanupIncomplete`) hold the server's backup lock (`RepositoryLock`).
 ///
-/// Limit: `list` reads every manifest whole (a manifest lists every chunk, about 120 bytes per
-/// 4 MiB of database), which is fine for tens of backups of terabyte databases.
+/// Limit: `list` reads and verifies every manifest whole (a manifest lists every chunk, about
+/// 120 bytes per 4 MiB of database), though it decodes only their heads (`BackupManifest.Head`):
+/// fine for hundreds of backups of terabyte databases.
 public struct BackupCatalog: Sendable {
     public let repository: Repository
     public let layout: BackupLayout
@@ -40,7 +41,7 @@ public struct BackupCatalog: Sendable {
     public func list() async throws -> [BackupSummary] {
         var summaries: [BackupSummary] = []
         for id in try await committedIDs() {
-            summaries.append(BackupSummary(try await manifest(id)))
+            summaries.append(try await summary(id))
         }
         return summaries
     }
@@ -53,7 +54,7 @@ public struct BackupCatalog: Sendable {
         var damaged: [DamagedBackup] = []
         for id in try await committedIDs() {
             do {
-                backups.append(BackupSummary(try await manifest(id)))
+                backups.append(try await summary(id))
             } catch BackupCatalogError.notFound {
                 continue  // removed since it was listed
             } catch {
@@ -67,6 +68,19 @@ public struct BackupCatalog: Sendable {
     /// The manifest of a complete backup. `BackupCatalogError.notFound` for an unknown (or
     /// incomplete) id; `SealError` for a damaged `backup.json`.
     public func manifest(_ id: BackupID) async throws -> BackupManifest {
+        try await decodeManifest(id, as: BackupManifest.self)
+    }
+
+    /// A complete backup's summary: its `backup.json` read and verified whole, but decoded
+    /// without the file list (which is almost all of it), so that `list` and `survey` cost what
+    /// reading the manifests costs. Errors as `manifest`.
+    public func summary(_ id: BackupID) async throws -> BackupSummary {
+        BackupSummary(try await decodeManifest(id, as: BackupManifest.Head.self))
+    }
+
+    private struct ManifestVersion: Decodable { var formatVersion: Int }
+
+    private func decodeManifest<Document: Decodable & IdentifiedManifest>(_ id: BackupID, as type: Document.Type) async throws -> Document {
         let key = layout.manifestKey(id)
         let bytes: [UInt8]
         do {
@@ -74,14 +88,13 @@ public struct BackupCatalog: Sendable {
         } catch StorageError.notFound {
             throw BackupCatalogError.notFound(id: id.description, server: layout.repository.server)
         }
-        struct Version: Decodable { var formatVersion: Int }
-        let manifest: BackupManifest
+        let manifest: Document
         do {
-            let version = try RepositoryJSON.decode(Version.self, from: bytes)
+            let version = try RepositoryJSON.decode(ManifestVersion.self, from: bytes)
             guard version.formatVersion <= BackupManifest.currentFormatVersion else {
                 throw RepositoryError.unsupportedFormat(key: key, version: version.formatVersion)
             }
-            manifest = try RepositoryJSON.decode(BackupManifest.self, from: bytes)
+            manifest = try RepositoryJSON.decode(Document.self, from: bytes)
         } catch let error as RepositoryError {
             throw error
         } catch {

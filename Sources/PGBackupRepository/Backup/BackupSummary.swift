@@ -35,6 +35,10 @@ public struct BackupSummary: Codable, Sendable, Hashable {
     public var pin: BackupManifest.PinKind?
 
     public init(_ manifest: BackupManifest) {
+        self.init(manifest.head)
+    }
+
+    public init(_ manifest: BackupManifest.Head) {
         id = manifest.id
         status = .complete
         label = manifest.label
