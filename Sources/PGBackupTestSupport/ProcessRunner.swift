@@ -12,6 +12,9 @@ public struct ProcessResult: Sendable {
     public var terminatedBySignal: Bool
     public var standardOutputData: Data
     public var standardErrorData: Data
+    /// The child's peak resident set size (`ru_maxrss` from `wait4`), in bytes; 0 when it was
+    /// not reaped normally.
+    public var peakResidentBytes: Int64 = 0
 
     public var standardOutput: String { String(decoding: standardOutputData, as: UTF8.self) }
     public var standardError: String { String(decoding: standardErrorData, as: UTF8.self) }
@@ -95,8 +98,9 @@ public func runProcess(
     var waitStatus: Int32 = 0
     var timedOut = false
     var cancelled = false
+    var usage = rusage()
     while true {
-        let reaped = waitpid(pid, &waitStatus, WNOHANG)
+        let reaped = wait4(pid, &waitStatus, WNOHANG, &usage)
         if reaped == pid || (reaped == -1 && errno != EINTR) { break }
         if Task.isCancelled || ContinuousClock.now >= deadline {
             cancelled = Task.isCancelled
@@ -134,7 +138,8 @@ public func runProcess(
         command: command,
         status: signal == 0 ? (waitStatus >> 8) & 0xFF : signal,
         terminatedBySignal: signal != 0,
-        standardOutputData: stdoutData, standardErrorData: stderrData)
+        standardOutputData: stdoutData, standardErrorData: stderrData,
+        peakResidentBytes: Int64(usage.ru_maxrss) * 1024)
 }
 
 /// posix_spawn with stdin/stdout/stderr redirected to files, every other descriptor closed in the
