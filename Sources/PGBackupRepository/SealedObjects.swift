@@ -49,8 +49,10 @@ struct SealedObjects: Sendable {
             guard offset < content.count else { return nil }
             let end = min(content.count, offset + pieceSize)
             defer { offset = end }
-            // Compressed output is never much larger than its input: one piece's worth at most.
+            // Compressed output is never much larger than its input: one piece's worth, allocated
+            // once rather than grown block by block.
             var output: [UInt8] = []
+            output.reserveCapacity(end - offset + 4096)
             try content.withUnsafeBytes { raw in
                 try sealer.update(UnsafeRawBufferPointer(rebasing: raw[offset..<end])) { output.append(contentsOf: $0) }
             }

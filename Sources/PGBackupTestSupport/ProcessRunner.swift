@@ -12,6 +12,10 @@ public struct ProcessResult: Sendable {
     public var terminatedBySignal: Bool
     public var standardOutputData: Data
     public var standardErrorData: Data
+    /// The child's peak resident set size (its `VmHWM`), in bytes, as last read while it ran
+    /// (every 20 ms at most; `wait4`'s `ru_maxrss` would not do: a spawned child inherits the
+    /// high-water mark of the test process it was spawned from). 0 when never read.
+    public var peakResidentBytes: Int64 = 0
 
     public var standardOutput: String { String(decoding: standardOutputData, as: UTF8.self) }
     public var standardError: String { String(decoding: standardErrorData, as: UTF8.self) }
@@ -95,7 +99,9 @@ public func runProcess(
     var waitStatus: Int32 = 0
     var timedOut = false
     var cancelled = false
+    var peakResident: Int64 = 0
     while true {
+        peakResident = max(peakResident, residentHighWater(of: pid))
         let reaped = waitpid(pid, &waitStatus, WNOHANG)
         if reaped == pid || (reaped == -1 && errno != EINTR) { break }
         if Task.isCancelled || ContinuousClock.now >= deadline {
@@ -134,7 +140,17 @@ public func runProcess(
         command: command,
         status: signal == 0 ? (waitStatus >> 8) & 0xFF : signal,
         terminatedBySignal: signal != 0,
-        standardOutputData: stdoutData, standardErrorData: stderrData)
+        standardOutputData: stdoutData, standardErrorData: stderrData,
+        peakResidentBytes: peakResident)
+}
+
+/// `VmHWM` of a running process, in bytes; 0 when it cannot be read.
+private func residentHighWater(of pid: pid_t) -> Int64 {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+        let kilobytes = Int64(line.dropFirst("VmHWM:".count).split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "")
+    else { return 0 }
+    return kilobytes * 1024
 }
 
 /// posix_spawn with stdin/stdout/stderr redirected to files, every other descriptor closed in the

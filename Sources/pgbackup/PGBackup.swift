@@ -35,6 +35,7 @@ struct PGBackup: AsyncParsableCommand {
     /// Runs the command and maps every outcome to DESIGN.md's exit codes: 0 success, 1 the
     /// operation failed, 2 usage or configuration error.
     static func main() async {
+        MallocTuning.apply()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -7,7 +7,7 @@ import Testing
 @Suite("Archive splitter")
 struct ArchiveSplitterTests {
     final class DiscardingSink: ChunkSink {
-        func reserve() throws {}
+        func reserve(capacity: Int) throws -> [UInt8] { [] }
         func submit(_ job: ChunkJob) throws {}
     }
 

@@ -9,11 +9,12 @@ struct ChunkJob: Sendable {
     let bytes: [UInt8]
 }
 
-/// Where a `ArchiveSplitter` sends its chunks. `reserve` is called before a chunk's buffer is
-/// filled and may block (that is the backpressure that bounds memory); `submit` hands the full
-/// buffer over. Called from the splitter's thread only.
+/// Where a `ArchiveSplitter` sends its chunks. `reserve` gives the empty buffer (of at least
+/// `capacity` bytes) a chunk or pack is filled into and may block (that is the backpressure
+/// that bounds memory); `submit` hands the full buffer over. Called from the splitter's thread
+/// only.
 protocol ChunkSink {
-    func reserve() throws
+    func reserve(capacity: Int) throws -> [UInt8]
     func submit(_ job: ChunkJob) throws
 }
 
@@ -160,10 +161,7 @@ final class ArchiveSplitter {
             let slot = planner.place(size: size)
             if pack?.number != slot.pack {
                 if let pack { try sink.submit(ChunkJob(id: pack.job, bytes: pack.bytes)) }
-                try sink.reserve()
-                var bytes: [UInt8] = []
-                bytes.reserveCapacity(policy.packSize)
-                pack = (slot.pack, allocateJobID(), bytes)
+                pack = (slot.pack, allocateJobID(), try sink.reserve(capacity: bufferCapacity))
             }
             file.packed = (pack!.job, slot.offset)
             packedHasher = SHA256Hasher()
@@ -187,11 +185,8 @@ final class ArchiveSplitter {
         var rest = bytes
         while !rest.isEmpty {
             if chunk == nil {
-                try sink.reserve()
                 let size = min(Int64(policy.chunkSize), files[entry].size - entryOffset)
-                var buffer: [UInt8] = []
-                buffer.reserveCapacity(Int(size))
-                chunk = (entryOffset, size, buffer)
+                chunk = (entryOffset, size, try sink.reserve(capacity: bufferCapacity))
             }
             let room = Int(chunk!.size) - chunk!.bytes.count
             let take = min(room, rest.count)
@@ -226,6 +221,9 @@ final class ArchiveSplitter {
         }
         self.entry = nil
     }
+
+    /// Chunks and packs share their buffers (recycled by the sink): each fits either.
+    private var bufferCapacity: Int { max(policy.chunkSize, policy.packSize) }
 
     private func allocateJobID() -> Int {
         defer { nextJobID += 1 }

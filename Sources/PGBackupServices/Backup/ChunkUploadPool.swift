@@ -6,36 +6,48 @@ import Synchronization
 /// Stores the chunks an `ArchiveSplitter` cuts, `jobs` at a time, while the splitter's thread
 /// goes on reading the backup stream: the sequential read and the parallel compression overlap.
 ///
-/// Memory is bounded by `buffers` chunk buffers: `reserve()` (on the splitter's thread) blocks
-/// until a stored chunk gives its buffer back. The first failure wins: `reserve` and `submit`
-/// throw it from then on, and `run` throws it.
+/// Memory is bounded by `buffers` chunk buffers: `reserve(capacity:)` (on the splitter's thread)
+/// blocks until a stored chunk gives its buffer back, and hands out that buffer again
+/// (`ChunkBuffers`). The first failure wins: `reserve` and `submit` throw it from then on, and
+/// `run` throws it.
 final class ChunkUploadPool: ChunkSink, Sendable {
     let chunkStore: ChunkStore
     let jobs: Int
-    /// Chunk buffers alive at once: those being stored, one queued, the one being filled and
-    /// the open pack.
+    /// Chunk buffers alive at once: by default those being stored, the one being filled and
+    /// the open pack. (One more, queued, made no stream faster: the reader waits for the jobs
+    /// either way.)
     let buffers: Int
+    /// The buffers themselves, recycled.
+    let chunkBuffers = ChunkBuffers()
+
+    /// A submitted chunk; its buffer in a box the storing task empties, so that the recycled
+    /// buffer is referenced by nothing else.
+    private struct Queued: Sendable {
+        let id: Int
+        let bytes: Handover<[UInt8]>
+    }
 
     private let permits: DispatchSemaphore
-    private let queue: AsyncStream<ChunkJob>
-    private let continuation: AsyncStream<ChunkJob>.Continuation
+    private let queue: AsyncStream<Queued>
+    private let continuation: AsyncStream<Queued>.Continuation
     private let failure = Mutex<(any Error)?>(nil)
     private let storing = Mutex<Duration>(.zero)
 
     /// Time spent storing chunks so far, summed over the jobs.
     var busy: Duration { storing.withLock { $0 } }
 
-    init(chunkStore: ChunkStore, jobs: Int) {
+    /// `buffers`: at least 2 (a chunk and the pack); default `jobs + 2`.
+    init(chunkStore: ChunkStore, jobs: Int, buffers: Int? = nil) {
         self.chunkStore = chunkStore
         self.jobs = max(1, jobs)
-        self.buffers = self.jobs + 3
-        self.permits = DispatchSemaphore(value: buffers)
-        (queue, continuation) = AsyncStream.makeStream(of: ChunkJob.self)
+        self.buffers = max(2, buffers ?? self.jobs + 2)
+        self.permits = DispatchSemaphore(value: self.buffers)
+        (queue, continuation) = AsyncStream.makeStream(of: Queued.self)
     }
 
     // MARK: the splitter's side (a blocking thread)
 
-    func reserve() throws {
+    func reserve(capacity: Int) throws -> [UInt8] {
         try checkFailure()
         permits.wait()
         do {
@@ -44,11 +56,12 @@ final class ChunkUploadPool: ChunkSink, Sendable {
             permits.signal()
             throw error
         }
+        return chunkBuffers.take(capacity: capacity)
     }
 
     func submit(_ job: ChunkJob) throws {
         try checkFailure()
-        continuation.yield(job)
+        continuation.yield(Queued(id: job.id, bytes: Handover(job.bytes)))
     }
 
     /// No more jobs: `run` returns once the submitted ones are stored.
@@ -85,11 +98,20 @@ final class ChunkUploadPool: ChunkSink, Sendable {
                         stored[id] = ref
                         running -= 1
                     }
-                    group.addTask { [chunkStore, permits] in
+                    group.addTask { [chunkStore, permits, chunkBuffers] in
                         defer { permits.signal() }
                         let started = ContinuousClock.now
                         defer { self.storing.withLock { $0 += ContinuousClock.now - started } }
-                        return (job.id, try await chunkStore.store(job.bytes))
+                        var bytes = job.bytes.take()
+                        let ref: ChunkRef
+                        do {
+                            ref = try await chunkStore.store(bytes ?? [])
+                        } catch {
+                            chunkBuffers.forget()
+                            throw error
+                        }
+                        chunkBuffers.recycle(bytes.take() ?? [])
+                        return (job.id, ref)
                     }
                     running += 1
                 }
