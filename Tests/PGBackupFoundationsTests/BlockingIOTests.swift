@@ -4,10 +4,11 @@ import PGBackupFoundations
 import Synchronization
 import Testing
 
-/// BlockingIO's promise: blocked calls neither stall Swift's cooperative pool nor wait for one
-/// another. The shared concurrent queue it had before kept neither on Linux: it shares its
-/// width-limited root queue with the global executor, so calls blocked on every core starved all
-/// tasks until libdispatch's monitor added a thread (a backup's chunk store stalled 0.6 s).
+/// `BlockingIO.runLong`'s promise: calls blocked for long neither stall Swift's cooperative pool
+/// nor wait for one another. `run`'s shared concurrent queue keeps neither on Linux (it shares
+/// its width-limited root queue with the global executor, so calls blocked on every core starve
+/// all tasks until libdispatch's monitor adds a thread: a backup's chunk store stalled 0.6 s when
+/// its reader and WAL receiver ran there); both tests fail with `run` in place of `runLong`.
 @Suite("BlockingIO")
 struct BlockingIOTests {
     /// More blocked calls than cores, and a cooperative task must still run promptly.
@@ -19,7 +20,7 @@ struct BlockingIOTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<blocked {
                     group.addTask {
-                        try await BlockingIO.run {
+                        try await BlockingIO.runLong {
                             started.increment()
                             release.wait()
                         }
@@ -52,7 +53,7 @@ struct BlockingIOTests {
         let results = try await withThrowingTaskGroup(of: Bool.self) { group in
             for _ in 0..<count {
                 group.addTask {
-                    try await BlockingIO.run {
+                    try await BlockingIO.runLong {
                         arrived.increment()
                         let deadline = ContinuousClock.now + .seconds(10)
                         while arrived.value < count && ContinuousClock.now < deadline { usleep(1000) }
@@ -64,6 +65,17 @@ struct BlockingIOTests {
         }
         #expect(results.allSatisfy { $0 }, "not all \(count) calls ran at the same time")
         #expect(clock.now - before < .seconds(5), "\(count) calls took \(clock.now - before) to run together")
+    }
+
+    /// Short calls keep their shared queue: they run and return their results (or errors).
+    @Test func shortCallsRunAndReturn() async throws {
+        let values = try await withThrowingTaskGroup(of: Int.self) { group in
+            for value in 0..<32 { group.addTask { try await BlockingIO.run { value * 2 } } }
+            return try await group.reduce(into: [Int]()) { $0.append($1) }.sorted()
+        }
+        #expect(values == (0..<32).map { $0 * 2 })
+        struct Refused: Error {}
+        await #expect(throws: Refused.self) { try await BlockingIO.run { throw Refused() } }
     }
 
     private func waitUntil(timeout: Duration, _ condition: () -> Bool) async throws {

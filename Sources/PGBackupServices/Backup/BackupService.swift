@@ -95,7 +95,7 @@ public struct BackupService: Sendable {
         let walReceiver = BackupWALReceiver(slot: "pgbackup_backup_\(getpid())", segmentSize: segmentSize, logger: logger)
         // Each connection is handed over to the one blocking thread that uses it, and closes when
         // that is done with it (or here, with its handover, when the backup fails before).
-        let (backupConnection, walConnection, cluster) = try await BlockingIO.run {
+        let (backupConnection, walConnection, cluster) = try await BlockingIO.runLong {
             let backup = try BaseBackupStream.openConnection(conninfo: conninfo, overriding: server?.overrides ?? [:])
             let cluster: ClusterIdentity
             let wal: PostgresConnection
@@ -292,7 +292,7 @@ public struct BackupService: Sendable {
         let times: BackupWALReceiver.ServerTimes
         do {
             times = try await withTaskCancellationHandler {
-                try await BlockingIO.run {
+                try await BlockingIO.runLong {
                     guard let connection = connection.take() else { throw BackupError.incompleteStream("the WAL connection was used already") }
                     let spool = try WALSpool(directory: spoolDirectory, segmentSize: segmentSize)
                     return try receiver.stream(connection: connection, spool: spool, progress: progress, queue: queue)

@@ -59,7 +59,7 @@ struct BackupStreamReader: Sendable {
     func read(connection: Handover<PostgresConnection>, into pool: ChunkUploadPool, wal: BackupWALReceiver) async throws -> StreamedBackup {
         let cancellation = Cancellation()
         return try await withTaskCancellationHandler {
-            try await BlockingIO.run {
+            try await BlockingIO.runLong {
                 do {
                     guard let connection = connection.take() else { throw BackupError.incompleteStream("the backup connection was used already") }
                     let streamed = try read(connection, into: pool, wal: wal, cancellation: cancellation)

@@ -27,7 +27,7 @@ public enum PrimaryProbe {
     /// Connects (to one server of the conninfo with `ConninfoServer.overrides`) and reads the
     /// state. Blocking libpq runs off the cooperative pool.
     public static func probe(conninfo: String, slot: String, overriding: [String: String] = [:]) async throws -> PrimaryState {
-        try await BlockingIO.run {
+        try await BlockingIO.runLong {
             let connection = try PostgresConnection(conninfo: conninfo, overriding: overriding)
             defer { connection.close() }
             return try read(connection, slot: slot)

@@ -45,7 +45,7 @@ public enum PrimaryLocator {
     /// One server, on a blocking thread; never throws (an unreachable server is a status).
     public static func probe(_ server: ConninfoServer, conninfo: String, environment: [String: String]) async -> ServerStatus {
         do {
-            return try await BlockingIO.run {
+            return try await BlockingIO.runLong {
                 let connection = try connect(server, conninfo: conninfo, environment: environment)
                 defer { connection.close() }
                 return try ServerStatus.read(connection, server: server)

@@ -146,7 +146,7 @@ public struct FollowService: Sendable {
         if geteuid() == 0 {
             // The restore wrote as root: PostgreSQL needs its own user to own everything.
             let owner = RunAsUser(name: "", uid: directory.owner.uid, gid: directory.owner.gid, prefix: [])
-            for tree in [directory.path] + tablespaces { try await BlockingIO.run { try owner.takeOwnership(ofTree: tree) } }
+            for tree in [directory.path] + tablespaces { try await BlockingIO.runLong { try owner.takeOwnership(ofTree: tree) } }
         }
         try walLink?.putBack(owner: directory.owner)
         // The node's own configuration, not the backed-up server's, with the standby's settings.
@@ -172,7 +172,7 @@ public struct FollowService: Sendable {
         if timeline == TimelineID(1) { return TimelineHistory(timeline: timeline, entries: []) }
         let environment = ProcessInfo.processInfo.environment
         do {
-            let content = try await BlockingIO.run {
+            let content = try await BlockingIO.runLong {
                 let connection = try PrimaryLocator.connect(server, conninfo: conninfo, environment: environment)
                 defer { connection.close() }
                 return try connection.timelineHistory(timeline).content

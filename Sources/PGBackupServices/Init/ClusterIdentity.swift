@@ -14,7 +14,7 @@ public struct ClusterIdentity: Sendable, Hashable, Codable {
     /// Connects over the replication protocol and asks IDENTIFY_SYSTEM, the server version and
     /// the WAL segment size. Runs off the cooperative pool: libpq blocks.
     public static func fetch(conninfo: String) async throws -> ClusterIdentity {
-        try await BlockingIO.run {
+        try await BlockingIO.runLong {
             let connection = try PostgresConnection(conninfo: conninfo, replication: .physical)
             defer { connection.close() }
             return try read(from: connection)

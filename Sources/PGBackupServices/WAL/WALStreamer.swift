@@ -143,7 +143,7 @@ public final class WALStreamer: Sendable {
                     await watchForNewerPrimary(primary, conninfo: conninfo, systemIdentifier: UInt64(info.systemIdentifier) ?? 0)
                 }
                 defer { watcher.cancel() }
-                try await BlockingIO.run { [self] in
+                try await BlockingIO.runLong { [self] in
                     try self.stream(plan, spool: spoolBox, progress: progress, queue: queue)
                 }
                 if primaryMoved.load(ordering: .sequentiallyConsistent) {

@@ -81,7 +81,7 @@ extension WALStreamer {
     /// Drops the slot on `server` (no session holds it: the last one ended).
     func dropSlot(on server: ConninfoServer, conninfo: String) async {
         do {
-            try await BlockingIO.run { [self] in
+            try await BlockingIO.runLong { [self] in
                 let connection = try PrimaryLocator.connect(server, conninfo: conninfo, environment: environment)
                 defer { connection.close() }
                 try connection.dropReplicationSlot(settings.slot)

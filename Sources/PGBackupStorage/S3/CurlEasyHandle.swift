@@ -32,7 +32,7 @@ final class CurlEasyHandle: @unchecked Sendable {
     }
 
     /// Sends `request` and waits for the whole answer. Blocks the calling thread: call it through
-    /// `BlockingIO.run`. Throws `CurlFailure` when no HTTP answer came back.
+    /// `BlockingIO.runLong`. Throws `CurlFailure` when no HTTP answer came back.
     func perform(_ request: S3HTTPRequest, settings: Settings) throws(CurlFailure) -> S3HTTPResponse {
         // Keeps the connection cache and session IDs; forgets every option of the last request.
         curl_easy_reset(handle)

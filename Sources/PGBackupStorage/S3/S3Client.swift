@@ -82,7 +82,7 @@ final class S3Client: Sendable {
         // A handle that failed keeps no broken connection (curl closes it); reuse it either way.
         defer { pool.withLock { $0.append(handle) } }
         let settings = self.settings
-        return try await BlockingIO.run { () throws -> S3HTTPResponse in try handle.perform(request, settings: settings) }
+        return try await BlockingIO.runLong { () throws -> S3HTTPResponse in try handle.perform(request, settings: settings) }
     }
 }
 
