@@ -42,15 +42,22 @@ extension Repository {
             try existing.check(belongsTo: UInt64(info.systemIdentifier)!, walSegmentSize: info.walSegmentSize, location: store.location)
             return (try plain.opened(existing, key: key), .alreadyInitialized(existing))
         }
-        guard let key else {
-            try await store.put(plain.layout.info, bytes: try RepositoryJSON.encode(info))
-            return (plain, .created(info))
+        // Created only if absent: of concurrent inits exactly one writes, and the others decide
+        // on what it wrote as on any existing repository (a data key nobody stored would make
+        // everything written with it unreadable).
+        do {
+            guard let key else {
+                try await store.putIfAbsent(plain.layout.info, bytes: try RepositoryJSON.encode(info))
+                return (plain, .created(info))
+            }
+            let dataKey = EncryptionKey.random()
+            let encrypted = info.withEncryptionKey(WrappedDataKey(
+                dataKey: dataKey, wrappedBy: key, server: info.server, systemIdentifier: info.systemIdentifier))
+            try await store.putIfAbsent(plain.layout.info, bytes: try RepositoryJSON.encode(encrypted))
+            return (Repository(encryptedOver: store, server: info.server, dataKey: dataKey, keyID: key.id), .created(encrypted))
+        } catch StorageError.alreadyExists {
+            return try await initialize(store: store, info: info, key: key)
         }
-        let dataKey = EncryptionKey.random()
-        let encrypted = info.withEncryptionKey(WrappedDataKey(
-            dataKey: dataKey, wrappedBy: key, server: info.server, systemIdentifier: info.systemIdentifier))
-        try await store.put(plain.layout.info, bytes: try RepositoryJSON.encode(encrypted))
-        return (Repository(encryptedOver: store, server: info.server, dataKey: dataKey, keyID: key.id), .created(encrypted))
     }
 
     /// What `rotateKey` did.

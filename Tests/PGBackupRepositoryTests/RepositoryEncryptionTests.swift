@@ -132,6 +132,31 @@ struct RepositoryEncryptionTests {
         }
     }
 
+    /// Concurrent inits of one empty repository: exactly one creates `repository.json`; the
+    /// others open what it wrote, so every repository handed out reads what any other wrote.
+    /// (With a plain put the last writer won, and the others went on with data keys that no
+    /// `repository.json` held.)
+    @Test(arguments: ["memory", "file"])
+    func concurrentInitsCreateOneRepositoryAndAllUseIt(kind: String) async throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("pgbackup-init-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let store: any ObjectStore = kind == "memory" ? MemoryObjectStore() : try FileObjectStore(root: scratch, create: true)
+        let key = EncryptionKey.random()
+        let results = try await withThrowingTaskGroup(of: (Repository, Repository.Initialization).self) { group in
+            for _ in 0..<8 { group.addTask { try await Repository.initialize(store: store, info: Self.info, key: key) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let created = results.filter { if case .created = $0.1 { return true } else { return false } }
+        #expect(created.count == 1, "\(created.count) inits each created the repository")
+        for (index, (repository, _)) in results.enumerated() {
+            try await repository.store.put("main/probe-\(index)", bytes: [UInt8(index)])
+        }
+        let reopened = try await Repository.open(store: store, server: "main", key: key)
+        for index in results.indices {
+            #expect(try await reopened.store.get("main/probe-\(index)") == [UInt8(index)])
+        }
+    }
+
     @Test func rotationRewrapsOnlyRepositoryJSONAndRetiresTheOldKey() async throws {
         let old = EncryptionKey.random()
         let new = EncryptionKey.random()
