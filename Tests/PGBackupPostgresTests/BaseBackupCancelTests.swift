@@ -31,7 +31,7 @@ struct BaseBackupCancelTests {
         try await withPostgresCluster(.init(name: "bb-cancel")) { cluster in
             let conninfo = cluster.conninfo(replication: true)
             let sqlConninfo = cluster.conninfo()
-            let seen = try await BlockingIO.run {
+            let seen = try await BlockingIO.runLong {
                 var seen = Observations()
                 let sql = try PostgresConnection(conninfo: sqlConninfo)
                 let stream = BaseBackupStream(connection: try BaseBackupStream.openConnection(conninfo: conninfo))
@@ -77,7 +77,7 @@ struct BaseBackupCancelTests {
         try await withPostgresCluster(.init(name: "bb-canceller")) { cluster in
             let conninfo = cluster.conninfo(replication: true)
             let sqlConninfo = cluster.conninfo()
-            let seen = try await BlockingIO.run {
+            let seen = try await BlockingIO.runLong {
                 var seen = Observations()
                 let stream = BaseBackupStream(connection: try BaseBackupStream.openConnection(conninfo: conninfo))
                 try stream.start(Self.throttled)
@@ -124,7 +124,7 @@ struct BaseBackupCancelTests {
         try await withPostgresCluster(.init(name: "bb-terminate")) { cluster in
             let conninfo = cluster.conninfo(replication: true)
             let sqlConninfo = cluster.conninfo()
-            let seen = try await BlockingIO.run {
+            let seen = try await BlockingIO.runLong {
                 var seen = Observations()
                 let stream = BaseBackupStream(connection: try BaseBackupStream.openConnection(conninfo: conninfo))
                 try stream.start(Self.throttled)

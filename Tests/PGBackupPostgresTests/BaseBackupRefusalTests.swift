@@ -25,7 +25,7 @@ struct BaseBackupRefusalTests {
             let conninfo = cluster.conninfo(replication: true)
             let sqlConninfo = cluster.conninfo()
             let plainConninfo = cluster.conninfo(user: "plain", password: "plain-secret")
-            let seen = try await BlockingIO.run {
+            let seen = try await BlockingIO.runLong {
                 var seen = Observations()
                 let sql = try PostgresConnection(conninfo: sqlConninfo)
                 let first = BaseBackupStream(connection: try BaseBackupStream.openConnection(conninfo: conninfo))

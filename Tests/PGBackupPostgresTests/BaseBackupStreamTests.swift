@@ -26,7 +26,7 @@ struct BaseBackupStreamTests {
 
             let label = #"nightly "full" it's a \ test"#
             let conninfo = cluster.conninfo(replication: true)
-            let backup = try await BlockingIO.run {
+            let backup = try await BlockingIO.runLong {
                 try takeBaseBackup(
                     conninfo: conninfo, options: BaseBackupOptions(label: label),
                     keep: ["backup_label", "tablespace_map", "PG_VERSION"])

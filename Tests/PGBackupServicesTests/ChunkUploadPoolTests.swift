@@ -17,7 +17,7 @@ struct ChunkUploadPoolTests {
             (0..<chunkSize).map { UInt8(truncatingIfNeeded: ($0 &* 2_654_435_761 ^ id &* 40_503) >> 7) }
         }
         // The splitter's side: a blocking thread that reserves, fills and submits as fast as it can.
-        async let splitter: Void = BlockingIO.run {
+        async let splitter: Void = BlockingIO.runLong {
             for id in 0..<chunkCount {
                 var buffer = try pool.reserve(capacity: chunkSize)
                 #expect(buffer.isEmpty && buffer.capacity >= chunkSize)
