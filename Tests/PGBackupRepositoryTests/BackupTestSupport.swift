@@ -117,3 +117,13 @@ final class CountingStore: ObjectStore {
         func abort() async { await inner.abort() }
     }
 }
+
+/// An S3 store on the shared moto server (signatures checked) under a fresh prefix that starts
+/// with `name`, so that tests running in parallel never see each other's objects.
+func motoStore(named name: String) async throws -> S3ObjectStore {
+    let moto = try await MotoServer.shared()
+    return try S3ObjectStore(configuration: S3Configuration(
+        bucket: moto.bucket, prefix: "\(name)-\(UUID().uuidString.prefix(8))/repo", endpoint: moto.endpoint,
+        region: moto.region, pathStyle: true,
+        credentials: S3Credentials(accessKeyID: moto.accessKeyID, secretAccessKey: moto.secretAccessKey)))
+}

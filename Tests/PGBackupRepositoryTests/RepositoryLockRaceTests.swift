@@ -20,11 +20,7 @@ struct RepositoryLockRaceTests {
             defer { try? FileManager.default.removeItem(atPath: root) }
             try await body(try FileObjectStore(root: root, create: true))
         case .s3:
-            let moto = try await MotoServer.shared()
-            let store = try S3ObjectStore(configuration: S3Configuration(
-                bucket: moto.bucket, prefix: "lock-race-\(UUID().uuidString.prefix(8))/repo", endpoint: moto.endpoint,
-                region: moto.region, pathStyle: true,
-                credentials: S3Credentials(accessKeyID: moto.accessKeyID, secretAccessKey: moto.secretAccessKey)))
+            let store = try await motoStore(named: "lock-race")
             try await body(store)
             try? await store.delete(store.list(prefix: "").map(\.key))
         }

@@ -21,11 +21,7 @@ struct WALArchiveDivergedTests {
         case .memory: return try ArchiveFixture(.memory)
         case .file: return try ArchiveFixture(.file)
         case .s3:
-            let moto = try await MotoServer.shared()
-            let store = try S3ObjectStore(configuration: S3Configuration(
-                bucket: moto.bucket, prefix: "diverged-\(UUID().uuidString.prefix(8))/repo", endpoint: moto.endpoint,
-                region: moto.region, pathStyle: true,
-                credentials: S3Credentials(accessKeyID: moto.accessKeyID, secretAccessKey: moto.secretAccessKey)))
+            let store = try await motoStore(named: "diverged")
             return try ArchiveFixture(store: store)
         }
     }
