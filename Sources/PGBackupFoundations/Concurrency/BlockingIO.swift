@@ -19,18 +19,18 @@ public enum BlockingIO {
 
     /// Runs `body`, which blocks briefly, on a blocking-I/O thread and returns its result.
     public static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async {
-                continuation.resume(with: Result { try body() })
-            }
-        }
+        try await run(body, on: queue)
     }
 
     /// Runs `body`, which may block for long, on a thread that no other work waits for, and
     /// returns its result.
     public static func runLong<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await run(body, on: DispatchQueue(label: "pgbackup.blocking-io.long"))
+    }
+
+    private static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T, on queue: DispatchQueue) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue(label: "pgbackup.blocking-io.long").async {
+            queue.async {
                 continuation.resume(with: Result { try body() })
             }
         }
