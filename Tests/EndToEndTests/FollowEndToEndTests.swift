@@ -69,10 +69,15 @@ struct FollowEndToEndTests {
             try await a.sql("CREATE TABLE before_failover AS SELECT g FROM generate_series(1, 1000) g")
             try await Self.archiveCurrentSegment(of: a)
             for standby in [b, c, d] { try await standby.waitForReplay(of: a) }
-            // B and C stop receiving; D goes on replaying A's WAL past where B will leave timeline 1.
+            // C, then B, stop receiving; D goes on replaying A's WAL past where B will leave
+            // timeline 1. C stops first: WAL that A writes in between (a running-xacts record, a
+            // checkpoint) may reach B but never C alone, which would leave C past B's fork point.
             // C keeps its application_name and password, towards a port nobody listens on.
-            try await b.sql("ALTER SYSTEM SET primary_conninfo = ''", "SELECT pg_reload_conf()")
             try await c.sql("ALTER SYSTEM SET primary_conninfo = \(Self.literal(cConninfo + " port=1"))", "SELECT pg_reload_conf()")
+            try await a.waitUntil("C to stop streaming from A") {
+                try await a.sql("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'node_c'") == "0"
+            }
+            try await b.sql("ALTER SYSTEM SET primary_conninfo = ''", "SELECT pg_reload_conf()")
             try await a.waitUntil("only D to stream from A") {
                 try await a.sql("SELECT string_agg(application_name, ',') FROM pg_stat_replication") == "walreceiver"
             }
