@@ -26,6 +26,16 @@ struct DaemonPIDOneRestartTests {
                 while !Task.isCancelled { _ = try? await cluster.pgbench(["-c", "2", "-T", "2", "-n"]) }
             }
             defer { load.cancel() }
+            // Segments complete every few hundred milliseconds, not every few seconds as pgbench
+            // alone makes them on a loaded machine: a kill during the put of a completed segment
+            // (milliseconds long) is then found in seconds (CI once saw none in 150 s).
+            let switches = Task {
+                while !Task.isCancelled {
+                    _ = try? await cluster.sql("SELECT pg_switch_wal()")
+                    try? await Task.sleep(for: .milliseconds(300))
+                }
+            }
+            defer { switches.cancel() }
 
             var daemon = try PIDOneDaemon(fixture)
             var midUpload = 0
@@ -65,6 +75,7 @@ struct DaemonPIDOneRestartTests {
             }
             try await daemon.waitUntilFlushPassesTheServersPositionAtRestart(cluster)
             load.cancel()
+            switches.cancel()
             let transactions = try await cluster.sql("SELECT count(*) FROM pgbench_history").trimmingCharacters(in: .whitespacesAndNewlines)
             #expect((Int(transactions) ?? 0) > 0, "pgbench ran: \(transactions) transactions")
             let last = try await fixture.switchSegment()
