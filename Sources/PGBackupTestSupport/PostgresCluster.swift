@@ -30,6 +30,8 @@ public final class PostgresCluster: Sendable {
         public var replicationPassword: String?
         /// For each wait on the server: start, stop, promotion, streaming, replay.
         public var timeout: Duration
+        /// The server's major version; nil: the default binaries (`PostgresBinaries.locate()`).
+        public var major: Int?
 
         public init(
             name: String = "pg",
@@ -38,7 +40,8 @@ public final class PostgresCluster: Sendable {
             walSegmentSizeMB: Int? = nil,
             replicationUser: String = "replicator",
             replicationPassword: String? = nil,
-            timeout: Duration = .seconds(60)
+            timeout: Duration = .seconds(60),
+            major: Int? = nil
         ) {
             self.name = name
             self.settings = settings
@@ -47,6 +50,7 @@ public final class PostgresCluster: Sendable {
             self.replicationUser = replicationUser
             self.replicationPassword = replicationPassword
             self.timeout = timeout
+            self.major = major
         }
     }
 
@@ -73,6 +77,8 @@ public final class PostgresCluster: Sendable {
     public let replicationPassword: String
     public let binaries: PostgresBinaries
     public let serverUser: ServerUser
+    /// The server's major version.
+    public var major: Int { binaries.major }
 
     private struct State: Sendable {
         var destroyed = false
@@ -111,7 +117,7 @@ public final class PostgresCluster: Sendable {
     /// Fails (never skips) with the reason and the server log's tail when anything goes wrong;
     /// whatever was created before the failure is removed.
     public static func start(_ options: Options = Options()) async throws -> PostgresCluster {
-        let binaries = try await PostgresBinaries.locate()
+        let binaries = try await options.major.map { try await PostgresBinaries.locate(major: $0) } ?? PostgresBinaries.locate()
         let user = try ServerUser.current()
         let base = try makeBaseDirectory(name: options.name, user: user)
         let password = options.replicationPassword ?? "repl-" + randomHex(12)
@@ -199,7 +205,10 @@ public final class PostgresCluster: Sendable {
     public static func start(
         existingDataDirectory dataDirectory: String, ownedTrees: [String] = [], _ options: Options = Options()
     ) async throws -> PostgresCluster {
-        let binaries = try await PostgresBinaries.locate()
+        // The data directory's own major (PG_VERSION), whatever the default binaries are.
+        let version = try? String(contentsOfFile: dataDirectory + "/PG_VERSION", encoding: .utf8)
+        let major = options.major ?? version.flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        let binaries = try await major.map { try await PostgresBinaries.locate(major: $0) } ?? PostgresBinaries.locate()
         let user = try ServerUser.current()
         let base = try makeBaseDirectory(name: options.name, user: user)
         do {

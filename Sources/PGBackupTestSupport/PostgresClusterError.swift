@@ -14,7 +14,8 @@ public enum PostgresClusterError: Error, CustomStringConvertible {
         case let .binariesNotFound(searched):
             return "unable to find the PostgreSQL server binaries (initdb, pg_ctl); searched: "
                 + searched.joined(separator: ", ")
-                + "\nHINT: install postgresql-15 or set PGBACKUP_TEST_PGBIN to the directory holding initdb"
+                + "\nHINT: run scripts/install-postgres-majors (16, 18) or install postgresql-15, or set PGBACKUP_TEST_PGBIN "
+                + "(PGBACKUP_TEST_PGBIN_<major>) to the directory holding initdb"
         case let .noUnprivilegedUser(name):
             return "unable to run PostgreSQL: the tests run as root, which PostgreSQL refuses, and there is no OS user '\(name)' to run it as"
                 + "\nHINT: create the user (useradd --system \(name)) or set PGBACKUP_TEST_PGUSER to an existing unprivileged user"

@@ -4,36 +4,86 @@ import Synchronization
 import Glibc
 #endif
 
-/// Where the PostgreSQL server binaries live.
+/// Where the PostgreSQL server binaries of one major version live.
 public struct PostgresBinaries: Sendable {
     public let directory: String
+    /// The major version (`postgres --version`): 15, 16, 18.
+    public let major: Int
 
     public func path(_ tool: String) -> String { directory + "/" + tool }
 
-    /// `$PGBACKUP_TEST_PGBIN`, else `pg_config --bindir` when it holds `initdb` (Debian's
-    /// `pg_config` comes with libpq-dev and may describe a client-only install), else Debian's
-    /// `/usr/lib/postgresql/15/bin`.
+    /// The cache `scripts/install-postgres-majors` fills with the majors Debian lacks:
+    /// `<cache>/<major>/bin` (`$PGBACKUP_PG_CACHE`, default /var/cache/pgbackup/postgresql).
+    public static var majorsCache: String {
+        ProcessInfo.processInfo.environment["PGBACKUP_PG_CACHE"].flatMap { $0.isEmpty ? nil : $0 } ?? "/var/cache/pgbackup/postgresql"
+    }
+
+    /// The binaries tests run by default: `$PGBACKUP_TEST_PGBIN` (the README's test command sets
+    /// it to run the end-to-end groups on 16 and 18 too), else `pg_config --bindir` when it holds
+    /// `initdb` (Debian's `pg_config` comes with libpq-dev and may describe a client-only
+    /// install), else Debian's `/usr/lib/postgresql/15/bin`.
     public static func locate() async throws -> PostgresBinaries {
         var searched: [String] = []
-        func usable(_ dir: String) -> Bool {
-            searched.append(dir)
-            return FileManager.default.isExecutableFile(atPath: dir + "/initdb")
-                && FileManager.default.isExecutableFile(atPath: dir + "/pg_ctl")
-        }
         if let fromEnv = ProcessInfo.processInfo.environment["PGBACKUP_TEST_PGBIN"], !fromEnv.isEmpty {
-            guard usable(fromEnv) else { throw PostgresClusterError.binariesNotFound(searched: searched) }
-            return PostgresBinaries(directory: fromEnv)
+            if let found = await usable(fromEnv, searched: &searched) { return found }
+            throw PostgresClusterError.binariesNotFound(searched: searched)
         }
         for pgConfig in ["/usr/bin/pg_config", "/usr/local/bin/pg_config", "/usr/lib/postgresql/15/bin/pg_config"]
         where FileManager.default.isExecutableFile(atPath: pgConfig) {
             if let result = try? await runProcess(pgConfig, ["--bindir"], timeout: .seconds(10)), result.succeeded {
                 let dir = result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
-                if usable(dir) { return PostgresBinaries(directory: dir) }
+                if let found = await usable(dir, searched: &searched) { return found }
             }
         }
-        let debian = "/usr/lib/postgresql/15/bin"
-        if usable(debian) { return PostgresBinaries(directory: debian) }
+        if let found = await usable("/usr/lib/postgresql/15/bin", searched: &searched) { return found }
         throw PostgresClusterError.binariesNotFound(searched: searched)
+    }
+
+    /// The binaries of one major, whatever the default is: `$PGBACKUP_TEST_PGBIN_<major>`, else
+    /// the default binaries when they are of that major, else `/usr/lib/postgresql/<major>/bin`,
+    /// else the majors cache. Never another major's: a test that needs 18 fails without it.
+    public static func locate(major: Int) async throws -> PostgresBinaries {
+        var searched: [String] = []
+        if let fromEnv = ProcessInfo.processInfo.environment["PGBACKUP_TEST_PGBIN_\(major)"], !fromEnv.isEmpty {
+            if let found = await usable(fromEnv, searched: &searched), found.major == major { return found }
+            throw PostgresClusterError.binariesNotFound(searched: searched.map { "\($0) (for PostgreSQL \(major))" })
+        }
+        if let preferred = try? await locate(), preferred.major == major { return preferred }
+        for dir in ["/usr/lib/postgresql/\(major)/bin", majorsCache + "/\(major)/bin"] {
+            if let found = await usable(dir, searched: &searched), found.major == major { return found }
+        }
+        throw PostgresClusterError.binariesNotFound(searched: searched.map { "\($0) (for PostgreSQL \(major))" })
+    }
+
+    /// Every major the tests can reach (15, 16, 17, 18), for pgbackup's per-major
+    /// `postgres_bindir` (`15=/path,16=/path`).
+    public static func everyMajor() async -> [PostgresBinaries] {
+        var found: [PostgresBinaries] = []
+        for major in 15...18 {
+            if let binaries = try? await locate(major: major) { found.append(binaries) }
+        }
+        return found
+    }
+
+    /// `PGBACKUP_POSTGRES_BINDIR`'s per-major form naming every major the tests can reach.
+    public static func bindirSetting() async -> String {
+        await everyMajor().map { "\($0.major)=\($0.directory)" }.joined(separator: ",")
+    }
+
+    private static func usable(_ dir: String, searched: inout [String]) async -> PostgresBinaries? {
+        searched.append(dir)
+        guard FileManager.default.isExecutableFile(atPath: dir + "/initdb"),
+              FileManager.default.isExecutableFile(atPath: dir + "/pg_ctl"),
+              let result = try? await runProcess(dir + "/postgres", ["--version"], timeout: .seconds(10)), result.succeeded,
+              let major = majorOfVersionOutput(result.standardOutput)
+        else { return nil }
+        return PostgresBinaries(directory: dir, major: major)
+    }
+
+    /// 16 from "postgres (PostgreSQL) 16.14" or "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)".
+    static func majorOfVersionOutput(_ text: String) -> Int? {
+        guard let range = text.range(of: "(PostgreSQL) ") else { return nil }
+        return Int(text[range.upperBound...].prefix { $0.isNumber })
     }
 }
 
