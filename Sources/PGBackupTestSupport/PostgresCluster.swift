@@ -117,7 +117,7 @@ public final class PostgresCluster: Sendable {
     /// Fails (never skips) with the reason and the server log's tail when anything goes wrong;
     /// whatever was created before the failure is removed.
     public static func start(_ options: Options = Options()) async throws -> PostgresCluster {
-        let binaries = try await options.major.map { try await PostgresBinaries.locate(major: $0) } ?? PostgresBinaries.locate()
+        let binaries = try await PostgresBinaries.locate(major: options.major)
         let user = try ServerUser.current()
         let base = try makeBaseDirectory(name: options.name, user: user)
         let password = options.replicationPassword ?? "repl-" + randomHex(12)
@@ -208,7 +208,7 @@ public final class PostgresCluster: Sendable {
         // The data directory's own major (PG_VERSION), whatever the default binaries are.
         let version = try? String(contentsOfFile: dataDirectory + "/PG_VERSION", encoding: .utf8)
         let major = options.major ?? version.flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        let binaries = try await major.map { try await PostgresBinaries.locate(major: $0) } ?? PostgresBinaries.locate()
+        let binaries = try await PostgresBinaries.locate(major: major)
         let user = try ServerUser.current()
         let base = try makeBaseDirectory(name: options.name, user: user)
         do {

@@ -55,6 +55,12 @@ public struct PostgresBinaries: Sendable {
         throw PostgresClusterError.binariesNotFound(searched: searched.map { "\($0) (for PostgreSQL \(major))" })
     }
 
+    /// The binaries of `major`, or the default ones when nil.
+    public static func locate(major: Int?) async throws -> PostgresBinaries {
+        guard let major else { return try await locate() }
+        return try await locate(major: major)
+    }
+
     /// Every major the tests can reach (15, 16, 17, 18), for pgbackup's per-major
     /// `postgres_bindir` (`15=/path,16=/path`).
     public static func everyMajor() async -> [PostgresBinaries] {
@@ -65,10 +71,15 @@ public struct PostgresBinaries: Sendable {
         return found
     }
 
-    /// `PGBACKUP_POSTGRES_BINDIR`'s per-major form naming every major the tests can reach.
+    /// `PGBACKUP_POSTGRES_BINDIR`'s per-major form naming every major the tests can reach
+    /// (found once per test process).
     public static func bindirSetting() async -> String {
-        await everyMajor().map { "\($0.major)=\($0.directory)" }.joined(separator: ",")
+        if let known = knownBindirSetting.withLock({ $0 }) { return known }
+        let setting = await everyMajor().map { "\($0.major)=\($0.directory)" }.joined(separator: ",")
+        knownBindirSetting.withLock { $0 = setting }
+        return setting
     }
+    private static let knownBindirSetting = Mutex<String?>(nil)
 
     private static func usable(_ dir: String, searched: inout [String]) async -> PostgresBinaries? {
         searched.append(dir)
