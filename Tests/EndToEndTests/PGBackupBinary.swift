@@ -19,6 +19,9 @@ enum PGBackupBinary {
         env["HOME"] = env["HOME"] ?? inherited["HOME"] ?? "/tmp"
         // No system-wide configuration file either, unless a test names one.
         env["PGBACKUP_CONFIG"] = env["PGBACKUP_CONFIG"] ?? "/dev/null"
+        // The server binaries of every major the tests reach, for verify-restore and follow of a
+        // backup of any major (as an image that carries them all is set up).
+        if env["PGBACKUP_POSTGRES_BINDIR"] == nil { env["PGBACKUP_POSTGRES_BINDIR"] = await PostgresBinaries.bindirSetting() }
         return try await runProcess(path, arguments, environment: env, timeout: timeout)
     }
 }

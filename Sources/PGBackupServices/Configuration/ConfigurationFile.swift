@@ -18,7 +18,7 @@ struct ConfigurationFile: Decodable {
     var s3: S3Section?
     var servers: [String: ConfigurationFile]?
     var spoolDirectory: FileValue<AbsolutePathSetting>?
-    var postgresBindir: FileValue<AbsolutePathSetting>?
+    var postgresBindir: FileValue<PostgresBindirSetting>?
     var verifyRunAs: FileValue<TextSetting>?
 
     enum CodingKeys: String, CodingKey, CaseIterable {

@@ -17,8 +17,8 @@ extension SettingKind {
 }
 
 /// Why a setting's text is refused: what is allowed instead.
-struct InvalidSettingText: Error {
-    var reason: String
+public struct InvalidSettingText: Error {
+    public var reason: String
 }
 
 /// A setting of the configuration file, decoded by Yams and parsed by its kind.
@@ -88,6 +88,12 @@ enum AbsolutePathSetting: SettingKind {
     static func parse(_ text: String) throws(InvalidSettingText) -> String {
         guard text.hasPrefix("/") else { throw InvalidSettingText(reason: "expected an absolute path") }
         return text
+    }
+}
+
+enum PostgresBindirSetting: SettingKind {
+    static func parse(_ text: String) throws(InvalidSettingText) -> PostgresBindirs {
+        try PostgresBindirs(parsing: text)
     }
 }
 

@@ -35,9 +35,10 @@ public struct Settings: Sendable, CustomStringConvertible {
     /// The daemon's local WAL spool (`PGBACKUP_SPOOL`, `spool_directory:`): WAL is fsync'd here
     /// before it is acknowledged as written. Keep it on a persistent volume.
     public var spoolDirectory: String = "/var/lib/pgbackup/spool"
-    /// The PostgreSQL server binaries `verify-restore` starts (`postgres_bindir:`,
-    /// `PGBACKUP_POSTGRES_BINDIR`); nil: `pg_config --bindir`, then `/usr/lib/postgresql/<major>/bin`.
-    public var postgresBindir: String?
+    /// The PostgreSQL server binaries `verify-restore` and `follow` start, one directory or one per
+    /// major (`postgres_bindir:`, `PGBACKUP_POSTGRES_BINDIR`); a major it does not name:
+    /// `pg_config --bindir` when of that major, then `/usr/lib/postgresql/<major>/bin`.
+    public var postgresBindir: PostgresBindirs?
     /// The OS user the daemon's scheduled verify-restore runs PostgreSQL as when the daemon runs
     /// as root (`verify_run_as:`, `PGBACKUP_VERIFY_RUN_AS`; `verify-restore --run-as` by default).
     public var verifyRunAs: String?

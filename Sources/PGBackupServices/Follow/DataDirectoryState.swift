@@ -20,7 +20,7 @@ struct DataDirectoryState: Sendable {
     let isStandby: Bool
     let owner: (uid: uid_t, gid: gid_t)
 
-    static func inspect(_ path: String, postgresBindir: String?) async throws -> DataDirectoryState {
+    static func inspect(_ path: String, postgresBindir: PostgresBindirs?) async throws -> DataDirectoryState {
         var info = stat()
         guard stat(path, &info) == 0 else {
             throw FollowError.notADataDirectory(path: path, reason: FileSystem.errnoDescription())
