@@ -11,15 +11,18 @@ COPY Sources Sources
 COPY Tests Tests
 RUN scripts/build /out
 
-# The runtime: the binary, PostgreSQL 15's server binaries (verify-restore starts them), CA
+# The runtime: the binary, the server binaries of every supported major, 15 to 18, from the
+# PostgreSQL project's Debian repository (verify-restore and follow start a backup's own major), CA
 # certificates, the shipped policies, tini as PID 1 (it reaps verify-restore's postgres and
 # forwards SIGTERM), curl for the HEALTHCHECK, and an unprivileged user owning the spool volume.
 FROM debian:bookworm-slim
 COPY scripts/install-deps /usr/local/lib/pgbackup/install-deps
-# postgresql-15's postinst creates a cluster "main" nobody uses here: it is dropped.
+# install-deps tells the packages to create no cluster; any that exists anyway is dropped.
 RUN /usr/local/lib/pgbackup/install-deps runtime \
  && rm -rf /var/lib/apt/lists/* \
- && if [ -d /etc/postgresql/15/main ]; then pg_dropcluster --stop 15 main; fi \
+ && for conf in /etc/postgresql/*/*/postgresql.conf; do \
+      [ -f "$conf" ] || continue; dir=${conf%/postgresql.conf}; pg_dropcluster --stop "$(basename "${dir%/*}")" "${dir##*/}"; \
+    done \
  && useradd --system --uid 10001 --user-group --home-dir /var/lib/pgbackup --create-home pgbackup \
  && install -d -o pgbackup -g pgbackup -m 0700 /var/lib/pgbackup/spool
 COPY --from=build /out/pgbackup /usr/local/bin/pgbackup
@@ -29,7 +32,7 @@ COPY policies /usr/share/pgbackup/policies
 # the stack reach it there); set PGBACKUP_HTTP to change the port, the HEALTHCHECK follows it.
 ENV PGBACKUP_HTTP=0.0.0.0:9187 \
     PGBACKUP_SPOOL=/var/lib/pgbackup/spool \
-    PGBACKUP_POSTGRES_BINDIR=/usr/lib/postgresql/15/bin
+    PGBACKUP_POSTGRES_BINDIR=15=/usr/lib/postgresql/15/bin,16=/usr/lib/postgresql/16/bin,17=/usr/lib/postgresql/17/bin,18=/usr/lib/postgresql/18/bin
 EXPOSE 9187
 # The spool holds WAL the repository may not have yet: keep it on a volume.
 VOLUME ["/var/lib/pgbackup"]

@@ -197,6 +197,14 @@ struct ComposeStackTests {
         for (name, value) in environment where value.hasPrefix("/") {
             if let local = localPath(value, of: service, namedVolumes: [:], scratch: scratch) { environment[name] = local }
         }
+        // The image names every supported major's server binaries where the packages put them;
+        // here each major is where the tests find it.
+        if let image = environment["PGBACKUP_POSTGRES_BINDIR"] {
+            let named = try PostgresBindirs(parsing: image).byMajor.keys
+            let local = await PostgresBinaries.everyMajor().map(\.major)
+            #expect(Set(named).isSuperset(of: local), "the image names \(named.sorted()), the tests run \(local)")
+            environment["PGBACKUP_POSTGRES_BINDIR"] = await PostgresBinaries.bindirSetting()
+        }
         return environment
     }
 

@@ -16,8 +16,13 @@ struct DaemonFixture {
     let repository: TestRepository
     /// More settings for every command (`PGBACKUP_ENCRYPTION_KEY_FILE`, …).
     let extraEnvironment: [String: String]
+    /// Every major's server binaries the tests reach (`PostgresBinaries.bindirSetting()`), for a
+    /// daemon's verify-restore of a backup of any major.
+    let postgresBindir: String
     var environment: [String: String] {
-        repository.environment.merging(["PGBACKUP_CONNINFO": conninfo, "PGBACKUP_SPOOL": scratch.path + "/spool"]) { $1 }
+        repository.environment.merging([
+            "PGBACKUP_CONNINFO": conninfo, "PGBACKUP_SPOOL": scratch.path + "/spool", "PGBACKUP_POSTGRES_BINDIR": postgresBindir,
+        ]) { $1 }
             .merging(extraEnvironment) { $1 }
     }
     static let segmentSize = try! WALSegmentSize(megabytes: 1)
@@ -33,6 +38,7 @@ struct DaemonFixture {
         self.extraEnvironment = extraEnvironment
         self.scratch = scratch
         self.conninfo = conninfo ?? cluster.conninfo(replication: true)
+        postgresBindir = await PostgresBinaries.bindirSetting()
         repository = try await TestRepository.make(kind, in: scratch, endpoint: s3Endpoint)
         let initialized = try await PGBackupBinary.run(["init"], environment: environment)
         guard initialized.status == 0 else { throw FixtureError("init failed: \(initialized.standardError)") }

@@ -73,7 +73,7 @@ struct DockerfileTests {
 
     /// The packages `scripts/install-deps <mode>` installs, as bash expands its list.
     static func packages(_ mode: String) async throws -> [String] {
-        let script = #"eval "$(grep -E '^(build|runtime|test|bench)_packages=' "$1")"; name="$2_packages[@]"; printf '%s\n' "${!name}""#
+        let script = #"eval "$(grep -E '^(build|runtime|server|test|bench)_packages=' "$1")"; name="$2_packages[@]"; printf '%s\n' "${!name}""#
         let result = try await runProcess("/bin/bash", ["-c", script, "bash", projectRoot + "/scripts/install-deps", mode]).checked()
         return result.standardOutput.split(separator: "\n").map(String.init)
     }
@@ -114,16 +114,25 @@ struct DockerfileTests {
         #expect(runtime.contains { $0.cmd == "COPY" && $0.value.last == entrypoint[2] && $0.flags == ["--from=build"] })
     }
 
-    /// PostgreSQL 15's server binaries for verify-restore, CA certificates and the libraries the
-    /// binary links, all from `install-deps runtime`; the bindir the image names holds them (checked
-    /// against the files Debian's packages ship, installed here by `install-deps test`).
+    /// The server binaries of every supported major (15–18) for verify-restore and follow, CA
+    /// certificates and the libraries the binary links, all from `install-deps runtime`; the image
+    /// names each major's bindir in the per-major `PGBACKUP_POSTGRES_BINDIR`, where the packages
+    /// put it (checked against the files Debian's postgresql-15 ships, installed here by
+    /// `install-deps test`; PGDG's 16–18 use the same layout).
     @Test func theRuntimeStageCarriesWhatTheSidecarNeeds() async throws {
         let runtime = try await runtimeStage()
         let packages = try await Self.packages("runtime")
-        for needed in ["postgresql-15", "ca-certificates", "libpq5", "libcurl4", "libzstd1", "zlib1g", "tini", "curl"] {
+        for needed in ["postgresql-common", "ca-certificates", "libpq5", "libcurl4", "libzstd1", "zlib1g", "tini", "curl"] {
             #expect(packages.contains(needed), "install-deps runtime lacks \(needed): \(packages)")
         }
-        let bindir = try #require(Self.environment(runtime)["PGBACKUP_POSTGRES_BINDIR"])
+        let servers = try await Self.packages("server")
+        #expect(servers == (15...18).map { "postgresql-\($0)" }, "every supported major: \(servers)")
+        let installer = try String(contentsOfFile: Self.projectRoot + "/scripts/install-deps", encoding: .utf8)
+        #expect(installer.contains("/usr/share/postgresql-common/pgdg/apt.postgresql.org.sh"), "PGDG is added with postgresql-common's own script")
+        #expect(installer.contains("create_main_cluster = false"))
+        let setting = try PostgresBindirs(parsing: try #require(Self.environment(runtime)["PGBACKUP_POSTGRES_BINDIR"]))
+        #expect(setting.byMajor == Dictionary(uniqueKeysWithValues: (15...18).map { ($0, "/usr/lib/postgresql/\($0)/bin") }))
+        let bindir = try #require(setting.byMajor[15])
         let shipped = try await Self.files(of: ["postgresql-15", "postgresql-client-15"])
         for binary in ["initdb", "pg_ctl", "postgres", "pg_controldata", "pg_amcheck"] {
             #expect(shipped.contains(bindir + "/" + binary), "\(bindir)/\(binary) is not shipped by postgresql-15")

@@ -22,7 +22,7 @@ struct InitEndToEndTests {
                 with: Data(contentsOf: URL(fileURLWithPath: "\(scratch.path)/repo/main/repository.json"))) as! [String: Any]
             #expect(document["systemIdentifier"] as? String == systemIdentifier)
             #expect(document["walSegmentSize"] as? Int == 16 << 20)
-            #expect((document["postgresVersionNumber"] as? Int).map { $0 / 10000 } == 15)
+            #expect((document["postgresVersionNumber"] as? Int).map { $0 / 10000 } == cluster.major)
 
             let second = try await PGBackupBinary.run(["init", "--json"], environment: env)
             #expect(second.status == 0, "stderr: \(second.standardError)")

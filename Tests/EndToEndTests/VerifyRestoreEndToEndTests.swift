@@ -130,16 +130,27 @@ struct VerifyRestoreEndToEndTests {
             noBinaries["PGBACKUP_POSTGRES_BINDIR"] = empty
             let unbuildable = try await PGBackupBinary.run(["verify-restore", "--run-as", "postgres"], environment: noBinaries)
             #expect(unbuildable.status == 1, "\(unbuildable.standardError)")
-            #expect(unbuildable.standardError.contains("unable to find the PostgreSQL 15 server binaries") && unbuildable.standardError.contains(empty), "\(unbuildable.standardError)")
+            #expect(unbuildable.standardError.contains("unable to find the PostgreSQL \(cluster.major) server binaries") && unbuildable.standardError.contains(empty), "\(unbuildable.standardError)")
             #expect(try await VerificationLog(repository: try fixture.repository.mainServer).records().count == before)
 
-            // Server binaries that do not start: a failed `start` check, recorded; nothing left.
+            // Another major's binaries: refused naming the setting and both majors, nothing recorded.
+            let otherMajor = try #require(await PostgresBinaries.everyMajor().first { $0.major != cluster.major })
+            var wrongMajor = fixture.environment
+            wrongMajor["PGBACKUP_POSTGRES_BINDIR"] = otherMajor.directory
+            let wrong = try await PGBackupBinary.run(["verify-restore", "--run-as", "postgres"], environment: wrongMajor)
+            #expect(wrong.status == 1, "\(wrong.standardError)")
+            #expect(wrong.standardError.contains("holds PostgreSQL \(otherMajor.major)'s server binaries, and this needs PostgreSQL \(cluster.major)'s")
+                && wrong.standardError.contains("postgres_bindir"), "\(wrong.standardError)")
+            #expect(try await VerificationLog(repository: try fixture.repository.mainServer).records().count == before)
+
+            // Server binaries of the right major that do not start: a failed `start` check,
+            // recorded; nothing left.
             let fake = scratch.path + "/fake-binaries"
             try FileManager.default.createDirectory(atPath: fake, withIntermediateDirectories: true)
+            let failing = "#!/bin/sh\n[ \"$1\" = --version ] && { echo 'postgres (PostgreSQL) \(cluster.major).0'; exit 0; }\n"
+                + "echo 'simulated start failure' >&2\nexit 1\n"
             for tool in ["pg_ctl", "postgres"] {
-                _ = FileManager.default.createFile(
-                    atPath: fake + "/" + tool, contents: Data("#!/bin/sh\necho 'simulated start failure' >&2\nexit 1\n".utf8),
-                    attributes: [.posixPermissions: 0o755])
+                _ = FileManager.default.createFile(atPath: fake + "/" + tool, contents: Data(failing.utf8), attributes: [.posixPermissions: 0o755])
             }
             var failingStart = fixture.environment
             failingStart["PGBACKUP_POSTGRES_BINDIR"] = fake

@@ -43,7 +43,7 @@ struct BaseBackupCancelTests {
                 seen.stillRunning = stream.isRunning
                 seen.timelineAfter = try stream.connection.identifySystem().timeline
                 // PostgreSQL 15 leaves the aborted backup's row in pg_stat_progress_basebackup while
-                // the WAL sender lives: it must at least stand still.
+                // the WAL sender lives: it must at least stand still. Later majors remove it.
                 let progressQuery = "SELECT phase, backup_streamed FROM pg_stat_progress_basebackup"
                 seen.staleProgress = try sql.simpleQuery(progressQuery)
                 usleep(1_000_000)
@@ -63,7 +63,7 @@ struct BaseBackupCancelTests {
             #expect(!seen.stillRunning)
             #expect(seen.timelineAfter == TimelineID(1))
             #expect(seen.walSenderStatesAfter == [["startup"]], "the WAL sender left the 'backup' state")
-            #expect(seen.staleProgress.count == 2)
+            #expect(seen.staleProgress.count == 2 || seen.staleProgress.isEmpty, "\(seen.staleProgress)")
             #expect(seen.staleProgress.first == seen.staleProgress.last, "the aborted backup still streams: \(seen.staleProgress)")
             #expect(seen.nextBackupArchives == ["base.tar"])
             #expect(seen.progressRowsAfter == 0)

@@ -62,7 +62,7 @@ struct BaseBackupStreamTests {
 
             // The main archive.
             let base = try #require(backup.archive("base.tar"))
-            #expect(base.entries["PG_VERSION"]?.content == Array("15\n".utf8))
+            #expect(base.entries["PG_VERSION"]?.content == Array("\(cluster.major)\n".utf8))
             #expect(base.entries["global/pg_control"]?.size == 8192)
             // With TABLESPACE_MAP the server leaves the pg_tblspc links out: tablespace_map replaces them.
             #expect(base.entries["pg_tblspc"]?.type == .directory)
@@ -83,15 +83,18 @@ struct BaseBackupStreamTests {
             // PostgreSQL 15 ends each archive with tar's two zero blocks.
             #expect(backup.archives.map(\.hadEndMarker) == [true, true])
 
-            try checkManifest(backup, tablespaceOID: oid)
+            let systemIdentifier = try await cluster.sql("SELECT system_identifier FROM pg_control_system()")
+            try checkManifest(backup, tablespaceOID: oid, major: cluster.major, systemIdentifier: systemIdentifier)
         }
     }
 
-    /// The manifest: JSON of version 1 whose files are exactly the archives' regular files, with
-    /// the same sizes and SHA-256, whose WAL range is the backup's, and whose own checksum holds.
-    private func checkManifest(_ backup: CollectedBackup, tablespaceOID oid: UInt32) throws {
+    /// The manifest: JSON of version 1 (2 with the cluster's System-Identifier from 17 on) whose
+    /// files are exactly the archives' regular files, with the same sizes and SHA-256, whose WAL
+    /// range is the backup's, and whose own checksum holds.
+    private func checkManifest(_ backup: CollectedBackup, tablespaceOID oid: UInt32, major: Int, systemIdentifier: String) throws {
         let json = try #require(try JSONSerialization.jsonObject(with: Data(backup.manifest)) as? [String: Any])
-        #expect(json["PostgreSQL-Backup-Manifest-Version"] as? Int == 1)
+        #expect(json["PostgreSQL-Backup-Manifest-Version"] as? Int == (major >= 17 ? 2 : 1))
+        #expect((json["System-Identifier"] as? NSNumber)?.stringValue == (major >= 17 ? systemIdentifier : nil))
         let files = try #require(json["Files"] as? [[String: Any]])
 
         var archived: [String: CollectedEntry] = [:]
@@ -113,7 +116,7 @@ struct BaseBackupStreamTests {
         }
         #expect(listed == Set(archived.keys), "files in the archives but not in the manifest: \(Set(archived.keys).subtracting(listed))")
         #expect(listed.contains("backup_label") && listed.contains("global/pg_control"))
-        #expect(listed.contains { $0.hasPrefix("pg_tblspc/\(oid)/PG_15_") })
+        #expect(listed.contains { $0.hasPrefix("pg_tblspc/\(oid)/PG_\(major)_") })
 
         let ranges = try #require(json["WAL-Ranges"] as? [[String: Any]])
         #expect(ranges.count == 1)

@@ -9,5 +9,7 @@ pgdata=/var/lib/pgbackup/restore-drill/data
 rm -rf "$pgdata"
 mkdir -p "$(dirname "$pgdata")"
 pgbackup restore --pgdata "$pgdata" "$@"
-exec "$PGBACKUP_POSTGRES_BINDIR/postgres" -D "$pgdata" \
+# The restored backup's own major (the image carries every supported one).
+major=$(cat "$pgdata/PG_VERSION")
+exec "/usr/lib/postgresql/$major/bin/postgres" -D "$pgdata" \
     -c listen_addresses='*' -c port=5432 -c unix_socket_directories=/tmp

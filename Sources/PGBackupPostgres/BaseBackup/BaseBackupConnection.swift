@@ -5,7 +5,7 @@ extension BaseBackupStream {
     /// PostgreSQL's (untranslated) messages:
     ///
     /// - `BaseBackupError.noFreeWALSender` (53300): "number of requested standby connections
-    ///   exceeds max_wal_senders".
+    ///   exceeds max_wal_senders" (15), `exceeds "max_wal_senders"` (16+ quote the setting).
     /// - `BaseBackupError.replicationNotPermitted` (42501): "must be superuser or replication
     ///   role to start walsender" (15), "permission denied to start WAL sender" (16+).
     ///
@@ -16,7 +16,7 @@ extension BaseBackupStream {
         do {
             return try PostgresConnection(conninfo: conninfo, replication: replication, overriding: overriding)
         } catch PostgresError.connectionFailed(let target, let reason) {
-            if reason.contains("exceeds max_wal_senders") {
+            if reason.contains("exceeds max_wal_senders") || reason.contains("exceeds \"max_wal_senders\"") {
                 throw BaseBackupError.noFreeWALSender(target: target, reason: reason)
             }
             if reason.contains("must be superuser or replication role") || reason.contains("permission denied to start WAL sender") {

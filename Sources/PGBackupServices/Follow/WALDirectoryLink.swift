@@ -7,8 +7,9 @@ import Glibc
 
 /// A `pg_wal` that is a symbolic link to another file system (`initdb --waldir`). A delta restore
 /// replaces the link with the backup's directory; a rejoin puts the link back, its target emptied
-/// of the node's old WAL (diverged, or superseded by the archive) and holding what the restore
-/// put in `pg_wal` (`archive_status/`).
+/// of the node's old WAL (diverged, or superseded by the archive) and of what describes it
+/// (`archive_status/`, and 17+'s WAL summaries in `summaries/`), and holding what the restore
+/// put in `pg_wal` (`archive_status/`, `summaries/` on 17+).
 struct WALDirectoryLink: Sendable {
     let dataDirectory: String
     /// The link's text, as stored.
@@ -36,8 +37,12 @@ struct WALDirectoryLink: Sendable {
         for name in try files.contentsOfDirectory(atPath: resolved) where Self.isWAL(name) {
             try files.removeItem(atPath: resolved + "/" + name)
         }
-        let status = resolved + "/archive_status"
-        for name in (try? files.contentsOfDirectory(atPath: status)) ?? [] { try files.removeItem(atPath: status + "/" + name) }
+        // What describes the old WAL goes with it: its archive status, and (17+) its WAL summaries,
+        // which an incremental backup would otherwise trust for WAL this node no longer has.
+        for described in ["archive_status", "summaries"] {
+            let directory = resolved + "/" + described
+            for name in (try? files.contentsOfDirectory(atPath: directory)) ?? [] { try files.removeItem(atPath: directory + "/" + name) }
+        }
         if restored {
             for name in try files.contentsOfDirectory(atPath: link) where !files.fileExists(atPath: resolved + "/" + name) {
                 try files.copyItem(atPath: link + "/" + name, toPath: resolved + "/" + name)
