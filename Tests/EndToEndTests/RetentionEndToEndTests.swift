@@ -299,9 +299,9 @@ struct RetentionEndToEndTests {
             try await Self.waitPastMargin(Date())
 
             let (report, _) = try await Self.retention(fixture.environment)
-            #expect(report.removed.isEmpty && report.kept.map(\.id) == [complete.id.description])
+            #expect(report.removed.isEmpty && report.kept.map(\.id) == [complete.id.description], "\(report)")
             #expect(report.kept.first?.reasons.contains("no-policy") == true)
-            #expect(report.leftovers == [killedID] && report.partials == 1 && report.sweep == "done")
+            #expect(report.leftovers == [killedID] && report.partials == 1 && report.sweep == "done", "killed \(killedID): \(report)")
             #expect(try await fixture.repository.backupEntries() == [complete.id.description])
             #expect(try await archive.continuity().timelines.allSatisfy { $0.partials.isEmpty })
             // The killed backup's chunks went; every chunk of the complete one stayed.

@@ -87,8 +87,8 @@ struct BaseBackupRefusalTests {
             #expect(String(decoding: second.manifest, as: UTF8.self).contains(#""Checksum-Algorithm": "CRC32C""#))
 
             #expect(seen.thirdConnection.hasPrefix("unable to open a replication connection to host=127.0.0.1"), "\(seen.thirdConnection)")
-            // 16+ quote the setting's name in the server's message.
-            let exceeds = cluster.major >= 16 ? #"exceeds "max_wal_senders""# : "exceeds max_wal_senders"
+            // 17+ quote the setting's name in the server's message.
+            let exceeds = cluster.major >= 17 ? #"exceeds "max_wal_senders""# : "exceeds max_wal_senders"
             #expect(seen.thirdConnection.contains("number of requested standby connections \(exceeds) (currently 2) (SQLSTATE 53300)"))
             #expect(seen.thirdConnection.contains("\nHINT: every WAL sender is busy (pgbackup's WAL stream, standbys, other backups): raise max_wal_senders"))
 

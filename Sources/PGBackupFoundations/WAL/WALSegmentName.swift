@@ -22,8 +22,9 @@ public struct WALSegmentName: Hashable, Comparable, Sendable, CustomStringConver
     }
 
     /// The segment holding the byte just before `lsn` (`XLByteToPrevSeg`): where WAL that *ends*
-    /// at `lsn` lives. PostgreSQL uses this for a backup's stop LSN and `pg_walfile_name()`, so
-    /// 0/3000000 gives …02, not …03. Nil for 0/0, which nothing ends at.
+    /// at `lsn` lives. PostgreSQL uses this for a backup's stop LSN (and up to 16 for
+    /// `pg_walfile_name()`, which 17+ compute with `XLByteToSeg`, as `containing:`), so 0/3000000
+    /// gives …02, not …03. Nil for 0/0, which nothing ends at.
     public init?(timeline: TimelineID, endingAt lsn: LSN, segmentSize: WALSegmentSize) {
         guard lsn.rawValue > 0 else { return nil }
         self.init(timeline: timeline, containing: LSN(lsn.rawValue - 1), segmentSize: segmentSize)

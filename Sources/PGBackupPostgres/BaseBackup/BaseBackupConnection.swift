@@ -5,7 +5,7 @@ extension BaseBackupStream {
     /// PostgreSQL's (untranslated) messages:
     ///
     /// - `BaseBackupError.noFreeWALSender` (53300): "number of requested standby connections
-    ///   exceeds max_wal_senders" (15), `exceeds "max_wal_senders"` (16+ quote the setting).
+    ///   exceeds max_wal_senders" (15, 16), `exceeds "max_wal_senders"` (17+ quote the setting).
     /// - `BaseBackupError.replicationNotPermitted` (42501): "must be superuser or replication
     ///   role to start walsender" (15), "permission denied to start WAL sender" (16+).
     ///
