@@ -25,6 +25,18 @@ struct DaemonSlotInvalidationTests {
         }
     }
 
+    /// The same where the daemon's role may not connect to a database (a sidecar allowed only
+    /// replication connections): pg_replication_slots cannot be read, 18's refusal of the slot
+    /// tells instead.
+    @Test func withoutSQLTheRefusalOfTheSlotTellsOfTheInvalidation() async throws {
+        try await Self.invalidatedThenRecovered(major: 18, reason: "idle_timeout", sqlAllowed: false) { cluster in
+            _ = try await cluster.sql("ALTER SYSTEM SET idle_replication_slot_timeout = 1", "SELECT pg_reload_conf()")
+            try await Task.sleep(for: .seconds(2))
+        } restore: { cluster in
+            _ = try await cluster.sql("ALTER SYSTEM SET idle_replication_slot_timeout = '10min'", "SELECT pg_reload_conf()")
+        }
+    }
+
     /// 15 and 16 invalidate a slot that keeps more WAL than `max_slot_wal_keep_size` (only
     /// `wal_status = 'lost'` shows it); 15 would let streaming revive it, 16 never.
     @Test(arguments: [nil, 16])
@@ -37,7 +49,7 @@ struct DaemonSlotInvalidationTests {
     }
 
     static func invalidatedThenRecovered(
-        major: Int?, reason: String, invalidate: (PostgresCluster) async throws -> Void, restore: (PostgresCluster) async throws -> Void
+        major: Int?, reason: String, sqlAllowed: Bool = true, invalidate: (PostgresCluster) async throws -> Void, restore: (PostgresCluster) async throws -> Void
     ) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -71,11 +83,16 @@ struct DaemonSlotInvalidationTests {
             try #require(!FileManager.default.fileExists(atPath: cluster.dataDirectory + "/pg_wal/" + missing.name), "the server still has \(missing.name)")
             try await restore(cluster)
 
-            // `check` says so, and what to do.
-            let before = try await CheckEndToEndTests.check(fixture, password: cluster.replicationPassword)
-            let slotCheck = try #require(before.checks["slot"])
-            #expect(!slotCheck.ok && slotCheck.detail.contains("invalidated by the server (invalidation_reason \(reason)"), "\(before.output)")
-            #expect(slotCheck.detail.contains("HINT: start `pgbackup daemon`"), "\(before.output)")
+            if sqlAllowed {
+                // `check` says so, and what to do.
+                let before = try await CheckEndToEndTests.check(fixture, password: cluster.replicationPassword)
+                let slotCheck = try #require(before.checks["slot"])
+                #expect(!slotCheck.ok && slotCheck.detail.contains("invalidated by the server (invalidation_reason \(reason)"), "\(before.output)")
+                #expect(slotCheck.detail.contains("HINT: start `pgbackup daemon`"), "\(before.output)")
+            } else {
+                // Replication connections need no database; ordinary ones are refused.
+                _ = try await cluster.sql("REVOKE CONNECT ON DATABASE postgres FROM PUBLIC")
+            }
 
             let second = try fixture.startDaemon()
             defer { second.send(SIGKILL) }
@@ -91,6 +108,10 @@ struct DaemonSlotInvalidationTests {
                 print("daemon: \(line)")
             }
 
+            if !sqlAllowed {
+                #expect(!stopped.standardError.contains("ERROR WAL streaming interrupted"), "one refusal, then the remedy: \(stopped.standardError.suffix(3000))")
+                _ = try await cluster.sql("GRANT CONNECT ON DATABASE postgres TO PUBLIC")
+            }
             // The slot exists again and keeps WAL.
             let recreated = try await cluster.sql(
                 "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'pgbackup' AND wal_status IN ('reserved', 'extended') AND restart_lsn IS NOT NULL"
