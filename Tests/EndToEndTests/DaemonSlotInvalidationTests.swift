@@ -125,6 +125,16 @@ struct DaemonSlotInvalidationTests {
             #expect(gap.slotInvalidation?.slot == "pgbackup" && gap.slotInvalidation?.reason == reason, "\(gap)")
             #expect(gap.firstSegment == missing.name, "\(gap)")
 
+            // Both backups keep the server's backup_manifest: version 2 naming this cluster on 17+.
+            let catalog = BackupCatalog(repository: try fixture.repository.mainServer)
+            let system = UInt64(try await cluster.sql("SELECT system_identifier FROM pg_control_system()").trimmingCharacters(in: .whitespacesAndNewlines))
+            for summary in try await catalog.list() {
+                let content = try #require(try await catalog.serverManifest(of: try await catalog.manifest(summary.id)))
+                let header = try ServerManifestHeader(parsing: content)
+                #expect(header.version == (cluster.major >= 17 ? 2 : 1), "\(header)")
+                #expect(header.systemIdentifier == (cluster.major >= 17 ? system : nil), "\(header)")
+            }
+
             let after = try await CheckEndToEndTests.check(fixture, password: cluster.replicationPassword)
             #expect(after.checks["slot"]?.ok == true, "\(after.output)")
             let continuity = try #require(after.checks["continuity"])
