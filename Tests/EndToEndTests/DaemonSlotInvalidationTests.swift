@@ -37,6 +37,52 @@ struct DaemonSlotInvalidationTests {
         }
     }
 
+    /// Invalidated, but the server still has every segment after the repository's end
+    /// (`wal_keep_size`): the slot is made anew and streaming resumes there, with no gap.
+    @Test func aSlotInvalidatedWhileTheServerStillHasTheWALIsRecreatedWithoutAGap() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        var options = DaemonFixture.options  // wal_keep_size 256MB
+        options.major = 18
+        try await withPostgresCluster(options) { cluster in
+            let fixture = try await DaemonFixture(.file, cluster: cluster, scratch: scratch)
+            let first = try fixture.startDaemon()
+            defer { first.send(SIGKILL) }
+            try await fixture.waitForArchive(of: try await fixture.switchSegment(), daemon: first)
+            first.send(SIGTERM)
+            #expect(try await first.wait().status == 0)
+            let next = try #require(try await fixture.archivedSegments().last?.next)
+
+            _ = try await cluster.sql("ALTER SYSTEM SET idle_replication_slot_timeout = 1", "SELECT pg_reload_conf()")
+            try await Task.sleep(for: .seconds(2))
+            for _ in 0..<2 {
+                _ = try await cluster.sql("CREATE TABLE IF NOT EXISTS filler(i int)", "INSERT INTO filler SELECT generate_series(1, 20000)")
+                _ = try await fixture.switchSegment()
+            }
+            _ = try await cluster.sql("CHECKPOINT")
+            let slot = try await cluster.sql("SELECT wal_status || ' ' || invalidation_reason FROM pg_replication_slots WHERE slot_name = 'pgbackup'")
+            try #require(slot.trimmingCharacters(in: .whitespacesAndNewlines) == "lost idle_timeout", "the slot: '\(slot)'")
+            try #require(FileManager.default.fileExists(atPath: cluster.dataDirectory + "/pg_wal/" + next.name), "the server removed \(next.name)")
+            _ = try await cluster.sql("ALTER SYSTEM SET idle_replication_slot_timeout = '10min'", "SELECT pg_reload_conf()")
+
+            let second = try fixture.startDaemon()
+            defer { second.send(SIGKILL) }
+            try await DaemonFailoverEndToEndTests.waitForLog("replication slot 'pgbackup' invalidated by the server (idle_timeout", in: second)
+            let later = try await fixture.switchSegment()
+            try await fixture.waitForArchive(of: later, daemon: second)
+            second.send(SIGTERM)
+            let stopped = try await second.wait()
+            #expect(stopped.status == 0)
+            #expect(!stopped.standardError.contains("the archive has a gap"), "\(stopped.standardError.suffix(3000))")
+            #expect(try await fixture.repository.keys(under: "main/wal/gaps/").isEmpty)
+            let segments = try await fixture.archivedSegments().filter { $0 <= later }
+            #expect(isContiguous(segments) && segments.contains(next), "\(segments.map(\.name))")
+            let valid = try await cluster.sql(
+                "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'pgbackup' AND wal_status IN ('reserved', 'extended') AND invalidation_reason IS NULL")
+            #expect(valid.trimmingCharacters(in: .whitespacesAndNewlines) == "1", "the slot is valid again")
+        }
+    }
+
     /// 15 and 16 invalidate a slot that keeps more WAL than `max_slot_wal_keep_size` (only
     /// `wal_status = 'lost'` shows it); 15 would let streaming revive it, 16 never.
     @Test(arguments: [nil, 16])
