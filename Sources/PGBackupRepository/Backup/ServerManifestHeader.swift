@@ -72,8 +72,11 @@ public struct ServerManifestHeader: Sendable, Hashable {
 
 /// Why the server's `backup_manifest` is not what pgbackup can keep.
 public enum ServerManifestError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The head is not PostgreSQL's: what is wrong with it.
     case malformed(String)
+    /// A `PostgreSQL-Backup-Manifest-Version` other than 1 or 2.
     case unsupportedVersion(Int)
+    /// A version 2 manifest without `System-Identifier`.
     case missingSystemIdentifier(version: Int)
     /// The manifest names another cluster than `expected` (from `source`).
     case systemIdentifierMismatch(manifest: UInt64, expected: UInt64, source: String)
