@@ -15,6 +15,8 @@ struct StatusDocument: Encodable {
         var gapsRecorded: Int
         var splitBrains: Int
         var slotsDropped: Int
+        /// Times the server had invalidated the slot and the daemon made it anew.
+        var slotsRecreated: Int
         var slotRetainedBytes: Int64?
     }
 
@@ -55,7 +57,7 @@ struct StatusDocument: Encodable {
             receivedLSN: stream.received?.description, writtenLSN: stream.written?.description,
             archivedLSN: stream.archived?.description, lagBytes: view.lagBytes, lastArchivedTime: stream.lastArchivedTime,
             segmentsArchived: stream.segmentsArchived, gapsRecorded: stream.gapsRecorded, splitBrains: stream.splitBrains,
-            slotsDropped: stream.slotsDropped, slotRetainedBytes: view.observations.slotRetainedBytes)
+            slotsDropped: stream.slotsDropped, slotsRecreated: stream.slotsRecreated, slotRetainedBytes: view.observations.slotRetainedBytes)
         backups = view.observations.survey.map {
             Backups(count: $0.backups, newest: $0.newestBackupID, newestStopTime: $0.newestBackupStop,
                     recoveryWindowStart: $0.recoveryWindowStart, repositoryBytes: $0.repositoryBytes)

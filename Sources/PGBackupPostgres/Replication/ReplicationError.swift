@@ -57,6 +57,9 @@ public enum ReplicationError: Error, CustomStringConvertible, Sendable {
                 + "acknowledged, then take a new base backup: PITR cannot cross the gap."
         case "58P01" where report.message.contains(".history"):
             return "the server has no history file for that timeline (timeline 1 never has one)"
+        case "55000" where report.message.contains("can no longer access replication slot"):
+            return "the server invalidated the replication slot (pg_replication_slots.invalidation_reason): it keeps no WAL any more. "
+                + "`pgbackup daemon` drops and recreates it, records the WAL the server removed meanwhile as a gap and takes a base backup"
         case "42704":
             return "the replication slot does not exist on this server: create it (pgbackup creates its slot at start), "
                 + "or check PGBACKUP_SLOT and that this is the right server"

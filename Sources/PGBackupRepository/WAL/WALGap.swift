@@ -26,11 +26,41 @@ public struct WALGap: Codable, Sendable, Hashable, CustomStringConvertible {
     public var archivedBefore: Date?
     /// Why the WAL is missing, as the server said.
     public var reason: String
+    /// When the server had invalidated the daemon's replication slot before the WAL went
+    /// missing: which slot, why and since when it was unused (nil: no invalidation was seen;
+    /// absent from records written before pgbackup knew of it).
+    public var slotInvalidation: SlotInvalidationRecord?
+
+    /// The server invalidated the daemon's replication slot (PostgreSQL's
+    /// `pg_replication_slots.invalidation_reason`), so it kept no WAL for the repository.
+    public struct SlotInvalidationRecord: Codable, Sendable, Hashable, CustomStringConvertible {
+        /// The slot's name.
+        public var slot: String
+        /// PostgreSQL's name of the cause: `idle_timeout`, `wal_removed`, …
+        public var reason: String
+        /// What the cause means (`idle_replication_slot_timeout`, `max_slot_wal_keep_size`).
+        public var explanation: String
+        /// Since when the slot was unused (PostgreSQL 17+; nil when the server does not say).
+        public var inactiveSince: Date?
+
+        public init(slot: String, reason: String, explanation: String, inactiveSince: Date?) {
+            self.slot = slot
+            self.reason = reason
+            self.explanation = explanation
+            self.inactiveSince = inactiveSince
+        }
+
+        /// `replication slot 'pgbackup' invalidated by the server (idle_timeout: …; unused since …)`
+        public var description: String {
+            "replication slot '\(slot)' invalidated by the server (\(reason): \(explanation)"
+                + (inactiveSince.map { "; unused since \($0.formatted(.iso8601))" } ?? "") + ")"
+        }
+    }
 
     /// `startLSN` and `endLSN` must be segment boundaries, `startLSN < endLSN`.
     public init(
         startLSN: LSN, endLSN: LSN, timeline: TimelineID, resumedTimeline: TimelineID, segmentSize: WALSegmentSize,
-        detectedAt: Date, archivedBefore: Date?, reason: String
+        detectedAt: Date, archivedBefore: Date?, reason: String, slotInvalidation: SlotInvalidationRecord? = nil
     ) {
         precondition(startLSN < endLSN, "a gap ends after it starts")
         self.startLSN = startLSN
@@ -42,6 +72,7 @@ public struct WALGap: Codable, Sendable, Hashable, CustomStringConvertible {
         self.detectedAt = detectedAt
         self.archivedBefore = archivedBefore
         self.reason = reason
+        self.slotInvalidation = slotInvalidation
     }
 
     /// Whether the WAL at `lsn` is missing.

@@ -1,4 +1,5 @@
 import PGBackupFoundations
+import PGBackupRepository
 
 /// Why a base backup failed, beyond the errors of the layers below (connection, replication,
 /// repository, storage), which reach the caller as they are.
@@ -14,6 +15,9 @@ public enum BackupError: Error, Sendable, CustomStringConvertible {
     case walStreamEnded(at: LSN, timeline: TimelineID)
     /// The server's `backup_manifest` exceeded what pgbackup keeps in memory.
     case serverManifestTooLarge(limit: Int)
+    /// The server's `backup_manifest` is not one pgbackup can keep: malformed, of an unknown
+    /// version, or naming another cluster's system identifier (version 2, PostgreSQL 17+).
+    case serverManifestRejected(ServerManifestError)
     /// The backup stream ended before the server reported the backup's end.
     case incompleteStream(String)
     /// The only primary that answers is on a timeline older than the repository's: a former
@@ -32,6 +36,9 @@ public enum BackupError: Error, Sendable, CustomStringConvertible {
                 + "the backup is incomplete and was not kept\nHINT: run the backup again against the current primary"
         case let .serverManifestTooLarge(limit):
             return "the server's backup_manifest exceeds \(limit >> 20) MiB"
+        case let .serverManifestRejected(error):
+            return "unable to take the base backup: \(error); the backup was not kept"
+                + "\nHINT: is PGBACKUP_CONNINFO reaching another cluster than the repository's (PGBACKUP_REPO, PGBACKUP_SERVER)? `pgbackup check` compares them"
         case let .incompleteStream(what):
             return "the base backup stream ended early: \(what)"
         case let .formerPrimary(server, timeline, repositoryTimeline):

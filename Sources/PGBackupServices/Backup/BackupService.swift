@@ -121,7 +121,8 @@ public struct BackupService: Sendable {
         phases.lap("lock")
         do {
             let manifest = try await takeBackup(
-                options, repository: repository, segmentSize: segmentSize, cluster: cluster, began: began, phases: phases,
+                options, repository: repository, repositorySystem: info.systemIdentifier, segmentSize: segmentSize, cluster: cluster,
+                began: began, phases: phases,
                 lock: (lock, owner), backupConnection: backupConnection, walConnection: walConnection, walReceiver: walReceiver)
             try await lock.release(owner)
             phases.lap("release")
@@ -156,7 +157,7 @@ public struct BackupService: Sendable {
 
     /// Everything that happens under the backup lock.
     private func takeBackup(
-        _ options: BackupOptions, repository: Repository, segmentSize: WALSegmentSize, cluster: ClusterIdentity,
+        _ options: BackupOptions, repository: Repository, repositorySystem: String, segmentSize: WALSegmentSize, cluster: ClusterIdentity,
         began: ContinuousClock.Instant, phases: PhaseClock, lock: (RepositoryLock, LockOwner),
         backupConnection: Handover<PostgresConnection>, walConnection: Handover<PostgresConnection>,
         walReceiver: BackupWALReceiver
@@ -230,7 +231,8 @@ public struct BackupService: Sendable {
         phases.lap("flush")
         let manifest = try await commit(
             streamed, stored: stored, times: try Self.backupTimes(label: streamed.backupLabel, stream: serverTimes),
-            id: id, catalog: catalog, cluster: cluster, segmentSize: segmentSize, chunking: options.chunking, began: began,
+            id: id, catalog: catalog, repositorySystem: repositorySystem, cluster: cluster, segmentSize: segmentSize,
+            chunking: options.chunking, began: began,
             phases: phases, lock: lock)
         return manifest
     }
@@ -310,9 +312,26 @@ public struct BackupService: Sendable {
         return times
     }
 
+    /// The server's `backup_manifest` must describe this cluster: from version 2 (PostgreSQL
+    /// 17+) it names a system identifier, which must be the repository's and the one
+    /// IDENTIFY_SYSTEM gave. Otherwise the backup is never committed.
+    static func checkServerManifest(_ content: [UInt8], repositorySystem: String, serverSystem: UInt64) throws(BackupError) {
+        do throws(ServerManifestError) {
+            let header = try ServerManifestHeader(parsing: content)
+            guard let repository = UInt64(repositorySystem) else {
+                throw ServerManifestError.malformed("the repository's system identifier '\(repositorySystem)' is not a number")
+            }
+            try header.check(systemIdentifier: repository, source: "the repository's")
+            try header.check(systemIdentifier: serverSystem, source: "the server's (IDENTIFY_SYSTEM)")
+        } catch {
+            throw .serverManifestRejected(error)
+        }
+    }
+
     /// Stores the server's manifest and commits `backup.json`.
     private func commit(
-        _ streamed: StreamedBackup, stored: [Int: ChunkRef], times: (start: Date, stop: Date), id: BackupID, catalog: BackupCatalog, cluster: ClusterIdentity,
+        _ streamed: StreamedBackup, stored: [Int: ChunkRef], times: (start: Date, stop: Date), id: BackupID, catalog: BackupCatalog,
+        repositorySystem: String, cluster: ClusterIdentity,
         segmentSize: WALSegmentSize, chunking: ChunkingPolicy, began: ContinuousClock.Instant, phases: PhaseClock,
         lock: (RepositoryLock, LockOwner)
     ) async throws -> BackupManifest {
@@ -337,6 +356,7 @@ public struct BackupService: Sendable {
         }
         var serverManifest: BackupManifest.StoredObject?
         if let content = streamed.serverManifest {
+            try Self.checkServerManifest(content, repositorySystem: repositorySystem, serverSystem: cluster.systemIdentifier)
             serverManifest = try await catalog.storeServerManifest(content, for: id, compression: settings.compression)
         }
         phases.lap("manifest")

@@ -57,32 +57,69 @@ public struct CheckContinuity: Sendable {
             return CheckResult(name: "continuity", ok: true, detail: "no backup yet: no WAL to check")
         }
         var problems: [String] = []
+        // Whether something is wrong besides recorded gaps that a backup after them makes whole
+        // again (a restore from that backup on needs none of the missing WAL).
+        var unexplained = false
+        func remedied(_ missing: [WALSegmentRange]) -> Bool {
+            missing.allSatisfy { range in
+                gaps.contains { gap in
+                    backup(after: gap) != nil && gap.startLSN <= range.first.startLSN && range.last.endLSN <= gap.endLSN
+                }
+            }
+        }
         for backup in backups {
             guard let history = history(of: backup.timeline) else {
+                unexplained = true
                 problems.append("backup \(backup.id): the history of timeline \(backup.timeline) is not archived")
                 continue
             }
             let missing = continuity.missingSegments(along: history, from: backup.startLSN, to: max(backup.stopLSN, backup.startLSN + 1))
-            if !missing.isEmpty { problems.append("backup \(backup.id) lacks its own WAL \(Self.describe(missing))") }
+            if !missing.isEmpty {
+                unexplained = true
+                problems.append("backup \(backup.id) lacks its own WAL \(Self.describe(missing))")
+            }
         }
         var span = "each backup's own WAL"
         if let floor, let latest = continuity.latestTimeline, let end = continuity.endOfArchive(timeline: latest) ?? lastEnd() {
             span = "from \(floor) to the archive's end \(end) (timeline \(latest))"
             if let history = history(of: latest) {
                 let missing = continuity.missingSegments(along: history, from: floor, to: end)
-                if !missing.isEmpty { problems.append("missing \(Self.describe(missing))") }
+                if !missing.isEmpty {
+                    unexplained = unexplained || !remedied(missing)
+                    problems.append("missing \(Self.describe(missing))")
+                }
             } else {
+                unexplained = true
                 problems.append("the history of timeline \(latest) is not archived")
             }
         }
-        for gap in gaps where gap.endLSN > oldest.startLSN {
-            problems.append("recorded gap \(gap.firstSegment)…\(gap.lastSegment) (\(gap.reason))")
+        let crossing = gaps.filter { $0.endLSN > oldest.startLSN }
+        for gap in crossing {
+            problems.append(Self.describe(gap, backupAfter: backup(after: gap)))
         }
         if problems.isEmpty {
             return CheckResult(name: "continuity", ok: true, detail: "WAL continuous for \(backups.count) backup\(backups.count == 1 ? "" : "s"), \(span)")
         }
-        return CheckResult(name: "continuity", ok: false, detail: problems.joined(separator: "; ")
-            + "; HINT: point-in-time recovery cannot cross missing WAL: take a new backup (`pgbackup backup`) and run `pgbackup verify`")
+        let onlyGapsWithBackupsAfter = !unexplained && crossing.allSatisfy { backup(after: $0) != nil }
+        var hint = onlyGapsWithBackupsAfter
+            ? "HINT: point-in-time recovery cannot cross a gap; the backups after it restore whole. The gap is reported while a backup before it is kept (retention removes them)"
+            : "HINT: point-in-time recovery cannot cross missing WAL: take a new backup (`pgbackup backup`) and run `pgbackup verify`"
+        if crossing.contains(where: { $0.slotInvalidation != nil }) {
+            hint += "; against another slot invalidation, keep `pgbackup daemon` running, or raise idle_replication_slot_timeout / max_slot_wal_keep_size on the server"
+        }
+        return CheckResult(name: "continuity", ok: false, detail: problems.joined(separator: "; ") + "; " + hint)
+    }
+
+    /// The oldest backup that starts after `gap` (a restorable point past it), if any.
+    func backup(after gap: WALGap) -> Backup? {
+        backups.first { $0.startLSN >= gap.endLSN }
+    }
+
+    /// `recorded gap A…B (0/5000000 to 0/B000000, recorded <time>: <reason>); backup X after it`
+    static func describe(_ gap: WALGap, backupAfter: Backup?) -> String {
+        let slot = gap.slotInvalidation.map { record in gap.reason.contains(record.description) ? "" : "\(record); " } ?? ""
+        let after = backupAfter.map { "backup \($0.id) after it (starts at \($0.startLSN))" } ?? "no backup after it yet"
+        return "recorded gap \(gap.firstSegment)…\(gap.lastSegment) (\(gap.startLSN) to \(gap.endLSN), recorded \(CheckRules.timestamp(gap.detectedAt)): \(slot)\(gap.reason)); \(after)"
     }
 
     /// The end of the newest timeline that has completed segments (its history file may come first).

@@ -1,5 +1,6 @@
 import Foundation
 import PGBackupFoundations
+import PGBackupPostgres
 import PGBackupRepository
 
 /// The decisions of `pgbackup check` that need no server or repository: each takes what was
@@ -28,11 +29,20 @@ public enum CheckRules {
     }
 
     /// `slot`: the slot exists; its WAL retained against `maxRetained`.
-    public static func slot(name: String, active: Bool?, restartLSN: LSN?, currentLSN: LSN?, maxRetained: Int64) -> CheckResult {
+    /// An `invalidation` fails it whatever else: the slot keeps no WAL any more.
+    public static func slot(
+        name: String, active: Bool?, restartLSN: LSN?, currentLSN: LSN?, maxRetained: Int64,
+        invalidation: SlotInvalidation? = nil, inactiveSince: Date? = nil
+    ) -> CheckResult {
         guard let active else {
             return CheckResult(name: "slot", ok: false, detail: "replication slot '\(name)' does not exist on the primary; HINT: start `pgbackup daemon` (it creates the slot), or set PGBACKUP_SLOT to the slot's name")
         }
         let state = active ? "active" : "inactive"
+        if let invalidation {
+            let setting = invalidation.reason == "idle_timeout" ? "idle_replication_slot_timeout" : "max_slot_wal_keep_size"
+            let since = inactiveSince.map { ", unused since \(timestamp($0))" } ?? ""
+            return CheckResult(name: "slot", ok: false, detail: "replication slot '\(name)' (\(state)) was invalidated by the server (invalidation_reason \(invalidation.reason): \(invalidation.explanation)\(since)): it keeps no WAL for the repository, and WAL after the repository's end may be gone; HINT: start `pgbackup daemon`: it drops and recreates the slot, records the WAL the server removed as a gap and takes a base backup after it; then keep it running, or raise \(setting) on the server")
+        }
         guard let restartLSN, let currentLSN else {
             return CheckResult(name: "slot", ok: true, detail: "replication slot '\(name)' exists (\(state)) and reserves no WAL yet")
         }

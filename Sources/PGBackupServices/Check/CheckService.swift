@@ -186,7 +186,8 @@ public struct CheckService: Sendable {
         }
         return CheckRules.slot(
             name: settings.slot, active: primary.slot?.active, restartLSN: primary.slot?.restartLSN,
-            currentLSN: primary.currentLSN, maxRetained: thresholds.slotRetainedMax)
+            currentLSN: primary.currentLSN, maxRetained: thresholds.slotRetainedMax,
+            invalidation: primary.slot?.invalidation, inactiveSince: primary.slot?.inactiveSince)
     }
 }
 

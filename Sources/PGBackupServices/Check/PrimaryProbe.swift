@@ -18,6 +18,10 @@ public struct PrimaryState: Sendable, Hashable {
     public struct Slot: Sendable, Hashable {
         public var active: Bool
         public var restartLSN: LSN?
+        /// Why the server invalidated the slot (it keeps no WAL any more); nil while valid.
+        public var invalidation: SlotInvalidation?
+        /// Since when no connection uses it (PostgreSQL 17+).
+        public var inactiveSince: Date?
     }
 }
 
@@ -49,10 +53,9 @@ public enum PrimaryProbe {
         }
         guard !state.inRecovery else { return state }
         state.currentLSN = try connection.simpleQuery("SELECT pg_current_wal_lsn()").first?.first.flatMap { $0 }.flatMap { LSN($0) }
-        let slots = try connection.simpleQuery(
-            "SELECT active, restart_lsn FROM pg_replication_slots WHERE slot_name = \(try connection.escapeLiteral(slot))")
-        if let row = slots.first, row.count == 2 {
-            state.slot = PrimaryState.Slot(active: row[0] == "t", restartLSN: row[1].flatMap { LSN($0) })
+        if let found = try connection.replicationSlotState(slot) {
+            state.slot = PrimaryState.Slot(
+                active: found.active, restartLSN: found.restartLSN, invalidation: found.invalidation, inactiveSince: found.inactiveSince)
         }
         return state
     }

@@ -141,6 +141,7 @@ public struct VerifyService: Sendable {
         report.objectsRead += jobs.count
         report.walObjects = jobs.filter(\.wal).count
         report.bytesRead += outcome.bytes
+        report.errors += await serverManifestProblems(covered: covered, catalog: catalog, damaged: Set(outcome.problems.map(\.object)))
 
         // WAL continuity and recorded gaps.
         let continuity = WALContinuity(keys: walListing.map(\.key), layout: archive.layout, segmentSize: segmentSize)
@@ -156,6 +157,25 @@ public struct VerifyService: Sendable {
             "problems": "\(report.errors.count)",
         ])
         return report
+    }
+
+    /// Each covered backup's server `backup_manifest` that read back intact must describe the
+    /// backup's cluster: version 2 (PostgreSQL 17+) names its system identifier. The head only
+    /// is checked; the seals were checked by the jobs (`damaged`: the keys they found wrong).
+    private func serverManifestProblems(covered: [BackupManifest], catalog: BackupCatalog, damaged: Set<String>) async -> [VerifyReport.Problem] {
+        var problems: [VerifyReport.Problem] = []
+        for manifest in covered {
+            guard let stored = manifest.serverManifest, !damaged.contains(stored.key),
+                  let expected = UInt64(manifest.systemIdentifier)
+            else { continue }
+            do {
+                guard let content = try await catalog.serverManifest(of: manifest) else { continue }
+                try ServerManifestHeader(parsing: content).check(systemIdentifier: expected, source: "backup \(manifest.id)'s")
+            } catch {
+                problems.append(.init(object: stored.key, problem: "\(error)"))
+            }
+        }
+        return problems
     }
 
     /// The chunk objects stored, by name (`Repository.chunkNaming`; one listing of `chunks/`).

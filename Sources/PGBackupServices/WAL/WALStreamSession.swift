@@ -31,13 +31,21 @@ extension WALStreamer {
         }
 
         var slot = try connection.readReplicationSlot(plan.slot)
+        // A slot the server invalidated keeps no WAL (and on 18 cannot be streamed from): it is
+        // dropped and made anew, and the stream resumes from the repository's end as usual —
+        // the WAL the server removed meanwhile is recorded as a gap below (58P01).
+        var invalidation: WALGap.SlotInvalidationRecord?
+        if slot != nil, let state = slotState(plan), let found = state.invalidation {
+            invalidation = try replaceInvalidatedSlot(connection, plan: plan, found, inactiveSince: state.inactiveSince)
+            slot = nil
+        }
         if slot == nil {
             if try connection.createPhysicalReplicationSlot(plan.slot, reserveWAL: true) == .created {
                 logger.info("created physical replication slot '\(plan.slot)'", metadata: ["server": "\(plan.server)"])
             }
             slot = try connection.readReplicationSlot(plan.slot)
         }
-        let slotRestart = slot.flatMap { info in info.restartLSN.map { ($0, info.restartTimeline) } }
+        var slotRestart = slot.flatMap { info in info.restartLSN.map { ($0, info.restartTimeline) } }
         let start = SessionPlan.start(
             archiveEnds: plan.archiveEnds, history: history, slot: slotRestart,
             server: (cluster.timeline, cluster.walPosition), segmentSize: plan.segmentSize)
@@ -60,24 +68,37 @@ extension WALStreamer {
                     "server": "\(plan.server)", "from": "\(position)", "timeline": "\(timeline)", "slot": "\(plan.slot)",
                 ])
                 outcome = try receive(stream, timeline: timeline, spool: spool, progress: progress, queue: queue, gap: &pendingGap)
+            } catch let error as ReplicationError where invalidation == nil && error.invalidatedSlot != nil {
+                // The server refused the slot as invalidated (18+), and the survey of
+                // pg_replication_slots did not tell (no ordinary connection allowed): the same
+                // remedy, then the same position again.
+                invalidation = try replaceInvalidatedSlot(connection, plan: plan, error.invalidatedSlot!, inactiveSince: nil)
+                try connection.createPhysicalReplicationSlot(plan.slot, reserveWAL: true)
+                slotRestart = try connection.readReplicationSlot(plan.slot).flatMap { info in info.restartLSN.map { ($0, info.restartTimeline) } }
+                continue
             } catch let error as ReplicationError where error.sqlState == "58P01" && resumingFromArchive {
-                // The server recycled WAL the repository never got (the slot was dropped or
-                // recreated meanwhile). Waiting cannot bring it back: say so loudly, record the
-                // gap in the repository, and keep archiving from what the server still has.
-                let resume = SessionPlan.start(
+                // The server recycled WAL the repository never got (the slot was dropped,
+                // invalidated or recreated meanwhile). Waiting cannot bring it back: say so
+                // loudly, record the gap in the repository, and keep archiving from what the
+                // server still has.
+                let server = SessionPlan.start(
                     archiveEnd: nil, slot: slotRestart,
                     server: (cluster.timeline, cluster.walPosition), segmentSize: plan.segmentSize)
+                let after = SessionPlan.afterRemovedWAL(
+                    streamStart: position, received: progress.value.received, resume: server.lsn, segmentSize: plan.segmentSize)
                 // Queued by the receive loop once the server's clock is known (its first message).
-                if resume.lsn > position {
+                if let missing = after.gap {
+                    let why = invalidation.map { "\($0); " } ?? ""
                     pendingGap = WALGap(
-                        startLSN: position, endLSN: resume.lsn, timeline: timeline, resumedTimeline: resume.timeline,
+                        startLSN: missing.lowerBound, endLSN: missing.upperBound, timeline: timeline, resumedTimeline: server.timeline,
                         segmentSize: plan.segmentSize, detectedAt: Date(), archivedBefore: nil,
-                        reason: "the server had already removed the WAL when streaming resumed (\(error))")
+                        reason: "\(why)the server had already removed the WAL when streaming resumed (\(error))",
+                        slotInvalidation: invalidation)
+                    logger.error(
+                        "the server no longer has the WAL after the repository's end: the archive has a gap from \(missing.lowerBound) to \(missing.upperBound); point-in-time recovery cannot cross it — a base backup follows once the gap is recorded",
+                        metadata: ["error": "\(error)", "slot": "\(plan.slot)"])
                 }
-                logger.error(
-                    "the server no longer has the WAL after the repository's end: the archive has a gap from \(position) to \(resume.lsn); point-in-time recovery cannot cross it — take a new base backup",
-                    metadata: ["error": "\(error)"])
-                (timeline, position) = resume
+                (timeline, position) = (server.timeline, after.resume)
                 resumingFromArchive = false
                 continue
             }

@@ -30,6 +30,8 @@ public struct WALStreamerStatus: Sendable, Equatable {
     public var splitBrains = 0
     /// Times the daemon dropped its slot (`slot_retained_drop`).
     public var slotsDropped = 0
+    /// Times the daemon found its slot invalidated by the server and made it anew.
+    public var slotsRecreated = 0
 
     public init() {}
 }
@@ -43,6 +45,7 @@ struct WALStreamerLive: Sendable {
     var segmentsArchived = 0
     var gapsRecorded = 0
     var slotsDropped = 0
+    var slotsRecreated = 0
 }
 
 extension WALStreamer {
@@ -64,6 +67,7 @@ extension WALStreamer {
         status.gapsRecorded = live.gapsRecorded
         status.splitBrains = splitBrainsDetected.load(ordering: .relaxed)
         status.slotsDropped = live.slotsDropped
+        status.slotsRecreated = live.slotsRecreated
         return status
     }
 

@@ -10,10 +10,11 @@ struct CheckCommand: AsyncParsableCommand {
             configuration (valid; the policy), repository (reachable, initialized, of this \
             cluster), primary (reachable through PGBACKUP_CONNINFO, not in recovery, the \
             repository's system identifier; with several hosts, the read-write one, each tried \
-            with connect_timeout=5 unless set), slot (PGBACKUP_SLOT exists; WAL it retains), wal \
+            with connect_timeout=5 unless set), slot (PGBACKUP_SLOT exists, not invalidated by the server; WAL it retains), wal \
             (bytes and seconds the archive is behind the server; caught up is healthy however \
             old), continuity (WAL from the oldest backup to the archive's end along the timeline \
-            history, holes retention made on purpose aside; recorded gaps), backup_age, \
+            history, holes retention made on purpose aside; recorded gaps, with the slot \
+            invalidation behind them and the backup after them), backup_age, \
             redundancy (complete backups against the policy's minimum_redundancy, else 1) and \
             verification (the newest verify-restore; never is healthy but says so).
 
