@@ -351,6 +351,7 @@ public struct BackupService: Sendable {
             files: files, totals: totals, serverManifest: serverManifest,
             wal: BackupManifest.WALRange(timeline: streamed.timeline, start: streamed.startLSN, stop: streamed.stopLSN, segmentSize: segmentSize),
             durationSeconds: 0)
+        manifest.checksumFailures = streamed.checksumFailures
         // A lock lost to someone else means two writers: do not commit on top of theirs.
         try await lock.0.refresh(lock.1)
         let elapsed = ContinuousClock.now - began
@@ -362,6 +363,11 @@ public struct BackupService: Sendable {
             "start": "\(manifest.startLSN)", "stop": "\(manifest.stopLSN)", "bytes": "\(totals.databaseSize)",
             "stored_new": "\(totals.storedNew)", "deduplicated": "\(totals.storedDeduplicated)",
         ])
+        if let failures = manifest.checksumFailures {
+            logger.error("\(BackupError.checksumFailures(id: id, failures))", metadata: [
+                "checksum_failures": "\(failures.total)", "files": "\(failures.files.map(\.dataDirectoryPath).joined(separator: ","))",
+            ])
+        }
         return manifest
     }
 }
