@@ -4,6 +4,10 @@ import PGBackupFoundations
 import PGBackupRepository
 import PGBackupTestSupport
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A cluster with data checksums (the harness's default) and one damaged page on disk:
 /// `pgbackup backup` keeps a complete backup and says which file is damaged (exit 1), `list`,
 /// `show` and `check` never present it as clean, and it restores: the other tables row by row,
@@ -76,6 +80,8 @@ struct ChecksumFailureEndToEndTests {
             let shown = try await Self.json(["show", id], fixture)
             #expect(shown.status == 0, "\(shown.stderr)")
             let manifest = try #require(shown.value as? [String: Any])
+            // (The major the harness ran: PGBACKUP_TEST_PGBIN picks it.)
+            #expect((manifest["postgresVersionNumber"] as? Int).map { $0 / 10000 } == cluster.major)
             let shownFailures = try #require(manifest["checksumFailures"] as? [String: Any])
             #expect(shownFailures["total"] as? Int == 2)
             #expect((shownFailures["files"] as? [[String: Any]])?.first?["path"] as? String == damagedPath)
@@ -117,6 +123,62 @@ struct ChecksumFailureEndToEndTests {
                 await server.destroy()
                 throw FixtureError("\(error)\nrestored server's log:\n\(log)")
             }
+        }
+    }
+
+    /// The daemon's scheduled backups of the damaged cluster: each is kept, and each is a failed
+    /// job (an error in the log naming the file, `pgbackup_errors_total{operation="backup"}`);
+    /// no retention runs after them, so none removes another backup; `/health` fails
+    /// `backup_checksums` and `/metrics` has the newest backup's count.
+    @Test func scheduledBackupsOfDamagedPagesAreKeptCountedAndLoggedAsErrors() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try await withPostgresCluster(Self.options) { cluster in
+            let fixture = try await DaemonFixture(.file, cluster: cluster, scratch: scratch)
+            try await cluster.sql(
+                "CREATE TABLE damaged (id int, payload text)",
+                "INSERT INTO damaged SELECT g, repeat('d', 300) FROM generate_series(1, 1000) g")
+            let damagedPath = try await cluster.damagePages(of: "damaged", blocks: [3])
+            try fixture.repository.letTheServerUse(cluster.serverUser)
+            try FileManager.default.createDirectory(atPath: scratch.path + "/spool", withIntermediateDirectories: true)
+            try cluster.serverUser.takeOwnership(ofTree: scratch.path + "/spool")
+            let policy = scratch.path + "/policy.yaml"
+            try DaemonScheduleEndToEndTests.write("schedule:\n  backup: every 3s\nretention:\n  redundancy: 1\n", to: policy)
+            let port = try await CheckEndToEndTests.unusedPort()
+            let daemon = try DaemonScheduleEndToEndTests.startDaemon(fixture, policy: policy, ["--check-interval", "1"], httpPort: port)
+            defer { daemon.send(SIGKILL) }
+
+            let log = try await DaemonScheduleEndToEndTests.waitForLog(daemon, "two scheduled backups that failed", timeout: .seconds(120)) { log in
+                log.events("job_end", job: "backup", outcome: "failure").count >= 2
+            }
+            let failed = log.events("job_end", job: "backup", outcome: "failure")
+            for end in failed {
+                #expect(end["level"] == "error", "\(end)")
+                #expect(end["error"]?.contains("the server found pages whose checksum failed: 1 page in 1 file: \(damagedPath) (1 page: block 3)") == true, "\(end)")
+            }
+            #expect(log.events("job_end", job: "backup", outcome: "success").isEmpty)
+            #expect(log.events("job_start", job: "retention").isEmpty, "no retention after a backup with checksum failures")
+
+            // Every one of them kept, none clean.
+            let listed = try await DaemonScheduleEndToEndTests.listed(fixture)
+            #expect(listed.count >= failed.count, "\(listed)")
+            #expect(listed.allSatisfy { $0.status == "checksum-failures" }, "\(listed)")
+
+            // /health names the newest backup's failures; /metrics counts them.
+            /// The `backup_checksums` check of a /health answer.
+            func checksumsCheck(_ body: String) -> [String: Any]? {
+                let report = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
+                return (report?["checks"] as? [[String: Any]])?.first { $0["name"] as? String == "backup_checksums" }
+            }
+            let health = try await DaemonHTTPEndToEndTests.waitFor(port, "/health", "backup_checksums fails", daemon: daemon) { answer in
+                answer.status == 503 && checksumsCheck(answer.body)?["ok"] as? Bool == false
+            }
+            let detail = checksumsCheck(health.body)?["detail"] as? String ?? ""
+            #expect(detail.contains("has checksum failures: 1 page in 1 file: \(damagedPath) (1 page: block 3)"), "\(health.body)")
+            let metrics = try await DaemonHTTPEndToEndTests.scrape(port)
+            #expect(DaemonHTTPEndToEndTests.value(metrics, "pgbackup_backup_last_checksum_failures") == 1)
+            let errors = metrics.values.flatMap(\.samples).first { $0.name == "pgbackup_errors_total" && $0.labels["operation"] == "backup" }
+            #expect((errors?.value ?? 0) >= 2, "\(String(describing: errors))")
         }
     }
 }

@@ -359,15 +359,17 @@ public struct BackupService: Sendable {
         try await catalog.commit(manifest)
         try await catalog.clearInProgress(id)
         phases.lap("commit")
-        logger.info("base backup \(id) complete", metadata: [
+        var metadata: Logger.Metadata = [
             "start": "\(manifest.startLSN)", "stop": "\(manifest.stopLSN)", "bytes": "\(totals.databaseSize)",
             "stored_new": "\(totals.storedNew)", "deduplicated": "\(totals.storedDeduplicated)",
-        ])
+        ]
+        // The callers report the failures (`BackupError.checksumFailures`): the CLI exits 1, a
+        // scheduled backup is a failed job.
         if let failures = manifest.checksumFailures {
-            logger.error("\(BackupError.checksumFailures(id: id, failures))", metadata: [
-                "checksum_failures": "\(failures.total)", "files": "\(failures.files.map(\.dataDirectoryPath).joined(separator: ","))",
-            ])
+            metadata["checksum_failures"] = "\(failures.total)"
+            metadata["checksum_failure_files"] = "\(failures.files.map(\.dataDirectoryPath).joined(separator: ","))"
         }
+        logger.info("base backup \(id) complete", metadata: metadata)
         return manifest
     }
 }
