@@ -160,6 +160,8 @@ public final class BaseBackupStream {
     ///   - `ReplicationError.commandFailed` with the server's SQLSTATE and message when it refused
     ///     or aborted the backup (e.g. 22023 for a label over 1024 bytes, 57014 when someone else
     ///     cancelled it, 58P01 for a file that vanished unexpectedly); the connection is idle.
+    ///     Not for XX001 after the end position (pages whose checksum failed): that backup is
+    ///     complete, and `.finished` names them.
     ///   - `BaseBackupError.cancelled` after `canceller.cancel()`; the connection is idle.
     ///   - `PostgresError.connectionLost` when the connection broke or the server ended the
     ///     session (shutdown, `pg_terminate_backend`); the stream is unusable.
