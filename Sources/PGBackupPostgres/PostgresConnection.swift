@@ -40,12 +40,16 @@ public struct SystemIdentity: Sendable, Hashable {
 /// the network, so callers run connections off Swift's cooperative thread pool (a dedicated
 /// thread or executor), not on it.
 ///
-/// Notices and warnings that the server sends are discarded instead of being printed on stderr
-/// by libpq's default notice processor.
+/// Notices and warnings that the server sends go to `noticeHandler`; without one they are
+/// discarded instead of being printed on stderr by libpq's default notice processor.
 public final class PostgresConnection {
     private var connection: OpaquePointer?
     /// `host=… port=… user=… dbname=…` of this connection, for messages; never a password.
     public let target: String
+    /// Called with each NoticeResponse (NOTICE, WARNING, …) the server sends, on the thread that
+    /// is inside a libpq call on this connection when it arrives (it interrupts nothing: libpq
+    /// reads notices while it reads results or COPY data). Nil discards them.
+    public var noticeHandler: ((ServerErrorReport) -> Void)?
 
     /// Connects with `PQconnectdbParams`.
     ///
@@ -88,8 +92,16 @@ public final class PostgresConnection {
                 ? PostgresError.authenticationFailed(target: target, reason: reason)
                 : PostgresError.connectionFailed(target: target, reason: reason)
         }
-        PQsetNoticeProcessor(connection, { _, _ in }, nil)
         self.connection = connection
+        // The receiver's context is this object, unretained: the PGconn never outlives it
+        // (`deinit` and `close()` finish the PGconn, and PQfinish sends no notice), so libpq
+        // never calls the receiver with a dangling context. A capture-free closure is a C
+        // function pointer.
+        PQsetNoticeReceiver(connection, { context, result in
+            guard let context, let result else { return }
+            let owner = Unmanaged<PostgresConnection>.fromOpaque(context).takeUnretainedValue()
+            owner.noticeHandler?(PostgresConnection.report(from: result))
+        }, Unmanaged.passUnretained(self).toOpaque())
     }
 
     deinit {
@@ -231,19 +243,25 @@ public final class PostgresConnection {
 
     /// The error of a failed result. When the connection itself is gone, `connectionLost`.
     static func error(from result: OpaquePointer, connection: OpaquePointer) -> PostgresError {
+        if PQstatus(connection) == CONNECTION_BAD {
+            let message = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
+            return .connectionLost(reason: message ?? errorMessage(connection))
+        }
+        return .queryFailed(Self.report(from: result))
+    }
+
+    /// The fields of an error or notice result (ErrorResponse, NoticeResponse).
+    static func report(from result: OpaquePointer) -> ServerErrorReport {
         func field(_ code: UInt8) -> String? {
             PQresultErrorField(result, Int32(code)).map { String(cString: $0) }
         }
-        let message = field(UInt8(ascii: "M"))  // PG_DIAG_MESSAGE_PRIMARY
-        if PQstatus(connection) == CONNECTION_BAD {
-            return .connectionLost(reason: message ?? errorMessage(connection))
-        }
-        return .queryFailed(ServerErrorReport(
+        return ServerErrorReport(
             severity: field(UInt8(ascii: "V")) ?? field(UInt8(ascii: "S")) ?? "ERROR",  // PG_DIAG_SEVERITY_NONLOCALIZED, PG_DIAG_SEVERITY
             sqlState: field(UInt8(ascii: "C")),  // PG_DIAG_SQLSTATE
-            message: message ?? trimmed(PQresultErrorMessage(result).map { String(cString: $0) } ?? "unknown error"),
+            message: field(UInt8(ascii: "M"))  // PG_DIAG_MESSAGE_PRIMARY
+                ?? trimmed(PQresultErrorMessage(result).map { String(cString: $0) } ?? "unknown error"),
             detail: field(UInt8(ascii: "D")),  // PG_DIAG_MESSAGE_DETAIL
-            hint: field(UInt8(ascii: "H"))))  // PG_DIAG_MESSAGE_HINT
+            hint: field(UInt8(ascii: "H")))  // PG_DIAG_MESSAGE_HINT
     }
 
     static func errorMessage(_ connection: OpaquePointer) -> String {

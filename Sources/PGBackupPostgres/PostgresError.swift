@@ -1,6 +1,7 @@
-/// What the server said about a failed statement (the fields of an ErrorResponse).
+/// What the server said about a failed statement (the fields of an ErrorResponse), or in a
+/// notice or warning (a NoticeResponse has the same fields; `PostgresConnection.noticeHandler`).
 public struct ServerErrorReport: Sendable, Equatable {
-    /// `ERROR`, `FATAL`, `PANIC` (not localized).
+    /// `ERROR`, `FATAL`, `PANIC`; for a notice `WARNING`, `NOTICE`, … (not localized).
     public var severity: String
     /// The five-character SQLSTATE, e.g. `42P01`.
     public var sqlState: String?

@@ -12,7 +12,7 @@ import Glibc
 /// named check unhealthy, exit codes, and no password in anything it prints.
 @Suite("pgbackup check, end to end", .serialized)
 struct CheckEndToEndTests {
-    static let names = ["configuration", "repository", "primary", "slot", "wal", "continuity", "backup_age", "redundancy", "verification", "diverged"]
+    static let names = ["configuration", "repository", "primary", "slot", "wal", "continuity", "backup_age", "backup_checksums", "redundancy", "verification", "diverged"]
 
     struct Outcome {
         var status: Int32

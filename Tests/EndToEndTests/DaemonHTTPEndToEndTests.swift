@@ -104,7 +104,7 @@ struct DaemonHTTPEndToEndTests {
         }
     }
 
-    static let checkNames = ["configuration", "repository", "primary", "slot", "wal", "continuity", "backup_age", "redundancy", "verification", "diverged", "daemon"]
+    static let checkNames = ["configuration", "repository", "primary", "slot", "wal", "continuity", "backup_age", "backup_checksums", "redundancy", "verification", "diverged", "daemon"]
 
     @Test(arguments: RepositoryKind.allCases)
     func healthReadyStatusAndMetricsFollowThePrimaryAndTheRepository(kind: RepositoryKind) async throws {
@@ -160,7 +160,7 @@ struct DaemonHTTPEndToEndTests {
             for name in ["pgbackup_up", "pgbackup_wal_streaming", "pgbackup_timeline", "pgbackup_wal_archived_lsn", "pgbackup_wal_lag_bytes",
                          "pgbackup_wal_last_archived_timestamp_seconds", "pgbackup_slot_retained_bytes", "pgbackup_backups",
                          "pgbackup_backup_last_success_timestamp_seconds", "pgbackup_backup_last_failure_timestamp_seconds",
-                         "pgbackup_backup_last_duration_seconds", "pgbackup_backup_last_stored_bytes",
+                         "pgbackup_backup_last_duration_seconds", "pgbackup_backup_last_stored_bytes", "pgbackup_backup_last_checksum_failures",
                          "pgbackup_recovery_window_start_timestamp_seconds", "pgbackup_verification_last_success_timestamp_seconds",
                          "pgbackup_verification_last_ok", "pgbackup_repository_bytes"] {
                 #expect(first[name]?.type == "gauge", "\(name): \(String(describing: first[name]))")
@@ -172,6 +172,7 @@ struct DaemonHTTPEndToEndTests {
             #expect(Self.value(first, "pgbackup_up") == 1 && Self.value(first, "pgbackup_wal_streaming") == 1)
             #expect(Self.value(first, "pgbackup_timeline") == 1 && Self.value(first, "pgbackup_backups") == 1)
             #expect((Self.value(first, "pgbackup_repository_bytes") ?? 0) > 0)
+            #expect(Self.value(first, "pgbackup_backup_last_checksum_failures") == 0)
             #expect((Self.value(first, "pgbackup_backup_last_success_timestamp_seconds") ?? 0) > Date().timeIntervalSince1970 - 600)
             let archivedBefore = try #require(Self.value(first, "pgbackup_wal_segments_archived_total"))
             let lastBefore = try #require(Self.value(first, "pgbackup_wal_last_archived_timestamp_seconds"))

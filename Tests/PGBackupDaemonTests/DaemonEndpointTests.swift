@@ -56,6 +56,20 @@ struct DaemonEndpointTests {
         #expect(sample(second, "pgbackup_wal_segments_archived_total") == 7)
     }
 
+    @Test func theNewestBackupsChecksumFailuresAreAGauge() {
+        let metrics = DaemonMetrics(server: "main")
+        let state = DaemonState(server: "main")
+        var damaged = view(state)
+        #expect(sample(metrics.render(damaged), "pgbackup_backup_last_checksum_failures") == 0)
+        damaged.observations.survey = HealthMonitor.RepositorySurvey(
+            backups: 2, newestBackupStop: Date(), newestBackupID: "20261207T101500Z", newestBackupChecksumFailures: 8,
+            recoveryWindowStart: nil, repositoryBytes: 1, lastVerification: nil, lastVerificationSuccess: nil)
+        let text = metrics.render(damaged)
+        #expect(sample(text, "pgbackup_backup_last_checksum_failures") == 8, "\(text)")
+        #expect(text.contains("# TYPE pgbackup_backup_last_checksum_failures gauge"))
+        #expect(text.contains(#"pgbackup_backup_last_checksum_failures{server="main"} 8"#), "\(text)")
+    }
+
     @Test func statusShowsTheJobsNextRunsAndHealthCombinesTheChecksWithTheStream() throws {
         let state = DaemonState(server: "main")
         let next = Date(timeIntervalSince1970: 1_800_000_600)

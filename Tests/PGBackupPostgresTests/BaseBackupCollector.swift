@@ -34,6 +34,8 @@ struct CollectedBackup: Sendable {
     var manifest: [UInt8]
     var end: LSN
     var endTimeline: TimelineID
+    /// What `.finished` said about pages whose checksum failed.
+    var checksumFailures: PageChecksumFailures?
     /// The events in order, consecutive data events as one and progress left out:
     /// `started`, `tablespaces`, `archive <name>`, `data`, …, `manifest`, `manifestData`, `finished`.
     var shape: [String]
@@ -50,6 +52,7 @@ final class BaseBackupCollector {
     private let keep: Set<String>
     private var start: (LSN, TimelineID)?
     private var end: (LSN, TimelineID)?
+    private var checksumFailures: PageChecksumFailures?
     private var tablespaces: [BaseBackupTablespace] = []
     private var archives: [CollectedArchive] = []
     private var progress: [Int64] = []
@@ -93,9 +96,10 @@ final class BaseBackupCollector {
         case let .manifestData(bytes):
             if shape.last != "manifestData" { shape.append("manifestData") }
             manifest.append(contentsOf: bytes)
-        case let .finished(lsn, timeline):
+        case let .finished(lsn, timeline, failures):
             try finishArchive()
             end = (lsn, timeline)
+            checksumFailures = failures
             shape.append("finished")
         }
     }
@@ -104,7 +108,7 @@ final class BaseBackupCollector {
         guard let start, let end else { throw CollectorError(what: "the backup did not finish") }
         return CollectedBackup(
             start: start.0, startTimeline: start.1, tablespaces: tablespaces, archives: archives, progress: progress,
-            manifest: manifest, end: end.0, endTimeline: end.1, shape: shape)
+            manifest: manifest, end: end.0, endTimeline: end.1, checksumFailures: checksumFailures, shape: shape)
     }
 
     private func finishArchive() throws {

@@ -39,6 +39,17 @@ struct CheckRulesTests {
         #expect(!CheckRules.redundancy(complete: 1, minimum: 2, policy: "default").ok)
     }
 
+    @Test func theNewestBackupsChecksumFailuresFailTheCheckNamingFilesAndPages() {
+        #expect(CheckRules.backupChecksums(newestID: nil, failures: nil).ok)
+        let clean = CheckRules.backupChecksums(newestID: "20261207T101500Z", failures: nil)
+        #expect(clean.ok && clean.name == "backup_checksums" && clean.detail.contains("20261207T101500Z"))
+        let failures = PageChecksumFailures(total: 8, files: [.init(path: "base/5/16384", pages: 8, blocks: [1, 3, 5, 6, 7])])
+        let damaged = CheckRules.backupChecksums(newestID: "20261207T101500Z", failures: failures)
+        #expect(!damaged.ok)
+        #expect(damaged.detail.hasPrefix("newest backup 20261207T101500Z has checksum failures: 8 pages in 1 file: base/5/16384 (8 pages"), "\(damaged.detail)")
+        #expect(damaged.detail.contains("HINT: run pg_amcheck"))
+    }
+
     @Test func walLagIsHealthyWhenCaughtUpWhateverTheAge() {
         let now = Date(timeIntervalSince1970: 1_000_000)
         func wal(_ current: LSN, _ end: LSN?, age: TimeInterval?) -> CheckResult {

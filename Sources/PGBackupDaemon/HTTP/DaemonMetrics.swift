@@ -22,7 +22,7 @@ final class DaemonMetrics: Sendable {
         "pgbackup_up", "pgbackup_wal_streaming", "pgbackup_timeline", "pgbackup_wal_archived_lsn", "pgbackup_wal_lag_bytes",
         "pgbackup_wal_last_archived_timestamp_seconds", "pgbackup_slot_retained_bytes", "pgbackup_backups",
         "pgbackup_backup_last_success_timestamp_seconds", "pgbackup_backup_last_failure_timestamp_seconds",
-        "pgbackup_backup_last_duration_seconds", "pgbackup_backup_last_stored_bytes",
+        "pgbackup_backup_last_duration_seconds", "pgbackup_backup_last_stored_bytes", "pgbackup_backup_last_checksum_failures",
         "pgbackup_recovery_window_start_timestamp_seconds", "pgbackup_verification_last_success_timestamp_seconds",
         "pgbackup_verification_last_ok", "pgbackup_repository_bytes",
     ]
@@ -56,6 +56,8 @@ final class DaemonMetrics: Sendable {
         set("pgbackup_backup_last_failure_timestamp_seconds", seconds(backup?.lastFailure))
         set("pgbackup_backup_last_duration_seconds", backup?.lastDurationSeconds)
         set("pgbackup_backup_last_stored_bytes", backup?.lastStoredBytes.map(Double.init))
+        // The newest complete backup's pages whose checksum failed (0: none reported).
+        set("pgbackup_backup_last_checksum_failures", survey.map { Double($0.newestBackupChecksumFailures) })
         set("pgbackup_recovery_window_start_timestamp_seconds", seconds(survey?.recoveryWindowStart))
         set("pgbackup_verification_last_success_timestamp_seconds", seconds(survey?.lastVerificationSuccess))
         set("pgbackup_verification_last_ok", survey?.lastVerification.map { $0.ok ? 1 : 0 })

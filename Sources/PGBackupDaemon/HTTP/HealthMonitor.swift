@@ -26,6 +26,8 @@ final class HealthMonitor: Sendable {
         var backups: Int
         var newestBackupStop: Date?
         var newestBackupID: String?
+        /// Pages whose checksum failed in the newest complete backup (0: none reported).
+        var newestBackupChecksumFailures: Int
         /// The oldest moment a restore can reach: the oldest complete backup's end.
         var recoveryWindowStart: Date?
         var repositoryBytes: Int64
@@ -100,6 +102,7 @@ final class HealthMonitor: Sendable {
             let successes = ([verifications.newest].compactMap { $0 } + Array(verifications.byBackup.values)).filter(\.ok)
             return RepositorySurvey(
                 backups: backups.count, newestBackupStop: newest?.stopTime, newestBackupID: newest?.id.description,
+                newestBackupChecksumFailures: newest?.checksumFailures?.total ?? 0,
                 recoveryWindowStart: backups.map(\.stopTime).min(),
                 repositoryBytes: repositoryBytes,
                 lastVerification: verifications.newest,

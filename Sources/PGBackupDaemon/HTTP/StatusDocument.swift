@@ -24,6 +24,8 @@ struct StatusDocument: Encodable {
         var count: Int
         var newest: String?
         var newestStopTime: Date?
+        /// Pages whose checksum failed in the newest backup (0: none reported).
+        var newestChecksumFailures: Int
         var recoveryWindowStart: Date?
         var repositoryBytes: Int64
     }
@@ -60,7 +62,7 @@ struct StatusDocument: Encodable {
             slotsDropped: stream.slotsDropped, slotsRecreated: stream.slotsRecreated, slotRetainedBytes: view.observations.slotRetainedBytes)
         backups = view.observations.survey.map {
             Backups(count: $0.backups, newest: $0.newestBackupID, newestStopTime: $0.newestBackupStop,
-                    recoveryWindowStart: $0.recoveryWindowStart, repositoryBytes: $0.repositoryBytes)
+                    newestChecksumFailures: $0.newestBackupChecksumFailures, recoveryWindowStart: $0.recoveryWindowStart, repositoryBytes: $0.repositoryBytes)
         }
         jobs = Dictionary(uniqueKeysWithValues: view.state.jobs.map { ($0.key.rawValue, $0.value) })
         lastVerification = view.observations.survey?.lastVerification.map {

@@ -13,10 +13,15 @@ struct ScheduledJobs: Sendable {
     /// Options of the scheduled backups (`--backup-max-rate`, …).
     let backupOptions: BackupOptions
 
-    /// A base backup from the daemon's primary.
+    /// A base backup from the daemon's primary. One in which the server found pages whose
+    /// checksum failed is kept (the service stored it) but is a failed job: counted, logged as
+    /// an error, and no retention runs after it.
     func backup(_ configuration: SchedulerConfiguration) async throws -> JobResult {
         let server = server()
         let manifest = try await BackupService(settings: configuration.settings, logger: logger, server: server).run(backupOptions)
+        if let failures = manifest.checksumFailures {
+            throw BackupError.checksumFailures(id: manifest.id, failures)
+        }
         return JobResult(
             storedBytes: manifest.totals.storedNew, backupID: manifest.id.description,
             metadata: [

@@ -58,7 +58,12 @@ public enum BaseBackupEvent {
     case manifestData(UnsafeRawBufferPointer)
     /// The backup ended: the WAL up to `endLSN` on `timeline` makes it consistent. The
     /// connection is idle again when this arrives.
-    case finished(endLSN: LSN, timeline: TimelineID)
+    ///
+    /// `checksumFailures` is nil when the server found no page whose checksum failed (or does
+    /// not verify them: data checksums off, or `VERIFY_CHECKSUMS false`). Otherwise the backup
+    /// is complete all the same (PostgreSQL sent every byte, then ended with an ERROR of
+    /// SQLSTATE XX001, which this replaces): the damaged pages are in it as the server read them.
+    case finished(endLSN: LSN, timeline: TimelineID, checksumFailures: PageChecksumFailures?)
 }
 
 @available(*, unavailable, message: "archiveData and manifestData point into a buffer valid only until the next call on the stream")

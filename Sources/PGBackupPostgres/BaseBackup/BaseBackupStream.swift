@@ -13,6 +13,11 @@ import PGBackupFoundations
 /// may follow). Dropping a stream in the middle of a backup closes the connection, which makes
 /// the server abort the backup.
 ///
+/// Pages whose checksum fails do not stop a backup: PostgreSQL sends every byte, then ends with
+/// an ERROR of SQLSTATE XX001 after the end position; the stream reads the WARNING notices that
+/// name them (its connection's `noticeHandler` while a backup runs) and ends with `.finished`
+/// carrying them (`PageChecksumFailures`).
+///
 /// Memory stays bounded by one CopyData message (the server sends at most 32 KiB of data per
 /// message): the data events point into libpq's buffer, which is freed on the next call.
 ///
@@ -60,6 +65,10 @@ public final class BaseBackupStream {
     var action = "take a base backup"
     /// Set while `cancel()` drains the stream: no wait goes past it.
     var drainDeadline: ContinuousClock.Instant?
+    /// The running backup's tablespaces (to name a tablespace's files in checksum warnings).
+    private var tablespaces: [BaseBackupTablespace] = []
+    /// What the running backup's WARNING notices said about pages whose checksum failed.
+    private var checksumFailures = PageChecksumFailures()
 
     /// How long `next()` may wait without receiving anything before it throws
     /// `ReplicationError.timedOut`; nil waits as long as it takes. Leave room for the start: with
@@ -79,6 +88,7 @@ public final class BaseBackupStream {
 
     deinit {
         if let heldBuffer { PQfreemem(heldBuffer) }
+        postgres.noticeHandler = nil
         // The connection is mid-COPY and useless to anyone else: closing it makes the server
         // abort the backup (and release its WAL sender) at once.
         if isRunning { postgres.close() }
@@ -127,6 +137,11 @@ public final class BaseBackupStream {
         releaseHeldBuffer()
         action = "take base backup '\(options.label)'"
         drainDeadline = nil
+        tablespaces = []
+        checksumFailures = PageChecksumFailures()
+        // Weak: the stream owns the connection, and whoever takes the connection afterwards
+        // (`connection`) may keep it longer than the stream.
+        postgres.noticeHandler = { [weak self] notice in self?.received(notice) }
         // A fresh canceller per backup: a cancel meant for an earlier one must not count here.
         currentCanceller = BaseBackupCanceller(connection: connection)
         // PQsendQuery, not PQexec: the answer is several results and a COPY, read one by one.
@@ -145,6 +160,8 @@ public final class BaseBackupStream {
     ///   - `ReplicationError.commandFailed` with the server's SQLSTATE and message when it refused
     ///     or aborted the backup (e.g. 22023 for a label over 1024 bytes, 57014 when someone else
     ///     cancelled it, 58P01 for a file that vanished unexpectedly); the connection is idle.
+    ///     Not for XX001 after the end position (pages whose checksum failed): that backup is
+    ///     complete, and `.finished` names them.
     ///   - `BaseBackupError.cancelled` after `canceller.cancel()`; the connection is idle.
     ///   - `PostgresError.connectionLost` when the connection broke or the server ended the
     ///     session (shutdown, `pg_terminate_backend`); the stream is unusable.
@@ -170,6 +187,7 @@ public final class BaseBackupStream {
             let result = try expectResult(waitingFor: "the list of tablespaces")
             defer { PQclear(result) }
             let tablespaces = try tablespaceRows(result)
+            self.tablespaces = tablespaces
             state = .awaitingCopy
             return .tablespaces(tablespaces)
         case .awaitingCopy:
@@ -280,8 +298,12 @@ public final class BaseBackupStream {
     }
 
     /// After the COPY: the end row, then CommandComplete, then ReadyForQuery (or an error).
+    /// An ERROR of SQLSTATE XX001 after the end row is PostgreSQL's "checksum verification
+    /// failure during base backup": every byte was sent, the backup is complete.
     private func finishCopy(phase: CopyPhase) throws -> BaseBackupEvent {
         var end: (LSN, TimelineID)?
+        var checksumsFailed = false
+        let connection = try postgres.handle
         let deadline = ContinuousClock.now + protocolTimeout
         while let result = try nextResult(until: deadline, waitingFor: "the end of the base backup") {
             defer { PQclear(result) }
@@ -290,6 +312,8 @@ public final class BaseBackupStream {
                 end = try positionRow(result, what: "end")
             case PGRES_COMMAND_OK:
                 continue
+            case PGRES_FATAL_ERROR where end != nil && !checksumsFailed && Self.isChecksumFailure(result, connection: connection):
+                checksumsFailed = true  // the results end (ReadyForQuery) right after it
             case PGRES_FATAL_ERROR, PGRES_NONFATAL_ERROR, PGRES_BAD_RESPONSE:
                 throw failure(from: result)
             case let status:
@@ -303,7 +327,26 @@ public final class BaseBackupStream {
             throw malformed("the backup ended without sending any archive")
         }
         state = .finished
-        return .finished(endLSN: lsn, timeline: timeline)
+        var failures: PageChecksumFailures?
+        if checksumsFailed || !checksumFailures.isEmpty {
+            failures = checksumFailures
+            failures?.total = max(checksumFailures.total, 1)
+        }
+        return .finished(endLSN: lsn, timeline: timeline, checksumFailures: failures)
+    }
+
+    /// The server's ERROR "checksum verification failure during base backup" (SQLSTATE
+    /// XX001, data corrupted), on a connection that is still up.
+    private static func isChecksumFailure(_ result: OpaquePointer, connection: OpaquePointer) -> Bool {
+        guard PQstatus(connection) == CONNECTION_OK else { return false }
+        return PostgresConnection.report(from: result).sqlState == "XX001"
+    }
+
+    /// A notice from the server while a backup runs: the checksum warnings are kept, the rest
+    /// (e.g. "WAL archiving is not enabled") is of no use here.
+    private func received(_ notice: ServerErrorReport) {
+        guard isRunning, notice.severity == "WARNING" else { return }
+        _ = checksumFailures.record(warning: notice.message, tablespaces: tablespaces)
     }
 
     /// The next result, which must not be the end of the results; an error result throws.

@@ -25,6 +25,7 @@ extension BackupManifest: IdentifiedManifest {
         public var durationSeconds: Double
         public var pinned: Bool
         public var pinKind: PinKind?
+        public var checksumFailures: PageChecksumFailures?
 
         /// As `BackupManifest.pin`.
         public var pin: PinKind? { pinned ? (pinKind ?? .full) : nil }
@@ -35,6 +36,7 @@ extension BackupManifest: IdentifiedManifest {
         Head(
             id: id, label: label, timeline: timeline, startLSN: startLSN, stopLSN: stopLSN, startTime: startTime,
             stopTime: stopTime, compression: compression, encryption: encryption, totals: totals, wal: wal,
-            durationSeconds: durationSeconds, pinned: pinned, pinKind: pinKind)
+            durationSeconds: durationSeconds, pinned: pinned, pinKind: pinKind,
+            checksumFailures: checksumFailures)
     }
 }

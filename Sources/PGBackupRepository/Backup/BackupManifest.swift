@@ -48,6 +48,11 @@ public struct BackupManifest: Codable, Sendable, Hashable {
     /// How it is pinned when `pinned` (`pgbackup pin ID [--standalone]`); absent in documents
     /// written before pins had kinds, and for a plain pin: `pin` reads those as `.full`.
     public var pinKind: PinKind? = nil
+    /// The pages whose checksum the server found wrong while it sent the backup
+    /// (`PageChecksumFailures`): the backup is complete and restorable, with those pages as
+    /// the server read them. Absent when the server reported none, and in documents written
+    /// before pgbackup kept such backups.
+    public var checksumFailures: PageChecksumFailures? = nil
 
     /// What `pgbackup pin` records: `full` keeps the backup and all WAL after it, `standalone`
     /// the backup and only its own WAL.

@@ -6,6 +6,9 @@ public struct BackupSummary: Codable, Sendable, Hashable {
     public enum Status: String, Codable, Sendable, Hashable {
         /// `backup.json` exists: the backup is whole (the catalog lists nothing else).
         case complete
+        /// Whole and restorable too, but the server found pages whose checksum failed while it
+        /// sent them: they are in the backup as it read them (`checksumFailures` names them).
+        case checksumFailures = "checksum-failures"
     }
 
     public var id: BackupID
@@ -33,6 +36,8 @@ public struct BackupSummary: Codable, Sendable, Hashable {
     public var pinned: Bool
     /// `full` or `standalone` when pinned (`BackupManifest.pin`).
     public var pin: BackupManifest.PinKind?
+    /// The pages whose checksum failed (`BackupManifest.checksumFailures`); absent when none.
+    public var checksumFailures: PageChecksumFailures?
 
     public init(_ manifest: BackupManifest) {
         self.init(manifest.head)
@@ -40,7 +45,7 @@ public struct BackupSummary: Codable, Sendable, Hashable {
 
     public init(_ manifest: BackupManifest.Head) {
         id = manifest.id
-        status = .complete
+        status = manifest.checksumFailures == nil ? .complete : .checksumFailures
         label = manifest.label
         timeline = manifest.timeline
         startLSN = manifest.startLSN
@@ -58,5 +63,6 @@ public struct BackupSummary: Codable, Sendable, Hashable {
         wal = manifest.wal
         pinned = manifest.pinned
         pin = manifest.pin
+        checksumFailures = manifest.checksumFailures
     }
 }

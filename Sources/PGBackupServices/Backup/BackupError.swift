@@ -23,6 +23,11 @@ public enum BackupError: Error, Sendable, CustomStringConvertible {
     /// The only primary that answers is on a timeline older than the repository's: a former
     /// primary after a failover, whose WAL the repository keeps apart as diverged.
     case formerPrimary(server: String, timeline: TimelineID, repositoryTimeline: TimelineID)
+    /// The backup completed and is kept, but the server found pages whose checksum failed while
+    /// it sent them (`BackupManifest.checksumFailures`). Not thrown by `BackupService`, which
+    /// returns the kept backup: the callers that must fail (the CLI, a scheduled backup) report
+    /// it with this.
+    case checksumFailures(id: BackupID, PageChecksumFailures)
 
     public var description: String {
         switch self {
@@ -44,6 +49,12 @@ public enum BackupError: Error, Sendable, CustomStringConvertible {
         case let .formerPrimary(server, timeline, repositoryTimeline):
             return "unable to take the base backup from \(server): it answers as primary on timeline \(timeline), but the repository already holds timeline \(repositoryTimeline): it is a former primary that diverged after a failover, and its WAL would be kept apart (the backup could never be restored)"
                 + "\nHINT: back up the current primary (list it in PGBACKUP_CONNINFO); fence the former one and rejoin it with `pgbackup follow`"
+        case let .checksumFailures(id, failures):
+            return "backup \(id) is stored, but the server found pages whose checksum failed: \(failures.summary); "
+                + "the backup is kept, complete and restorable, with those pages as the server read them (damaged)"
+                + "\nHINT: run pg_amcheck on the server to see which relations are damaged; restore each damaged relation "
+                + "(or the whole cluster) from an earlier backup without checksum failures (`pgbackup list` shows them), "
+                + "then take a new backup"
         }
     }
 }

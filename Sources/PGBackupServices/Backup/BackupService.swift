@@ -371,6 +371,7 @@ public struct BackupService: Sendable {
             files: files, totals: totals, serverManifest: serverManifest,
             wal: BackupManifest.WALRange(timeline: streamed.timeline, start: streamed.startLSN, stop: streamed.stopLSN, segmentSize: segmentSize),
             durationSeconds: 0)
+        manifest.checksumFailures = streamed.checksumFailures
         // A lock lost to someone else means two writers: do not commit on top of theirs.
         try await lock.0.refresh(lock.1)
         let elapsed = ContinuousClock.now - began
@@ -378,10 +379,17 @@ public struct BackupService: Sendable {
         try await catalog.commit(manifest)
         try await catalog.clearInProgress(id)
         phases.lap("commit")
-        logger.info("base backup \(id) complete", metadata: [
+        var metadata: Logger.Metadata = [
             "start": "\(manifest.startLSN)", "stop": "\(manifest.stopLSN)", "bytes": "\(totals.databaseSize)",
             "stored_new": "\(totals.storedNew)", "deduplicated": "\(totals.storedDeduplicated)",
-        ])
+        ]
+        // The callers report the failures (`BackupError.checksumFailures`): the CLI exits 1, a
+        // scheduled backup is a failed job.
+        if let failures = manifest.checksumFailures {
+            metadata["checksum_failures"] = "\(failures.total)"
+            metadata["checksum_failure_files"] = "\(failures.files.map(\.dataDirectoryPath).joined(separator: ","))"
+        }
+        logger.info("base backup \(id) complete", metadata: metadata)
         return manifest
     }
 }

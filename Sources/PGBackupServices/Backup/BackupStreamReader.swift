@@ -16,6 +16,9 @@ struct StreamedBackup: Sendable {
     var files: [SplitFile]
     var contentBytes: Int64
     var serverManifest: [UInt8]?
+    /// The pages whose checksum the server found wrong (they are in the backup as it read them);
+    /// nil when none.
+    var checksumFailures: PageChecksumFailures?
     /// When the stream's end arrived.
     var endedAt: ContinuousClock.Instant
 }
@@ -130,7 +133,7 @@ struct BackupStreamReader: Sendable {
                 manifest = nil  // keeps `content` the only reference: the append does not copy
                 content.append(contentsOf: bytes)
                 manifest = content
-            case let .finished(endLSN, _):
+            case let .finished(endLSN, _, checksumFailures):
                 if inArchive { try splitter.endArchive() }
                 guard let start else { throw BackupError.incompleteStream("the server never reported the backup's start") }
                 try splitter.finish()
@@ -141,7 +144,7 @@ struct BackupStreamReader: Sendable {
                     label: label, startLSN: start.lsn, stopLSN: endLSN, timeline: start.timeline,
                     backupLabel: splitter.backupLabel.map { BackupLabel(parsing: String(decoding: $0, as: UTF8.self)) },
                     tablespaces: tablespaces, files: splitter.files, contentBytes: splitter.contentBytes,
-                    serverManifest: manifest, endedAt: .now)
+                    serverManifest: manifest, checksumFailures: checksumFailures, endedAt: .now)
             }
         }
         throw BackupError.incompleteStream("no end-of-backup result")

@@ -18,6 +18,23 @@ public enum CheckRules {
         return CheckResult(name: "backup_age", ok: ok, detail: detail)
     }
 
+    /// `backup_checksums`: the newest complete backup holds no page whose checksum the server
+    /// found wrong while it sent it. An older backup's failures do not count: a newer clean one
+    /// says the damage is gone (or was repaired).
+    public static func backupChecksums(newestID: String?, failures: PageChecksumFailures?) -> CheckResult {
+        guard let newestID else {
+            return CheckResult(name: "backup_checksums", ok: true, detail: "no complete backup to judge (see backup_age)")
+        }
+        guard let failures else {
+            return CheckResult(name: "backup_checksums", ok: true, detail: "newest backup \(newestID): no checksum failure reported by the server")
+        }
+        return CheckResult(
+            name: "backup_checksums", ok: false,
+            detail: "newest backup \(newestID) has checksum failures: \(failures.summary); it is kept and restorable, "
+                + "with those pages as the server read them (damaged); HINT: run pg_amcheck on the primary, restore the damaged "
+                + "relations from an earlier backup without checksum failures, then take a new backup")
+    }
+
     /// `redundancy`: at least `minimum` complete backups; `policy` names the policy whose
     /// `minimum_redundancy` set it (nil: the default, 1).
     public static func redundancy(complete: Int, minimum: Int, policy: String?) -> CheckResult {

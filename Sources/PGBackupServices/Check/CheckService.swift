@@ -77,7 +77,7 @@ public struct CheckService: Sendable {
         // What the repository holds.
         guard let repository, let info else {
             let why = "not checked: the repository is unreachable (see the repository check)"
-            for name in ["wal", "continuity", "backup_age", "redundancy", "verification"] {
+            for name in ["wal", "continuity", "backup_age", "backup_checksums", "redundancy", "verification"] {
                 checks.append(CheckResult(name: name, ok: false, detail: why))
             }
             checks.append(await divergedCheck(repository: nil, info: nil))
@@ -92,11 +92,11 @@ public struct CheckService: Sendable {
             checks.append(CheckResult(name: "verification", ok: false, detail: "unable to read the verification records: \(scrub(Self.reason(error)))"))
         }
         checks.append(await divergedCheck(repository: repository, info: info))
-        // Keep the order stable: configuration, repository, primary, slot, wal, continuity, backup_age, redundancy, verification.
+        // Keep the order stable: configuration, repository, primary, slot, wal, continuity, backup_age, backup_checksums, redundancy, verification.
         return CheckReport(checks: checks.sorted { Self.order($0.name) < Self.order($1.name) })
     }
 
-    static let names = ["configuration", "repository", "primary", "slot", "wal", "continuity", "backup_age", "redundancy", "verification"]
+    static let names = ["configuration", "repository", "primary", "slot", "wal", "continuity", "backup_age", "backup_checksums", "redundancy", "verification"]
     private static func order(_ name: String) -> Int { names.firstIndex(of: name) ?? names.count }
 
     private func configuration(_ policy: Policy?) -> CheckResult {
@@ -239,18 +239,19 @@ extension CheckService {
         }
     }
 
-    /// `backup_age` and `redundancy`.
+    /// `backup_age`, `backup_checksums` and `redundancy`.
     func backupChecks(repository: Repository, now: Date, policy: Policy?, thresholds: CheckThresholds) async -> [CheckResult] {
         do {
             let survey = try await BackupCatalog(repository: repository).survey()
             let newest = survey.backups.max { $0.stopTime < $1.stopTime }
             return [
                 CheckRules.backupAge(newestStop: newest?.stopTime, newestID: newest?.id.description, now: now, maxAge: thresholds.backupMaxAge),
+                CheckRules.backupChecksums(newestID: newest?.id.description, failures: newest?.checksumFailures),
                 CheckRules.redundancy(complete: survey.backups.count, minimum: thresholds.minimumBackups, policy: policy?.retention?.minimumRedundancy == nil ? nil : settings.policy),
             ]
         } catch {
             let detail = "unable to list the backups: \(scrub(Self.reason(error)))"
-            return [CheckResult(name: "backup_age", ok: false, detail: detail), CheckResult(name: "redundancy", ok: false, detail: detail)]
+            return ["backup_age", "backup_checksums", "redundancy"].map { CheckResult(name: $0, ok: false, detail: detail) }
         }
     }
 

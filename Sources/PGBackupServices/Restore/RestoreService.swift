@@ -74,6 +74,9 @@ public struct RestoreResult: Sendable, Codable {
     /// Where the time went: `plan` (the repository read, the target checked), then the
     /// writer's `check`, `layout`, `content`, `finish`, `sync`, `control`, then `configure`.
     public var phases: PhaseTimes?
+    /// The restored backup's pages whose checksum the server found wrong when it was taken
+    /// (`BackupManifest.checksumFailures`): restored as the server read them. Absent when none.
+    public var checksumFailures: PageChecksumFailures? = nil
 }
 
 /// `pgbackup restore`: validates the target against the repository (`RestorePlanner`) before
@@ -180,7 +183,7 @@ public struct RestoreService: Sendable {
             backupID: manifest.id, dataDirectory: options.dataDirectory, target: options.target.description,
             timeline: plan.timeline.rawValue, walNeeded: plan.walNeeded, bytes: stats.bytesWritten, seconds: seconds,
             restoreCommand: restoreCommand, configFile: configFile, standby: options.primaryConninfo != nil,
-            archiveMode: archiveMode, phases: phases.times)
+            archiveMode: archiveMode, phases: phases.times, checksumFailures: manifest.checksumFailures)
     }
 
     /// Every target directory must be absent or empty, unless `--delta` (kept, updated in place)

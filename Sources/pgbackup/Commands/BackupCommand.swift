@@ -25,6 +25,12 @@ struct BackupCommand: AsyncParsableCommand {
             "phases", the seconds each phase of the backup took). Standard error: a final summary \
             line, and with --progress on a terminal, the progress; --log-level debug logs each \
             phase as it ends.
+
+            With data checksums on, the server verifies every page it sends. Pages whose checksum \
+            fails do not stop the backup: it is stored, complete and restorable, with those pages \
+            as the server read them, and recorded with its checksum failures (`list` shows the \
+            status checksum-failures, `show` the files, `check` fails). The id is printed all the \
+            same, the files are named on standard error, and the exit status is 1.
             """
     )
 
@@ -83,6 +89,9 @@ struct BackupCommand: AsyncParsableCommand {
             try printJSON(SummaryWithPhases(summary: summary, phases: phases))
         } else {
             print(summary.id)
+        }
+        if let failures = manifest.checksumFailures {
+            throw BackupError.checksumFailures(id: manifest.id, failures)
         }
     }
 }

@@ -15,7 +15,8 @@ struct CheckCommand: AsyncParsableCommand {
             old), continuity (WAL from the oldest backup to the archive's end along the timeline \
             history, holes retention made on purpose aside; recorded gaps, with the slot \
             invalidation behind them and the backup after them), backup_age, \
-            redundancy (complete backups against the policy's minimum_redundancy, else 1) and \
+            backup_checksums (the newest backup holds no page whose checksum the server found \
+            wrong; else it names the files and page counts), redundancy (complete backups against the policy's minimum_redundancy, else 1) and \
             verification (the newest verify-restore; never is healthy but says so).
 
             Thresholds come from the policy's alerts (PGBACKUP_POLICY); without a policy, or for \

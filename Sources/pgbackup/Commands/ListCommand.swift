@@ -10,7 +10,10 @@ struct ListCommand: AsyncParsableCommand {
             For each backup: id, status, timeline, start and stop LSN and time, database size, \
             stored size (new bytes, and bytes shared with earlier backups), compression and \
             duration. A backup that did not complete is never listed; one whose backup.json \
-            cannot be read is listed as damaged. Then the gaps recorded in the WAL archive (WAL \
+            cannot be read is listed as damaged; one in which the server found pages whose \
+            checksum failed has the status checksum-failures (complete and restorable, with \
+            those pages as the server read them; with --json, `checksumFailures` names the \
+            files). Then the gaps recorded in the WAL archive (WAL \
             the server removed before the repository got it), which point-in-time recovery \
             cannot cross; with --json, each backup's `walGaps` lists those after its start.
             """
@@ -58,6 +61,10 @@ struct ListCommand: AsyncParsableCommand {
         print(Formatting.table([header] + rows))
         for backup in damaged {
             print("backup \(backup.id) is damaged: \(backup.problem) (`pgbackup show \(backup.id)` explains)")
+        }
+        for case .complete(let backup) in entries {
+            guard let failures = backup.checksumFailures else { continue }
+            print("backup \(backup.id) has checksum failures: \(failures.summary) (restorable, with those pages as the server read them)")
         }
     }
 }

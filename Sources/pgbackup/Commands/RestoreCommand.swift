@@ -121,6 +121,13 @@ struct RestoreCommand: AsyncParsableCommand {
         options.onProgress = line.transferHandler()
         let result = try await RestoreService(settings: settings, logger: logger).run(options)
         line.clear()
+        if let failures = result.checksumFailures {
+            FileHandle.standardError.write(Data("""
+                pgbackup: warning: backup \(result.backupID) has checksum failures: \(failures.summary); those pages are restored \
+                as the server read them (damaged), the rest of the backup is intact
+                HINT: after recovery, run pg_amcheck; restore the damaged relations from an earlier backup without checksum failures\n
+                """.utf8))
+        }
         if json {
             try printJSON(result)
         } else {

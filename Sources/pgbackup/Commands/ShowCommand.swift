@@ -39,6 +39,9 @@ struct ShowCommand: AsyncParsableCommand {
         var rows: [[String]] = [
             ["id:", manifest.id.description],
             ["status:", summary.status.rawValue],
+            ["checksum failures:", manifest.checksumFailures.map {
+                "\($0.summary); the pages are in the backup as the server read them (damaged)"
+            } ?? "none reported by the server"],
             ["label:", manifest.label],
             ["server:", "\(manifest.server) (system \(manifest.systemIdentifier), PostgreSQL \(manifest.postgresVersionNumber / 10000).\(manifest.postgresVersionNumber % 10000))"],
             ["timeline:", "\(manifest.timeline.rawValue)"],
