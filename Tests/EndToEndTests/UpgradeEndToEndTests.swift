@@ -19,12 +19,13 @@ struct UpgradeEndToEndTests {
     static let options = PostgresCluster.Options(
         name: "pg16", settings: ["wal_keep_size": "'256MB'"], walSegmentSizeMB: 1, major: 16)
 
-    @Test func anUpgradedClusterGetsItsOwnHistoryAndTheOldBackupsStayRestorable() async throws {
+    @Test(arguments: RepositoryKind.allCases)
+    func anUpgradedClusterGetsItsOwnHistoryAndTheOldBackupsStayRestorable(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         try await withPostgresCluster(Self.options) { old in
             // 1. PostgreSQL 16: a repository, a backup, archived WAL after it.
-            let fixture = try await DaemonFixture(.file, cluster: old, scratch: scratch)
+            let fixture = try await DaemonFixture(kind, cluster: old, scratch: scratch)
             try await old.sql("CREATE TABLE rows (batch int, id int)")
             try await Self.insertBatch(1, on: old)
             let daemon = try fixture.startDaemon()
