@@ -81,6 +81,20 @@ struct UpgradeEndToEndTests {
         #expect(refusedBackup.status == 1)
         #expect(refusedBackup.standardError.contains("pgbackup init --upgrade"), "\(refusedBackup.standardError)")
 
+        // The daemon says the same, and does not stream the upgraded cluster into the old history.
+        var daemonEnvironment = environment
+        daemonEnvironment["PATH"] = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        daemonEnvironment["PGBACKUP_CONFIG"] = "/dev/null"
+        let daemon = try BackgroundProcess(PGBackupBinary.path, ["daemon"], environment: daemonEnvironment)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while daemon.isRunning, !daemon.standardError.contains("init --upgrade"), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        daemon.send(SIGKILL)
+        _ = try await daemon.wait()
+        #expect(daemon.standardError.contains("is database system \(newSystem) on PostgreSQL 18"), "\(daemon.standardError.suffix(2000))")
+        #expect(daemon.standardError.contains("run `pgbackup init --upgrade`"), "\(daemon.standardError.suffix(2000))")
+
         // 4. init --upgrade begins the new history; once only.
         let upgraded = try await PGBackupBinary.run(["init", "--upgrade", "--json"], environment: environment)
         try #require(upgraded.status == 0, "init --upgrade: \(upgraded.standardError)")
