@@ -20,26 +20,34 @@ extension Repository {
 
     /// `open`, also returning the `repository.json` it read (nil: none yet), for callers that
     /// need it at once (`wal-push`, `wal-fetch`: one read per call, not two).
+    ///
+    /// After `init --upgrade`, the repository opened is the newest history's (the current
+    /// cluster's, `histories`); `openHistories` opens them all.
     public static func openReadingInfo(
         store: any ObjectStore, server: String, key: EncryptionKey?
     ) async throws -> (repository: Repository, info: RepositoryInfo?) {
-        let plain = Repository(store: store, server: server)
-        guard let info = try await plain.infoIfPresent() else {
+        guard let newest = try await histories(store: store, server: server).last else {
             if let key { throw RepositoryError.notInitializedWithKey(server: server, location: store.location, keyID: key.id) }
-            return (plain, nil)
+            return (Repository(store: store, server: server), nil)
         }
-        return (try plain.opened(info, key: key), info)
+        return (try Repository(store: store, layout: newest.layout).opened(newest.info, key: key), newest.info)
     }
 
     /// Creates the server's repository in `store` (with a key: encrypted, a fresh random data key
     /// wrapped by it, `formatVersion` 2), or confirms an existing one belongs to the cluster and
     /// opens with the key as `open` decides. Returns the opened repository.
+    /// `layout`: the history to create (`beginHistory`); nil: the server's first.
     public static func initialize(
-        store: any ObjectStore, info: RepositoryInfo, key: EncryptionKey?
+        store: any ObjectStore, info: RepositoryInfo, key: EncryptionKey?, layout: RepositoryLayout? = nil
     ) async throws -> (repository: Repository, outcome: Initialization) {
-        let plain = Repository(store: store, server: info.server)
-        if let existing = try await plain.infoIfPresent() {
-            try existing.check(belongsTo: UInt64(info.systemIdentifier)!, walSegmentSize: info.walSegmentSize, location: store.location)
+        // An existing repository is checked against its newest history (after `init --upgrade`,
+        // the upgraded cluster's).
+        let newest = layout == nil ? try await histories(store: store, server: info.server).last : nil
+        let plain = Repository(store: store, layout: layout ?? newest?.layout ?? RepositoryLayout(server: info.server))
+        var found = newest?.info
+        if found == nil { found = try await plain.infoIfPresent() }
+        if let existing = found {
+            try existing.check(belongsTo: UInt64(info.systemIdentifier)!, walSegmentSize: info.walSegmentSize, location: store.location, versionNumber: info.postgresVersionNumber)
             return (try plain.opened(existing, key: key), .alreadyInitialized(existing))
         }
         // Created only if absent: of concurrent inits exactly one writes, and the others decide
@@ -54,9 +62,9 @@ extension Repository {
             let encrypted = info.withEncryptionKey(WrappedDataKey(
                 dataKey: dataKey, wrappedBy: key, server: info.server, systemIdentifier: info.systemIdentifier))
             try await store.putIfAbsent(plain.layout.info, bytes: try RepositoryJSON.encode(encrypted))
-            return (Repository(encryptedOver: store, server: info.server, dataKey: dataKey, keyID: key.id), .created(encrypted))
+            return (Repository(encryptedOver: store, layout: plain.layout, dataKey: dataKey, keyID: key.id), .created(encrypted))
         } catch StorageError.alreadyExists {
-            return try await initialize(store: store, info: info, key: key)
+            return try await initialize(store: store, info: info, key: key, layout: layout)
         }
     }
 
@@ -73,8 +81,19 @@ extension Repository {
     /// afterwards only `new` opens it. Nothing else changes: every object stays readable. The
     /// written document is read back and opened with `new` before this returns.
     /// `current` nil: as `open` decides without a key (`.keyRequired`), or `.notEncrypted`.
+    /// Every history of the server (`histories`) is rewrapped, oldest first.
     public static func rotateKey(store: any ObjectStore, server: String, current: EncryptionKey?, new: EncryptionKey) async throws -> KeyRotation {
-        let plain = Repository(store: store, server: server)
+        let layouts = try await histories(store: store, server: server).map(\.layout)
+        var rotation: KeyRotation?
+        for layout in layouts.isEmpty ? [RepositoryLayout(server: server)] : layouts {
+            rotation = try await rotateKey(store: store, layout: layout, current: current, new: new)
+        }
+        return rotation!
+    }
+
+    private static func rotateKey(store: any ObjectStore, layout: RepositoryLayout, current: EncryptionKey?, new: EncryptionKey) async throws -> KeyRotation {
+        let server = layout.server
+        let plain = Repository(store: store, layout: layout)
         var info = try await plain.info()
         guard info.isEncrypted else { throw RepositoryError.notEncrypted(server: server, location: store.location) }
         guard let current else { _ = try plain.opened(info, key: nil); throw RepositoryError.notEncrypted(server: server, location: store.location) }
@@ -101,7 +120,7 @@ extension Repository {
             }
             throw .keyRequired(server: layout.server, location: store.location, repositoryKeyID: info.encryptionKey!.keyID)
         }
-        return Repository(encryptedOver: store, server: layout.server, dataKey: try dataKey(info, key: key), keyID: wrapped.keyID)
+        return Repository(encryptedOver: store, layout: layout, dataKey: try dataKey(info, key: key), keyID: wrapped.keyID)
     }
 
     /// The data key of the encrypted repository `info` describes, unwrapped with `key`.

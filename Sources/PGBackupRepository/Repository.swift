@@ -16,17 +16,21 @@ public struct Repository: Sendable {
     /// The id of the key file's key that opened the repository; nil: plaintext.
     public let keyID: String?
 
-    /// A plaintext repository over `store`.
+    /// A plaintext repository over `store`: the server's first history.
     public init(store: any ObjectStore, server: String) {
+        self.init(store: store, layout: RepositoryLayout(server: server))
+    }
+
+    /// A plaintext view of the history `layout` names.
+    public init(store: any ObjectStore, layout: RepositoryLayout) {
         self.store = store
-        self.layout = RepositoryLayout(server: server)
+        self.layout = layout
         self.chunkNaming = .contentDigest
         self.keyID = nil
     }
 
     /// An encrypted repository over the raw store `raw`, with its (unwrapped) data key.
-    init(encryptedOver raw: any ObjectStore, server: String, dataKey: EncryptionKey, keyID: String) {
-        let layout = RepositoryLayout(server: server)
+    init(encryptedOver raw: any ObjectStore, layout: RepositoryLayout, dataKey: EncryptionKey, keyID: String) {
         self.store = EncryptedObjectStore(wrapping: raw, dataKey: dataKey, plaintextKeys: [layout.info])
         self.layout = layout
         self.chunkNaming = .keyed(dataKey.derived(Self.chunkNameKeyPurpose))
@@ -49,7 +53,7 @@ public struct Repository: Sendable {
     /// cluster. Idempotent; refuses another cluster's repository.
     public func initialize(_ info: RepositoryInfo) async throws -> Initialization {
         if let existing = try await infoIfPresent() {
-            try existing.check(belongsTo: UInt64(info.systemIdentifier)!, walSegmentSize: info.walSegmentSize, location: store.location)
+            try existing.check(belongsTo: UInt64(info.systemIdentifier)!, walSegmentSize: info.walSegmentSize, location: store.location, versionNumber: info.postgresVersionNumber)
             return .alreadyInitialized(existing)
         }
         try await store.put(layout.info, bytes: try RepositoryJSON.encode(info))

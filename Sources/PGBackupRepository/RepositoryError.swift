@@ -4,6 +4,12 @@ public enum RepositoryError: Error, Sendable, CustomStringConvertible, Equatable
     case notInitialized(server: String, location: String)
     /// The repository holds another cluster's backups.
     case systemIdentifierMismatch(server: String, location: String, repository: String, cluster: String)
+    /// The server is another cluster on a newer major than the repository's newest history: most
+    /// likely the same cluster after `pg_upgrade` (`init --upgrade` begins its history).
+    /// `host`: the server that answered, when known.
+    case clusterUpgraded(server: String, location: String, host: String?, repository: String, repositoryVersion: Int, cluster: String, clusterVersion: Int)
+    /// `init --upgrade` has nothing to do, or must not do it (`reason`, `hint`).
+    case upgradeRefused(server: String, location: String, reason: String, hint: String)
     /// The cluster's WAL segment size differs from the repository's.
     case segmentSizeMismatch(server: String, repository: Int, cluster: Int)
     /// The repository was written by a newer pgbackup.
@@ -31,6 +37,11 @@ public enum RepositoryError: Error, Sendable, CustomStringConvertible, Equatable
             "no repository for server '\(server)' in \(location)\nHINT: run `pgbackup init` to create it"
         case let .systemIdentifierMismatch(server, location, repository, cluster):
             "the repository for server '\(server)' in \(location) belongs to database system \(repository), but the server is system \(cluster)\nHINT: point PGBACKUP_REPO or --server at this cluster's own repository; a new cluster needs a new server name"
+        case let .clusterUpgraded(server, location, host, repository, repositoryVersion, cluster, clusterVersion):
+            "the server\(host.map { " at \($0)" } ?? "") is database system \(cluster) on PostgreSQL \(clusterVersion / 10000), but the repository for server '\(server)' in \(location) holds system \(repository) on PostgreSQL \(repositoryVersion / 10000)"
+                + "\nHINT: if this cluster was upgraded with pg_upgrade, run `pgbackup init --upgrade` to begin its history in this repository (the older backups stay listed and restorable); otherwise point PGBACKUP_REPO or --server at this cluster's own repository"
+        case let .upgradeRefused(server, location, reason, hint):
+            "unable to begin a new history of server '\(server)' in \(location): \(reason)\nHINT: \(hint)"
         case let .segmentSizeMismatch(server, repository, cluster):
             "the repository for server '\(server)' uses \(repository)-byte WAL segments, but the server uses \(cluster)"
         case let .unsupportedFormat(key, version):

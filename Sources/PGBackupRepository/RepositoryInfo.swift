@@ -55,9 +55,18 @@ public struct RepositoryInfo: Codable, Sendable, Hashable {
     public var isEncrypted: Bool { encryption != "none" }
 
     /// Refuses a repository that belongs to another cluster or another WAL segment size.
-    /// `location` names the repository in the error.
-    public func check(belongsTo systemIdentifier: UInt64, walSegmentSize: Int, location: String) throws(RepositoryError) {
+    /// `location` names the repository in the error. With the server's `versionNumber`, another
+    /// cluster on a newer major is `.clusterUpgraded` (pg_upgrade's new cluster: `init
+    /// --upgrade`); `host` names the server that answered.
+    public func check(
+        belongsTo systemIdentifier: UInt64, walSegmentSize: Int, location: String, versionNumber: Int? = nil, host: String? = nil
+    ) throws(RepositoryError) {
         guard self.systemIdentifier == String(systemIdentifier) else {
+            if let versionNumber, versionNumber / 10000 > postgresMajor {
+                throw .clusterUpgraded(
+                    server: server, location: location, host: host, repository: self.systemIdentifier,
+                    repositoryVersion: postgresVersionNumber, cluster: String(systemIdentifier), clusterVersion: versionNumber)
+            }
             throw .systemIdentifierMismatch(
                 server: server, location: location, repository: self.systemIdentifier, cluster: String(systemIdentifier))
         }

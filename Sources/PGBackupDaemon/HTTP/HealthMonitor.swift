@@ -89,13 +89,19 @@ final class HealthMonitor: Sendable {
     /// (the checks say why; the previous survey stays).
     private func surveyRepository() async -> RepositorySurvey? {
         do {
-            let repository = try await RepositoryAccess.open(settings)
+            // The current cluster's history; the bytes of every history (`init --upgrade`).
+            let histories = try await RepositoryAccess.openHistories(settings)
+            let repository = histories[histories.count - 1].repository
             let backups = try await BackupCatalog(repository: repository).survey().backups
             let now = ContinuousClock.now
             let bytesDue = bytesSurveyed.withLock { $0.map { now - $0 >= interval * 10 } ?? true }
-            let repositoryBytes = bytesDue
-                ? try await repository.store.list(prefix: "\(settings.server)/").reduce(0) { $0 + $1.size }
-                : observations.survey?.repositoryBytes ?? 0
+            var repositoryBytes = observations.survey?.repositoryBytes ?? 0
+            if bytesDue {
+                repositoryBytes = 0
+                for (history, _) in histories {
+                    repositoryBytes += try await history.store.list(prefix: "\(history.layout.root)/").reduce(0) { $0 + $1.size }
+                }
+            }
             if bytesDue { bytesSurveyed.withLock { $0 = now } }
             let verifications = try await VerificationLog(repository: repository).latest()
             let newest = backups.max { $0.stopTime < $1.stopTime }

@@ -12,6 +12,9 @@ extension BackupManifest: IdentifiedManifest {
     /// `BackupManifest`'s own) without building its file list, which is almost all of it.
     public struct Head: Decodable, Sendable, Hashable, IdentifiedManifest {
         public var id: BackupID
+        /// The cluster it was taken from (a server has several after `init --upgrade`).
+        public var systemIdentifier: String
+        public var postgresVersionNumber: Int
         public var label: String
         public var timeline: TimelineID
         public var startLSN: LSN
@@ -34,7 +37,7 @@ extension BackupManifest: IdentifiedManifest {
     /// This manifest's head.
     public var head: Head {
         Head(
-            id: id, label: label, timeline: timeline, startLSN: startLSN, stopLSN: stopLSN, startTime: startTime,
+            id: id, systemIdentifier: systemIdentifier, postgresVersionNumber: postgresVersionNumber, label: label, timeline: timeline, startLSN: startLSN, stopLSN: stopLSN, startTime: startTime,
             stopTime: stopTime, compression: compression, encryption: encryption, totals: totals, wal: wal,
             durationSeconds: durationSeconds, pinned: pinned, pinKind: pinKind,
             checksumFailures: checksumFailures)

@@ -13,6 +13,13 @@ public struct BackupSummary: Codable, Sendable, Hashable {
 
     public var id: BackupID
     public var status: Status
+    /// The cluster it was taken from: a server holds several after `init --upgrade`, each with
+    /// its own system identifier and major.
+    public var systemIdentifier: String
+    /// `server_version_num` of the backed-up server, e.g. 160014, and its major (16): the
+    /// server binaries a restore of it needs.
+    public var postgresVersionNumber: Int
+    public var postgresMajor: Int
     public var label: String
     public var timeline: TimelineID
     public var startLSN: LSN
@@ -46,6 +53,9 @@ public struct BackupSummary: Codable, Sendable, Hashable {
     public init(_ manifest: BackupManifest.Head) {
         id = manifest.id
         status = manifest.checksumFailures == nil ? .complete : .checksumFailures
+        systemIdentifier = manifest.systemIdentifier
+        postgresVersionNumber = manifest.postgresVersionNumber
+        postgresMajor = manifest.postgresVersionNumber / 10000
         label = manifest.label
         timeline = manifest.timeline
         startLSN = manifest.startLSN

@@ -37,29 +37,41 @@ public struct BackupListing: Sendable {
         }
     }
 
-    /// The complete backups, oldest first. `RepositoryError.notInitialized` when the server has
-    /// no repository. A damaged `backup.json` is left out (`entries` shows it).
+    /// The complete backups of every history of the server (`init --upgrade`), oldest first.
+    /// `RepositoryError.notInitialized` when the server has no repository. A damaged
+    /// `backup.json` is left out (`entries` shows it).
     public func list() async throws -> [BackupSummary] {
-        try await catalog().survey().backups
+        try await surveys().flatMap(\.backups).sorted { $0.id < $1.id }
     }
 
-    /// Every backup with a `backup.json`, complete or damaged, oldest first.
+    /// Every backup with a `backup.json`, complete or damaged, of every history, oldest first.
     public func entries() async throws -> [Entry] {
-        let survey = try await catalog().survey()
-        return (survey.backups.map(Entry.complete) + survey.damaged.map(Entry.damaged)).sorted { $0.id < $1.id }
+        let surveys = try await surveys()
+        return surveys.flatMap { $0.backups.map(Entry.complete) + $0.damaged.map(Entry.damaged) }.sorted { $0.id < $1.id }
     }
 
-    /// One complete backup in full; `BackupCatalogError.notFound` for an unknown id,
-    /// `BackupCatalogError.damaged` for a damaged `backup.json`.
+    /// One complete backup in full, from whichever history holds it;
+    /// `BackupCatalogError.notFound` for an unknown id, `BackupCatalogError.damaged` for a
+    /// damaged `backup.json`.
     public func show(_ id: String) async throws -> BackupManifest {
-        try await catalog().manifest(named: id)
+        let histories = try await RepositoryAccess.openHistories(settings)
+        let history = if let parsed = BackupID(id) { try await RepositoryAccess.history(holding: parsed, in: histories) } else { histories[histories.count - 1] }
+        return try await BackupCatalog(repository: history.repository).manifest(named: id)
     }
 
-    /// The gaps the daemon recorded in the WAL archive (`WALGap`), oldest first.
+    /// The gaps the daemon recorded in the WAL archive (`WALGap`) of every history, oldest first.
     public func gaps() async throws -> [WALGap] {
-        let (repository, info) = try await RepositoryAccess.openReadingInfo(settings)
-        let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
-        return try await WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression).gaps()
+        try await gapsByHistory().flatMap(\.gaps)
+    }
+
+    /// The recorded gaps of each history, with its system identifier, oldest history first.
+    public func gapsByHistory() async throws -> [(systemIdentifier: String, gaps: [WALGap])] {
+        var result: [(systemIdentifier: String, gaps: [WALGap])] = []
+        for (repository, info) in try await RepositoryAccess.openHistories(settings) {
+            let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
+            result.append((info.systemIdentifier, try await WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression).gaps()))
+        }
+        return result
     }
 
     /// The recorded gaps that point-in-time recovery from a backup starting at `start` would
@@ -68,15 +80,29 @@ public struct BackupListing: Sendable {
         gaps.filter { $0.endLSN > start }
     }
 
-    /// Each backup's newest verification record (`verify-restore`); empty when none can be read
-    /// (a damaged record must not hide the backups).
-    public func lastVerifications() async -> [BackupID: VerificationRecord] {
-        guard let repository = try? await RepositoryAccess.open(settings) else { return [:] }
-        return (try? await VerificationLog(repository: repository).latest().byBackup) ?? [:]
+    /// The recorded gaps that point-in-time recovery from `backup` would have to cross: its own
+    /// history's (`gapsByHistory`), ending after its start.
+    public static func gaps(_ byHistory: [(systemIdentifier: String, gaps: [WALGap])], of backup: BackupSummary) -> [WALGap] {
+        gaps(byHistory.first { $0.systemIdentifier == backup.systemIdentifier }?.gaps ?? [], after: backup.startLSN)
     }
 
-    private func catalog() async throws -> BackupCatalog {
-        BackupCatalog(repository: try await RepositoryAccess.openReadingInfo(settings).repository)
+    /// Each backup's newest verification record (`verify-restore`), of every history; empty
+    /// when none can be read (a damaged record must not hide the backups).
+    public func lastVerifications() async -> [BackupID: VerificationRecord] {
+        guard let histories = try? await RepositoryAccess.openHistories(settings) else { return [:] }
+        var records: [BackupID: VerificationRecord] = [:]
+        for (repository, _) in histories {
+            records.merge((try? await VerificationLog(repository: repository).latest().byBackup) ?? [:]) { $1 }
+        }
+        return records
+    }
+
+    private func surveys() async throws -> [(backups: [BackupSummary], damaged: [DamagedBackup])] {
+        var surveys: [(backups: [BackupSummary], damaged: [DamagedBackup])] = []
+        for (repository, _) in try await RepositoryAccess.openHistories(settings) {
+            surveys.append(try await BackupCatalog(repository: repository).survey())
+        }
+        return surveys
     }
 }
 

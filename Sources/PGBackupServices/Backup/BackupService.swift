@@ -105,7 +105,9 @@ public struct BackupService: Sendable {
                     guard status.isPrimary else { throw NotAPrimaryError(status: status, systemIdentifier: info.systemIdentifier) }
                 }
                 cluster = try ClusterIdentity.read(from: backup)
-                try info.check(belongsTo: cluster.systemIdentifier, walSegmentSize: cluster.walSegmentSize, location: store.location)
+                try info.check(
+                    belongsTo: cluster.systemIdentifier, walSegmentSize: cluster.walSegmentSize, location: store.location,
+                    versionNumber: cluster.versionNumber, host: server.map { "\($0)" })
                 phases.lap("connect")
                 wal = try walReceiver.open(conninfo: conninfo, overriding: server?.overrides ?? [:])
                 phases.lap("slot")

@@ -61,7 +61,18 @@ public struct CheckService: Sendable {
         }
         if let info, let primary, let system = primary.systemIdentifier {
             if info.systemIdentifier != String(system) {
-                repositoryResult = CheckResult(name: "repository", ok: false, detail: "the repository belongs to system identifier \(info.systemIdentifier) but \(primary.server) is \(system); HINT: PGBACKUP_REPO or PGBACKUP_SERVER names another cluster's repository")
+                let detail: String
+                if let version = primary.versionNumber, version / 10000 > info.postgresMajor {
+                    // pg_upgrade's new cluster: say what to run (`init --upgrade`).
+                    let upgraded = RepositoryError.clusterUpgraded(
+                        server: settings.server, location: repository?.store.location ?? "", host: primary.server,
+                        repository: info.systemIdentifier, repositoryVersion: info.postgresVersionNumber, cluster: String(system),
+                        clusterVersion: version)
+                    detail = "\(upgraded)".replacingOccurrences(of: "\nHINT:", with: "; HINT:")
+                } else {
+                    detail = "the repository belongs to system identifier \(info.systemIdentifier) (PostgreSQL \(info.postgresMajor)) but \(primary.server) is \(system)\(primary.versionNumber.map { " (PostgreSQL \($0 / 10000))" } ?? ""): a different cluster; HINT: PGBACKUP_REPO or PGBACKUP_SERVER names another cluster's repository: point the configuration at this cluster's own"
+                }
+                repositoryResult = CheckResult(name: "repository", ok: false, detail: detail)
             } else {
                 repositoryResult.detail += ", the same as \(primary.server)"
             }

@@ -14,6 +14,8 @@ public struct PrimaryState: Sendable, Hashable {
     public var currentLSN: LSN?
     public var now: Date
     public var slot: Slot?
+    /// `server_version_num`, e.g. 180001.
+    public var versionNumber: Int?
 
     public struct Slot: Sendable, Hashable {
         public var active: Bool
@@ -45,6 +47,7 @@ public enum PrimaryProbe {
             throw PostgresError.unexpectedResponse("pg_is_in_recovery() and now() returned no row")
         }
         var state = PrimaryState(server: server, inRecovery: recovery == "t", now: Date(timeIntervalSince1970: epoch))
+        state.versionNumber = try? connection.serverVersion
         do {
             let rows = try connection.simpleQuery("SELECT system_identifier FROM pg_control_system()")
             state.systemIdentifier = rows.first?.first.flatMap { $0 }.flatMap(UInt64.init)

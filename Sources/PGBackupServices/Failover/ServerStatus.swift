@@ -10,12 +10,15 @@ public struct ServerStatus: Sendable, Hashable, CustomStringConvertible {
     public var inRecovery: Bool?
     /// Why it could not be reached or asked (never a password).
     public var problem: String?
+    /// `server_version_num`, e.g. 180001, when asked.
+    public var versionNumber: Int?
 
-    public init(server: ConninfoServer, identity: SystemIdentity?, inRecovery: Bool?, problem: String?) {
+    public init(server: ConninfoServer, identity: SystemIdentity?, inRecovery: Bool?, problem: String?, versionNumber: Int? = nil) {
         self.server = server
         self.identity = identity
         self.inRecovery = inRecovery
         self.problem = problem
+        self.versionNumber = versionNumber
     }
 
     /// Answered as a primary: reachable and not in recovery.
@@ -38,6 +41,6 @@ extension ServerStatus {
     public static func read(_ connection: PostgresConnection, server: ConninfoServer) throws -> ServerStatus {
         let identity = try connection.identifySystem()
         let hotStandby = try connection.parameterStatus("in_hot_standby") ?? connection.showParameter("in_hot_standby")
-        return ServerStatus(server: server, identity: identity, inRecovery: hotStandby == "on", problem: nil)
+        return ServerStatus(server: server, identity: identity, inRecovery: hotStandby == "on", problem: nil, versionNumber: try? connection.serverVersion)
     }
 }

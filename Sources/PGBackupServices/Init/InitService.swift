@@ -27,9 +27,14 @@ public struct InitService: Sendable {
         public var encryption: String
         /// The id of the key file's key that wraps the data key (encrypted repositories).
         public var keyID: String?
+        /// With `--upgrade`: the history begun (its root, and the cluster it follows).
+        public var upgrade: RepositoryUpgrade?
     }
 
-    public func run() async throws -> Result {
+    /// `upgrade`: `init --upgrade`, after pg_upgrade: begins the new cluster's history in the
+    /// same repository (`Repository.beginHistory`), every older backup staying listed and
+    /// restorable. Without it, an upgraded cluster is refused (`RepositoryError.clusterUpgraded`).
+    public func run(upgrade: Bool = false) async throws -> Result {
         let conninfo = try settings.requireConninfo()
         let key = try settings.encryptionKey()
         let store = try StoreFactory.open(settings, create: true)
@@ -39,6 +44,19 @@ public struct InitService: Sendable {
             server: settings.server, systemIdentifier: cluster.systemIdentifier,
             postgresVersionNumber: cluster.versionNumber, walSegmentSize: cluster.walSegmentSize,
             createdBy: "pgbackup \(PGBackupVersion.current)")
+        if upgrade {
+            let (repository, record) = try await Repository.beginHistory(
+                store: store, info: info, key: key, createdBy: "pgbackup \(PGBackupVersion.current)")
+            logger.notice("began a new history after a major upgrade", metadata: [
+                "repository": "\(store.location)", "server": "\(settings.server)", "root": "\(record.root)",
+                "previous": "\(record.previousSystemIdentifier)", "systemIdentifier": "\(record.systemIdentifier)",
+            ])
+            return Result(
+                created: true, repository: store.location, server: settings.server,
+                systemIdentifier: info.systemIdentifier, postgresVersion: info.postgresVersion,
+                walSegmentSize: info.walSegmentSize, timeline: cluster.timeline.rawValue,
+                walPosition: cluster.walPosition.description, encryption: repository.encryption, keyID: repository.keyID, upgrade: record)
+        }
         let (repository, outcome) = try await Repository.initialize(store: store, info: info, key: key)
         let (created, stored) = switch outcome {
         case let .created(info): (true, info)

@@ -93,12 +93,94 @@ public struct RestoreService: Sendable {
 
     public func run(_ options: RestoreOptions) async throws -> RestoreResult {
         let began = ContinuousClock.now
-        let (repository, info) = try await RepositoryAccess.openReadingInfo(settings)
+        // 1. Decide, before touching the target directory, in the history that holds the backup
+        // (`init --upgrade` keeps one per cluster): --backup-id's, else the newest history that
+        // can reach the target (a time or LSN before the upgrade is in an older history's).
+        let histories = try await RepositoryAccess.openHistories(settings)
+        let candidates = if let id = options.backupID {
+            [try await RepositoryAccess.history(holding: id, in: histories)]
+        } else if case .latest = options.target {
+            [histories[histories.count - 1]]
+        } else {
+            Array(histories.reversed())
+        }
+        var refusal: RestoreRefusal?
+        var decided: (plan: RestoreSelection, manifest: BackupManifest)?
+        var history = candidates[0]
+        for candidate in candidates {
+            do {
+                decided = try await decide(options, repository: candidate.repository, info: candidate.info)
+                history = candidate
+                break
+            } catch let error as RestoreRefusal {
+                refusal = refusal ?? error
+            }
+        }
+        guard let decided else { throw refusal! }
+        let (plan, manifest) = decided
+        if history.info.systemIdentifier != histories[histories.count - 1].info.systemIdentifier {
+            logger.notice("backup \(manifest.id) is of system \(history.info.systemIdentifier) on PostgreSQL \(history.info.postgresMajor), before a major upgrade: start the restored directory with PostgreSQL \(history.info.postgresMajor)'s server binaries")
+        }
+        let repository = history.repository
+        var tablespaces: [UInt32: String] = [:]
+        for space in manifest.tablespaces { tablespaces[space.oid] = options.tablespaceMap[space.oid] ?? options.tablespaceRoot.map { "\($0)/\(space.oid)" } ?? space.location }
+        for oid in options.tablespaceMap.keys where tablespaces[oid] == nil {
+            throw RestoreRefusal.invalidOption("--tablespace-map \(oid)=…: backup \(manifest.id) has no tablespace \(oid) (it has \(manifest.tablespaces.map { String($0.oid) }.joined(separator: ", ")))")
+        }
+        try checkDirectories([options.dataDirectory] + tablespaces.values.sorted(), options: options)
+        options.onChosen?(manifest)
+        logger.info("restoring backup \(manifest.id)", metadata: [
+            "target": "\(options.target)", "timeline": "\(plan.timeline.rawValue)", "wal": "\(plan.walNeeded)",
+            "directory": "\(options.dataDirectory)",
+        ])
+
+        let phases = PhaseClock(start: began) { [logger] phase in
+            logger.debug("restore phase", metadata: ["phase": "\(phase.name)", "seconds": "\(PhaseTimes.format(phase.seconds))"])
+        }
+        phases.lap("plan")
+
+        // 2. Write.
+        let writer = RestoreWriter(chunkStore: ChunkStore(repository: repository, compression: settings.compression), jobs: options.jobs, logger: logger)
+        let stats = try await writer.write(
+            manifest, dataDirectory: options.dataDirectory, tablespaceDirectories: tablespaces,
+            mode: options.delta ? .delta : options.force ? .replace : .fresh, onProgress: options.onProgress, phases: phases)
+        options.onWritten?(stats)
+
+        // 3. Configure recovery.
+        let configFile = try options.configFile ?? writeRepositoryConfiguration(next: options.dataDirectory)
+        // After `init --upgrade`, WAL names of different histories collide: name the backup's.
+        let historyOption = histories.count > 1 ? ["--system-identifier", history.info.systemIdentifier] : []
+        let restoreCommand = ([
+            options.executable, "wal-fetch", "--config", configFile, "--server", settings.server,
+        ] + historyOption).map(RecoveryConfiguration.shellWord).joined(separator: " ") + " %f %p"
+        var recovery = RecoveryConfiguration(
+            restoreCommand: restoreCommand, target: options.target,
+            timeline: options.primaryConninfo == nil ? plan.timeline : nil, action: options.action, exclusive: options.exclusive,
+            primaryConninfo: options.primaryConninfo)
+        let archiveMode = options.archiveMode ?? (options.primaryConninfo == nil ? .off : .preserve)
+        recovery.archiveOff = archiveMode == .off
+        try appendRecoveryConfiguration(recovery, to: options.dataDirectory, backup: manifest.id)
+        phases.lap("configure")
+
+        let elapsed = ContinuousClock.now - began
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        logger.info("restore of backup \(manifest.id) complete; start the server to recover", metadata: ["seconds": "\(seconds)"])
+        return RestoreResult(
+            backupID: manifest.id, dataDirectory: options.dataDirectory, target: options.target.description,
+            timeline: plan.timeline.rawValue, walNeeded: plan.walNeeded, bytes: stats.bytesWritten, seconds: seconds,
+            restoreCommand: restoreCommand, configFile: configFile, standby: options.primaryConninfo != nil,
+            archiveMode: archiveMode, phases: phases.times, checksumFailures: manifest.checksumFailures)
+    }
+
+    /// Chooses the backup and checks the target in one history (`repository`), before anything
+    /// is written: the plan and the chosen backup's manifest, or a `RestoreRefusal`.
+    private func decide(
+        _ options: RestoreOptions, repository: Repository, info: RepositoryInfo
+    ) async throws -> (plan: RestoreSelection, manifest: BackupManifest) {
         let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
         let catalog = BackupCatalog(repository: repository)
         let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)
 
-        // 1. Decide, before touching the target directory.
         let (continuity, serverTimes) = try await archive.survey()
         var histories: [TimelineID: TimelineHistory] = [:]
         for timeline in continuity.timelines where timeline.hasHistoryFile {
@@ -138,52 +220,7 @@ public struct RestoreService: Sendable {
         }
         let manifest: BackupManifest
         if let chosen { manifest = chosen } else { manifest = try await catalog.manifest(plan.backup.id) }
-        var tablespaces: [UInt32: String] = [:]
-        for space in manifest.tablespaces { tablespaces[space.oid] = options.tablespaceMap[space.oid] ?? options.tablespaceRoot.map { "\($0)/\(space.oid)" } ?? space.location }
-        for oid in options.tablespaceMap.keys where tablespaces[oid] == nil {
-            throw RestoreRefusal.invalidOption("--tablespace-map \(oid)=…: backup \(manifest.id) has no tablespace \(oid) (it has \(manifest.tablespaces.map { String($0.oid) }.joined(separator: ", ")))")
-        }
-        try checkDirectories([options.dataDirectory] + tablespaces.values.sorted(), options: options)
-        options.onChosen?(manifest)
-        logger.info("restoring backup \(manifest.id)", metadata: [
-            "target": "\(options.target)", "timeline": "\(plan.timeline.rawValue)", "wal": "\(plan.walNeeded)",
-            "directory": "\(options.dataDirectory)",
-        ])
-
-        let phases = PhaseClock(start: began) { [logger] phase in
-            logger.debug("restore phase", metadata: ["phase": "\(phase.name)", "seconds": "\(PhaseTimes.format(phase.seconds))"])
-        }
-        phases.lap("plan")
-
-        // 2. Write.
-        let writer = RestoreWriter(chunkStore: ChunkStore(repository: repository, compression: settings.compression), jobs: options.jobs, logger: logger)
-        let stats = try await writer.write(
-            manifest, dataDirectory: options.dataDirectory, tablespaceDirectories: tablespaces,
-            mode: options.delta ? .delta : options.force ? .replace : .fresh, onProgress: options.onProgress, phases: phases)
-        options.onWritten?(stats)
-
-        // 3. Configure recovery.
-        let configFile = try options.configFile ?? writeRepositoryConfiguration(next: options.dataDirectory)
-        let restoreCommand = [
-            options.executable, "wal-fetch", "--config", configFile, "--server", settings.server,
-        ].map(RecoveryConfiguration.shellWord).joined(separator: " ") + " %f %p"
-        var recovery = RecoveryConfiguration(
-            restoreCommand: restoreCommand, target: options.target,
-            timeline: options.primaryConninfo == nil ? plan.timeline : nil, action: options.action, exclusive: options.exclusive,
-            primaryConninfo: options.primaryConninfo)
-        let archiveMode = options.archiveMode ?? (options.primaryConninfo == nil ? .off : .preserve)
-        recovery.archiveOff = archiveMode == .off
-        try appendRecoveryConfiguration(recovery, to: options.dataDirectory, backup: manifest.id)
-        phases.lap("configure")
-
-        let elapsed = ContinuousClock.now - began
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        logger.info("restore of backup \(manifest.id) complete; start the server to recover", metadata: ["seconds": "\(seconds)"])
-        return RestoreResult(
-            backupID: manifest.id, dataDirectory: options.dataDirectory, target: options.target.description,
-            timeline: plan.timeline.rawValue, walNeeded: plan.walNeeded, bytes: stats.bytesWritten, seconds: seconds,
-            restoreCommand: restoreCommand, configFile: configFile, standby: options.primaryConninfo != nil,
-            archiveMode: archiveMode, phases: phases.times, checksumFailures: manifest.checksumFailures)
+        return (plan, manifest)
     }
 
     /// Every target directory must be absent or empty, unless `--delta` (kept, updated in place)

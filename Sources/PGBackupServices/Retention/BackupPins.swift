@@ -17,7 +17,7 @@ public struct BackupPins: Sendable {
     /// Pins backup `id` (`full`: it and all later WAL stay; `standalone`: it and its own WAL).
     /// Pinning again with another kind changes the kind; with the same one changes nothing.
     public func pin(_ id: String, kind: BackupManifest.PinKind) async throws -> Change {
-        let catalog = try await catalog()
+        let catalog = try await catalog(holding: id)
         var manifest = try await catalog.manifest(named: id)
         let before = manifest.pin
         if before != kind {
@@ -29,7 +29,7 @@ public struct BackupPins: Sendable {
 
     /// Unpins backup `id`; `RetentionError.notPinned` when it is not pinned.
     public func unpin(_ id: String) async throws -> Change {
-        let catalog = try await catalog()
+        let catalog = try await catalog(holding: id)
         var manifest = try await catalog.manifest(named: id)
         guard let before = manifest.pin else { throw RetentionError.notPinned(id: manifest.id.description) }
         manifest.pin = nil
@@ -37,8 +37,10 @@ public struct BackupPins: Sendable {
         return Change(id: manifest.id, before: before, after: nil)
     }
 
-    private func catalog() async throws -> BackupCatalog {
-        let repository = try await RepositoryAccess.openReadingInfo(settings).repository
-        return BackupCatalog(repository: repository)
+    /// The catalog of the history holding backup `id` (`init --upgrade` keeps one per cluster).
+    private func catalog(holding id: String) async throws -> BackupCatalog {
+        let histories = try await RepositoryAccess.openHistories(settings)
+        let history = if let parsed = BackupID(id) { try await RepositoryAccess.history(holding: parsed, in: histories) } else { histories[histories.count - 1] }
+        return BackupCatalog(repository: history.repository)
     }
 }

@@ -2,6 +2,18 @@ import PGBackupFoundations
 import PGBackupRepository
 
 extension RetentionPlanner {
+    /// This planner's WAL removals when the backups were decided by `plan`, made over more
+    /// backups than this planner's (every history of the server, `init --upgrade`): the WAL
+    /// rules applied to this planner's backups that `plan` keeps. No kept backup here: every
+    /// completed segment goes. Equal to `plan().walRemovals` when `plan` is this planner's own.
+    public func walRemovals(following plan: RetentionPlan) -> [WALSegmentRange] {
+        guard let rules, Self.hasKeepRule(rules) else { return [] }
+        let own = Dictionary(uniqueKeysWithValues: backups.map { ($0.id, $0) })
+        let kept = plan.kept.compactMap { entry in own[entry.id].map { (backup: $0, reasons: Set(entry.reasons)) } }
+            .sorted { Self.older($0.backup, $1.backup) }
+        return walRemovals(kept: kept, rules: rules)
+    }
+
     /// The completed segments of `continuity` that no kept backup, pin or WAL rule needs, per
     /// timeline in runs, oldest first (the WAL rules of the type's doc comment).
     func walRemovals(kept: [(backup: RetentionBackup, reasons: Set<RetentionReason>)], rules: RetentionRules) -> [WALSegmentRange] {

@@ -38,62 +38,114 @@ public struct RetentionService: Sendable {
 
     public func run(dryRun: Bool) async throws -> RetentionReport {
         let rules: RetentionRules? = if let policy { policy.retention } else { try settings.retentionRules() }
-        let (repository, info) = try await RepositoryAccess.openReadingInfo(settings)
-        let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
-        let catalog = BackupCatalog(repository: repository)
-        let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)
 
-        // Gather.
-        let survey = try await catalog.survey()
-        let continuity = try await archive.continuity()
-        var histories: [TimelineID: TimelineHistory] = [:]
-        for timeline in continuity.timelines where timeline.hasHistoryFile {
-            histories[timeline.timeline] = try await archive.history(of: timeline.timeline)
+        // Gather every history (`init --upgrade`): the rules count backups across all of them.
+        var parts: [HistoryPart] = []
+        for (repository, info) in try await RepositoryAccess.openHistories(settings) {
+            parts.append(try await HistoryPart.gather(repository: repository, info: info, compression: settings.compression))
         }
-        let backups = survey.backups.map { summary in
-            RetentionBackup(
-                id: summary.id, timeline: summary.timeline, startLSN: summary.startLSN, stopLSN: summary.stopLSN,
-                stopTime: summary.stopTime, pin: summary.pin.map(Self.retentionPin))
-        }
-        let plan = RetentionPlanner(rules: rules, backups: backups, continuity: continuity, histories: histories, now: clock()).plan()
+        let current = parts[parts.count - 1]
+        let backups = parts.flatMap(\.backups)
+        let plan = RetentionPlanner(rules: rules, backups: backups, continuity: current.continuity, histories: current.timelines, now: clock()).plan()
         let byID = Dictionary(uniqueKeysWithValues: backups.map { ($0.id, $0) })
         for id in plan.removed where byID[id]?.pin != nil || byID[id] == nil {
             throw RetentionError.wouldRemovePinned(id: id.description)
         }
 
         var report = RetentionReport(dryRun: dryRun, policy: settings.policy)
-        report.damaged = survey.damaged
+        report.damaged = parts.flatMap(\.damaged)
         report.kept = plan.kept.map { RetentionReport.Kept(id: $0.id, reasons: $0.reasons, pin: byID[$0.id]?.pin) }
-        report.wal = plan.walRemovals.map {
+        logger.info("retention plan", metadata: [
+            "policy": "\(settings.policy ?? "none")", "kept": "\(plan.kept.count)", "removed": "\(plan.removed.count)", "dryRun": "\(dryRun)",
+            "histories": "\(parts.count)",
+        ])
+        var sweeps: [String] = []
+        for (index, part) in parts.enumerated() {
+            sweeps.append(try await apply(plan, to: part, isCurrent: index == parts.count - 1, rules: rules, byID: byID, dryRun: dryRun, report: &report))
+        }
+        report.sweep = sweeps.first { $0 != "done" && $0 != "dry-run" } ?? sweeps[sweeps.count - 1]
+        return report
+    }
+
+    /// What one history holds, as retention plans with it.
+    struct HistoryPart {
+        var repository: Repository
+        var segmentSize: WALSegmentSize
+        var catalog: BackupCatalog
+        var archive: WALArchive
+        var damaged: [DamagedBackup]
+        var continuity: WALContinuity
+        var timelines: [TimelineID: TimelineHistory]
+        var backups: [RetentionBackup]
+
+        static func gather(repository: Repository, info: RepositoryInfo, compression: Compression) async throws -> HistoryPart {
+            let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
+            let catalog = BackupCatalog(repository: repository)
+            let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: compression)
+            let survey = try await catalog.survey()
+            let continuity = try await archive.continuity()
+            var timelines: [TimelineID: TimelineHistory] = [:]
+            for timeline in continuity.timelines where timeline.hasHistoryFile {
+                timelines[timeline.timeline] = try await archive.history(of: timeline.timeline)
+            }
+            let backups = survey.backups.map { summary in
+                RetentionBackup(
+                    id: summary.id, timeline: summary.timeline, startLSN: summary.startLSN, stopLSN: summary.stopLSN,
+                    stopTime: summary.stopTime, pin: summary.pin.map(RetentionService.retentionPin))
+            }
+            return HistoryPart(
+                repository: repository, segmentSize: segmentSize, catalog: catalog, archive: archive, damaged: survey.damaged,
+                continuity: continuity, timelines: timelines, backups: backups)
+        }
+    }
+
+    /// Applies (or, dry, reports) `plan`'s part in one history: its removed backups, the WAL its
+    /// kept backups no longer need (all of it, partials too, in an older history left without
+    /// a backup), then its leftovers and chunks. Returns the sweep's outcome.
+    private func apply(
+        _ plan: RetentionPlan, to part: HistoryPart, isCurrent: Bool, rules: RetentionRules?, byID: [BackupID: RetentionBackup],
+        dryRun: Bool, report: inout RetentionReport
+    ) async throws -> String {
+        let repository = part.repository
+        let catalog = part.catalog
+        let archive = part.archive
+        let own = Set(part.backups.map(\.id))
+        let removedHere = plan.removed.filter(own.contains)
+        let keptHere = plan.kept.contains { own.contains($0.id) }
+        // The current history keeps all its WAL until it has a kept backup (it is what the
+        // daemon is writing, and what the first backup after `init --upgrade` will need).
+        let walRemovals = isCurrent && !keptHere ? [] : RetentionPlanner(
+            rules: rules, backups: part.backups, continuity: part.continuity, histories: part.timelines, now: clock()
+        ).walRemovals(following: plan)
+        report.wal += walRemovals.map {
             RetentionReport.WALRemoval(timeline: $0.timeline, first: $0.first.name, last: $0.last.name, count: $0.count)
         }
-        let oldestKeptStart = plan.kept.compactMap { byID[$0.id]?.startLSN }.min()
+        var oldestKeptStart = plan.kept.compactMap { own.contains($0.id) ? byID[$0.id]?.startLSN : nil }.min()
+        if oldestKeptStart == nil, !isCurrent, let rules, RetentionPlanner.hasKeepRule(rules) {
+            oldestKeptStart = LSN(UInt64.max)  // an older history left without a backup: its partials go too
+        }
         let walListing = try await repository.store.list(prefix: archive.layout.prefix)
         let expiry = WALExpiry(
-            listing: walListing, layout: archive.layout, segmentSize: segmentSize, removals: plan.walRemovals, oldestKeptStart: oldestKeptStart)
-        report.walObjects = expiry.segmentObjects.count
-        report.walBytesFreed = expiry.bytes
-        report.partials = expiry.stalePartials.count
-        logger.info("retention plan", metadata: [
-            "policy": "\(settings.policy ?? "none")", "kept": "\(plan.kept.count)", "removed": "\(plan.removed.count)",
-            "walSegments": "\(plan.walRemovals.reduce(0) { $0 + $1.count })", "dryRun": "\(dryRun)",
-        ])
+            listing: walListing, layout: archive.layout, segmentSize: part.segmentSize, removals: walRemovals, oldestKeptStart: oldestKeptStart)
+        report.walObjects += expiry.segmentObjects.count
+        report.walBytesFreed += expiry.bytes
+        report.partials += expiry.stalePartials.count
 
         let sweep = ChunkSweep(catalog: catalog, margin: sweepMargin)
         if dryRun {
-            for id in plan.removed {
+            for id in removedHere {
                 let own = try await repository.store.list(prefix: catalog.layout.backupPrefix(id))
                 report.removed.append(removedEntry(id, byID, bytes: own.reduce(0) { $0 + $1.size }))
             }
             let found = try await sweep.candidates(modifiedBefore: clock().addingTimeInterval(-sweepMargin), excluding: Set(plan.removed))
-            report.chunks = RetentionReport.Chunks(removed: found.unreferenced.count, bytesFreed: found.bytes)
-            report.leftovers = try await catalog.incompleteBackups().map(\.id)
-            report.sweep = try await sweepBlocker(repository: repository, damaged: survey.damaged).map { "deferred: \($0)" } ?? "dry-run"
-            return report
+            report.chunks.removed += found.unreferenced.count
+            report.chunks.bytesFreed += found.bytes
+            report.leftovers += try await catalog.incompleteBackups().map(\.id)
+            return try await sweepBlocker(repository: repository, damaged: part.damaged).map { "deferred: \($0)" } ?? "dry-run"
         }
 
         // 1. Backups: backup.json first, then the backup's own objects.
-        for id in plan.removed {
+        for id in removedHere {
             let own = try await repository.store.list(prefix: catalog.layout.backupPrefix(id))
             try await catalog.removeBackup(id)
             report.removed.append(removedEntry(id, byID, bytes: own.reduce(0) { $0 + $1.size }))
@@ -103,43 +155,44 @@ public struct RetentionService: Sendable {
         try await deleteInBatches(expiry.segmentObjects.map(\.key), from: repository.store)
         try await deleteInBatches(expiry.partialObjects.map(\.key), from: repository.store)
         if !expiry.segmentObjects.isEmpty || !expiry.partialObjects.isEmpty {
-            logger.info("removed WAL", metadata: ["objects": "\(expiry.segmentObjects.count)", "partials": "\(expiry.stalePartials.count)"])
+            logger.info("removed WAL", metadata: [
+                "objects": "\(expiry.segmentObjects.count)", "partials": "\(expiry.stalePartials.count)", "history": "\(repository.layout.root)",
+            ])
         }
         // 3. Leftovers and chunks, under the backup lock.
-        if let blocker = try await sweepBlocker(repository: repository, damaged: survey.damaged) {
-            report.sweep = "deferred: \(blocker)"
+        if let blocker = try await sweepBlocker(repository: repository, damaged: part.damaged) {
             logger.notice("chunk sweep deferred: \(blocker)")
-            return report
+            return "deferred: \(blocker)"
         }
         let lock = RepositoryLock(repository: repository, name: "backup", purpose: "retention")
         let owner: LockOwner
         do {
             owner = try await lock.acquire()
         } catch LockError.held(_, _, let holder) {
-            report.sweep = "deferred: \(Self.describe(holder)) is running"
             logger.notice("chunk sweep deferred: \(Self.describe(holder)) is running")
-            return report
+            return "deferred: \(Self.describe(holder)) is running"
         }
         do {
             let lockTime = try await ChunkSweep.lockTime(lock)
             let held = try await lock.refresh(owner)
-            report.leftovers = try await catalog.cleanupIncomplete(olderThan: 0)
-            for id in report.leftovers { logger.info("removed the leftovers of backup \(id), which never completed") }
+            let leftovers = try await catalog.cleanupIncomplete(olderThan: 0)
+            report.leftovers += leftovers
+            for id in leftovers { logger.info("removed the leftovers of backup \(id), which never completed") }
             let outcome = try await sweep.sweep(lock: lock, owner: held, lockTime: lockTime)
-            report.chunks = RetentionReport.Chunks(removed: outcome.removed, bytesFreed: outcome.bytesFreed)
+            report.chunks.removed += outcome.removed
+            report.chunks.bytesFreed += outcome.bytesFreed
             logger.info("chunk sweep done", metadata: [
                 "removed": "\(outcome.removed)", "bytes": "\(outcome.bytesFreed)", "keptYoung": "\(outcome.young)",
             ])
         } catch let error as LockError {
-            report.sweep = "stopped: \(String(describing: error).split(separator: "\n").first ?? "")"
             logger.warning("chunk sweep stopped: \(error)")
-            return report
+            return "stopped: \(String(describing: error).split(separator: "\n").first ?? "")"
         } catch {
             try? await lock.release(owner)
             throw error
         }
         try await lock.release(owner)
-        return report
+        return "done"
     }
 
     /// Why the leftovers clean-up and the chunk sweep cannot run now, or nil: a damaged

@@ -46,10 +46,42 @@ public struct VerifyService: Sendable {
         public init() {}
     }
 
+    /// Verifies every history of the server (`init --upgrade`) in turn, or only the one holding
+    /// `--backup-id`; one report for all.
     public func run(_ options: Options) async throws -> VerifyReport {
         let started = ContinuousClock.now
         let walRetention = try settings.retentionRules()?.wal ?? .pitr
-        let (repository, info) = try await RepositoryAccess.openReadingInfo(settings)
+        var histories = try await RepositoryAccess.openHistories(settings)
+        if let text = options.backupID, let id = BackupID(text) {
+            histories = [try await RepositoryAccess.history(holding: id, in: histories)]
+        } else if options.backupID != nil {
+            histories = [histories[histories.count - 1]]
+        }
+        var report = VerifyReport()
+        for (repository, info) in histories {
+            let part = try await verify(options, repository: repository, info: info, walRetention: walRetention)
+            report.errors += part.errors
+            report.backups += part.backups
+            report.objectsRead += part.objectsRead
+            report.bytesRead += part.bytesRead
+            report.chunks += part.chunks
+            report.walObjects += part.walObjects
+            report.diverged += part.diverged
+        }
+
+        let elapsed = ContinuousClock.now - started
+        report.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        logger.info("verify finished", metadata: [
+            "backups": "\(report.backups.count)", "objects": "\(report.objectsRead)", "bytes": "\(report.bytesRead)",
+            "problems": "\(report.errors.count)", "histories": "\(histories.count)",
+        ])
+        return report
+    }
+
+    /// One history's part of `run`.
+    private func verify(
+        _ options: Options, repository: Repository, info: RepositoryInfo, walRetention: RetentionRules.WALRetention
+    ) async throws -> VerifyReport {
         let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
         let catalog = BackupCatalog(repository: repository)
         let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)
@@ -149,13 +181,6 @@ public struct VerifyService: Sendable {
         report.errors += await walProblems(
             covered: covered, continuity: continuity, archive: archive,
             rules: VerifyWALRules(walRetention: walRetention, newest: newest))
-
-        let elapsed = ContinuousClock.now - started
-        report.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        logger.info("verify finished", metadata: [
-            "backups": "\(report.backups.count)", "objects": "\(report.objectsRead)", "bytes": "\(report.bytesRead)",
-            "problems": "\(report.errors.count)",
-        ])
         return report
     }
 

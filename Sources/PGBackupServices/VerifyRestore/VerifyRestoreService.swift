@@ -67,7 +67,14 @@ public struct VerifyRestoreService: Sendable {
     /// interrupted); a verification that ran, passed or not, returns its stored record.
     public func run(_ options: VerifyRestoreOptions) async throws -> VerifyRestoreOutcome {
         let user = try RunAsUser.resolve(options.runAs)
-        let (repository, info) = try await RepositoryAccess.openReadingInfo(settings)
+        // The history holding --backup-id (`init --upgrade`), so that its major's binaries are
+        // the ones looked for; else the newest. The record goes into that history.
+        let histories = try await RepositoryAccess.openHistories(settings)
+        let (repository, info) = if let id = options.backupID {
+            try await RepositoryAccess.history(holding: id, in: histories)
+        } else {
+            histories[histories.count - 1]
+        }
         var binaries = try await ServerBinaries.find(major: info.postgresVersionNumber / 10000, configured: settings.postgresBindir)
         let instance = try ThrowawayInstance.create(user: user)
         logger.info("verifying a restore", metadata: ["directory": "\(instance.root)", "port": "\(instance.port)", "user": "\(user.name)"])

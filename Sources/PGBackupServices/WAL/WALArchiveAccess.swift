@@ -6,8 +6,10 @@ public enum WALArchiveAccess {
     /// The WAL archive of `settings.server`: the repository must exist and be initialized
     /// (`RepositoryError.notInitialized` otherwise); the segment size comes from its
     /// `repository.json`, the compression of new objects from the settings.
-    public static func open(_ settings: Settings) async throws -> WALArchive {
-        let (repository, info) = try await RepositoryAccess.openReadingInfo(settings)
+    /// `systemIdentifier`: the history of that cluster (`restore` of a backup taken before
+    /// `init --upgrade`); nil: the newest, the current cluster's.
+    public static func open(_ settings: Settings, systemIdentifier: String? = nil) async throws -> WALArchive {
+        let (repository, info) = try await RepositoryAccess.openReadingInfo(settings, systemIdentifier: systemIdentifier)
         let segmentSize: WALSegmentSize
         do {
             segmentSize = try WALSegmentSize(bytes: UInt64(max(0, info.walSegmentSize)))

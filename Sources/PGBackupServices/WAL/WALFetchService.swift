@@ -17,8 +17,9 @@ public struct WALFetchService: Sendable {
         self.logger = logger
     }
 
-    public func run(name: String, destination: String) async throws {
-        let archive = try await WALArchiveAccess.open(settings)
+    /// `systemIdentifier`: fetch from that cluster's history (`WALArchiveAccess.open`).
+    public func run(name: String, destination: String, systemIdentifier: String? = nil) async throws {
+        let archive = try await WALArchiveAccess.open(settings, systemIdentifier: systemIdentifier)
         try await archive.fetch(name, to: destination)
         logger.debug("fetched", metadata: ["file": "\(name)", "destination": "\(destination)"])
     }

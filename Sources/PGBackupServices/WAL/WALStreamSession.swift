@@ -21,7 +21,9 @@ extension WALStreamer {
             throw NotAPrimaryError(status: status, systemIdentifier: plan.info.systemIdentifier)
         }
         let cluster = try ClusterIdentity.read(from: connection)
-        try plan.info.check(belongsTo: cluster.systemIdentifier, walSegmentSize: cluster.walSegmentSize, location: plan.location)
+        try plan.info.check(
+            belongsTo: cluster.systemIdentifier, walSegmentSize: cluster.walSegmentSize, location: plan.location,
+            versionNumber: cluster.versionNumber, host: "\(plan.server)")
 
         // The server's history, and every history file of its path the repository lacks, stored
         // (queued ahead of any WAL of this session) before streaming.

@@ -46,9 +46,12 @@ extension WALStreamer {
             noteSplitBrain(chosen: primary.server, timeline: identity.timeline, others: choice.otherPrimaries)
         }
         guard let primary = choice.primary, let identity = primary.identity else {
-            let identified = statuses.compactMap(\.identity)
-            if let other = identified.first, identified.allSatisfy({ $0.systemIdentifier != systemIdentifier }) {
-                try info.check(belongsTo: other.systemIdentifier, walSegmentSize: info.walSegmentSize, location: location)
+            let identified = statuses.filter { $0.identity != nil }
+            if let other = identified.first, let identity = other.identity,
+               identified.allSatisfy({ $0.identity?.systemIdentifier != systemIdentifier }) {
+                try info.check(
+                    belongsTo: identity.systemIdentifier, walSegmentSize: info.walSegmentSize, location: location,
+                    versionNumber: other.versionNumber, host: "\(other.server)")
             }
             throw NoPrimaryError(refusal: choice.refusal ?? "no primary answers", servers: statuses)
         }

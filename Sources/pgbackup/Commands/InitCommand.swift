@@ -18,10 +18,22 @@ struct InitCommand: AsyncParsableCommand {
             in repository.json with the key's id. A repository stays what it was created as: a \
             key for a plaintext repository, or no key or another key for an encrypted one, is \
             refused (exit 1).
+
+            After pg_upgrade, the cluster has a new system identifier and major version, and the \
+            repository refuses it. --upgrade begins the new cluster's history in the same \
+            repository (under <server>@<system identifier>/, recorded in <server>/upgrades/): \
+            the daemon, backup, wal-push and check then work on the new cluster, while every \
+            older backup stays listed, verifiable and restorable (with its own major's server \
+            binaries), and retention counts backups across both. Take a backup at once after it. \
+            Refused when the repository already belongs to this cluster or the server's major is \
+            older than the repository's.
             """
     )
 
     @OptionGroup var global: GlobalOptions
+
+    @Flag(help: "After pg_upgrade: begin the upgraded cluster's history in this repository.")
+    var upgrade = false
 
     @Flag(help: "Print the result as JSON.")
     var json = false
@@ -29,10 +41,18 @@ struct InitCommand: AsyncParsableCommand {
     func run() async throws {
         let settings = try global.settings()
         let logger = global.logger(for: settings, label: "init")
-        let result = try await InitService(settings: settings, logger: logger).run()
+        let result = try await InitService(settings: settings, logger: logger).run(upgrade: upgrade)
         if json {
             try printJSON(result)
         } else {
+            if let record = result.upgrade {
+                print("""
+                    began a new history of server '\(result.server)' in \(result.repository) after a major upgrade: \
+                    system \(record.previousSystemIdentifier) (PostgreSQL \(record.previousPostgresVersionNumber / 10000)) → \
+                    system \(record.systemIdentifier) (PostgreSQL \(record.postgresVersionNumber / 10000)), under \(record.root)/
+                    the older backups stay listed and restorable; take a backup of the upgraded cluster now: `pgbackup backup`
+                    """)
+            }
             print("""
                 \(result.created ? "initialized" : "already initialized"): server '\(result.server)' in \(result.repository)
                 system identifier: \(result.systemIdentifier)

@@ -29,12 +29,13 @@ struct ListCommand: AsyncParsableCommand {
         _ = global.logger(for: settings, label: "list")
         let listing = BackupListing(settings: settings)
         let entries = try await listing.entries()
-        let gaps = try await listing.gaps()
+        let gapsByHistory = try await listing.gapsByHistory()
+        let gaps = gapsByHistory.flatMap(\.gaps)
         let verifications = await listing.lastVerifications()
         if json {
             try printJSON(entries.map { entry in
                 guard case .complete(let backup) = entry else { return WithWALGaps(entry, walGaps: [], lastVerification: verifications[entry.id]) }
-                return WithWALGaps(entry, walGaps: BackupListing.gaps(gaps, after: backup.startLSN), lastVerification: verifications[entry.id])
+                return WithWALGaps(entry, walGaps: BackupListing.gaps(gapsByHistory, of: backup), lastVerification: verifications[entry.id])
             })
             return
         }
@@ -43,7 +44,7 @@ struct ListCommand: AsyncParsableCommand {
             print("no backups of server '\(settings.server)'")
             return
         }
-        let header = ["ID", "STATUS", "TL", "START LSN", "STOP LSN", "START TIME", "STOP TIME", "SIZE", "NEW", "DEDUPLICATED", "COMPRESSION", "DURATION", "PIN", "VERIFIED"]
+        let header = ["ID", "STATUS", "PG", "TL", "START LSN", "STOP LSN", "START TIME", "STOP TIME", "SIZE", "NEW", "DEDUPLICATED", "COMPRESSION", "DURATION", "PIN", "VERIFIED"]
         var damaged: [DamagedBackup] = []
         let rows = entries.map { entry in
             guard case .complete(let backup) = entry else {
@@ -51,7 +52,7 @@ struct ListCommand: AsyncParsableCommand {
                 return [entry.id.description, "damaged"] + Array(repeating: "-", count: header.count - 2)
             }
             return [
-                backup.id.description, backup.status.rawValue, "\(backup.timeline.rawValue)", backup.startLSN.description,
+                backup.id.description, backup.status.rawValue, "\(backup.postgresMajor)", "\(backup.timeline.rawValue)", backup.startLSN.description,
                 backup.stopLSN.description, Formatting.time(backup.startTime), Formatting.time(backup.stopTime),
                 Formatting.bytes(backup.databaseSize), Formatting.bytes(backup.storedNew), Formatting.bytes(backup.storedDeduplicated),
                 backup.compression.description, Formatting.duration(backup.durationSeconds), backup.pin?.rawValue ?? "-",

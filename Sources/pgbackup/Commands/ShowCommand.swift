@@ -26,7 +26,7 @@ struct ShowCommand: AsyncParsableCommand {
         _ = global.logger(for: settings, label: "show")
         let listing = BackupListing(settings: settings)
         let manifest = try await listing.show(id)
-        let gaps = BackupListing.gaps(try await listing.gaps(), after: manifest.startLSN)
+        let gaps = BackupListing.gaps(try await listing.gapsByHistory(), of: BackupSummary(manifest))
         let verification = await listing.lastVerifications()[manifest.id]
         if json {
             try printJSON(WithWALGaps(manifest, walGaps: gaps, lastVerification: verification))

@@ -22,6 +22,11 @@ struct WALFetchCommand: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    @Option(help: ArgumentHelp(
+        "Fetch from the history of this cluster (restore writes it for a backup taken before `init --upgrade`); default: the current cluster's.",
+        valueName: "id"))
+    var systemIdentifier: String?
+
     @Argument(help: ArgumentHelp("The WAL file name (%f).", valueName: "name"))
     var name: String
 
@@ -35,7 +40,7 @@ struct WALFetchCommand: AsyncParsableCommand {
         let settings = try global.settings(refusingUnimplemented: false)
         let logger = global.logger(for: settings, label: "wal-fetch")
         do {
-            try await WALFetchService(settings: settings, logger: logger).run(name: name, destination: destination)
+            try await WALFetchService(settings: settings, logger: logger).run(name: name, destination: destination, systemIdentifier: systemIdentifier)
         } catch WALArchiveError.notFound {
             logger.debug("not in the WAL archive", metadata: ["file": "\(name)"])
             throw ExitCode(ExitStatus.failure)
