@@ -21,7 +21,7 @@ struct BackupEndToEndTests {
 
     static let options = PostgresCluster.Options(settings: ["autovacuum": "off"], walSegmentSizeMB: 1)
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func aBackupWithATablespaceIsCompleteListedAndEveryObjectVerifies(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -103,7 +103,7 @@ struct BackupEndToEndTests {
         }
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func aSecondBackupWithFewChangesStoresFarFewerNewBytes(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -141,7 +141,7 @@ struct BackupEndToEndTests {
         }
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func aKilledBackupIsNeverListedAndTheNextOneCleansUp(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -171,7 +171,7 @@ struct BackupEndToEndTests {
         }
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func aSecondConcurrentBackupIsRefusedAndTheFirstCompletes(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -190,7 +190,7 @@ struct BackupEndToEndTests {
         }
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func badInputGetsClearErrorsAndNonZeroExits(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }

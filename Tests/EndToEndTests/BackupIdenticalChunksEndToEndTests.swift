@@ -11,7 +11,7 @@ struct BackupIdenticalChunksEndToEndTests {
     static let chunkSize = 4 << 20
     static let copies = 6
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func identicalChunksInOneBackupAreStoredOnce(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }

@@ -70,7 +70,7 @@ struct CheckEndToEndTests {
         return daemon
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func noBackupThenHealthy(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }

@@ -30,7 +30,7 @@ struct ChecksumFailureEndToEndTests {
         return (result.status, value, result.standardError)
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func aDamagedPageKeepsTheBackupNamesTheFileAndTheRestoreHoldsEveryOtherRow(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }

@@ -120,7 +120,7 @@ func isContiguous(_ segments: [WALSegmentName]) -> Bool {
 
 @Suite("pgbackup daemon: WAL streaming, end to end", .serialized)
 struct DaemonEndToEndTests {
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func everyArchivedSegmentIsByteIdenticalAndAStopIsGraceful(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -151,7 +151,7 @@ struct DaemonEndToEndTests {
         }
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func theSlotNeverPassesWhatTheRepositoryHolds(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -193,7 +193,7 @@ struct DaemonEndToEndTests {
         }
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func aKilledDaemonResumesWithoutAGap(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -223,7 +223,7 @@ struct DaemonEndToEndTests {
         }
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func aPromotionIsFollowedOntoTheNewTimeline(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }

@@ -70,7 +70,7 @@ struct DaemonFailoverEndToEndTests {
     /// Streams from A with B listed first, never from B; A crashes for good, B is promoted and
     /// takes writes: the daemon follows B, stores `00000002.history`, and the latest restore has
     /// every row committed on A (B is synchronous) and every row written on B.
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func theDaemonStreamsFromThePrimaryOnlyAndFollowsItAfterACrash(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }

@@ -83,7 +83,7 @@ struct DaemonRPOZeroTests {
         return true
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func theRunningDaemonStoresTheSpoolsTailWhenThePrimaryIsLost(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -115,7 +115,7 @@ struct DaemonRPOZeroTests {
         }
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func aDaemonKilledWithThePrimaryStoresTheSpoolsTailBeforeRetrying(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }

@@ -10,7 +10,7 @@ import Glibc
 
 @Suite("pgbackup daemon: acknowledgement, partial segments, reconnection", .serialized)
 struct DaemonResilienceTests {
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func synchronousCommitsWaitForTheSpoolAndProceed(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -42,7 +42,7 @@ struct DaemonResilienceTests {
         }
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func losingTheSpoolLosesAtMostThePartialInterval(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -79,7 +79,7 @@ struct DaemonResilienceTests {
         }
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func aLostConnectionIsRetriedWithoutAGap(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -111,7 +111,7 @@ struct DaemonResilienceTests {
         }
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func anotherClustersRepositoryStopsTheDaemon(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -136,7 +136,7 @@ extension DaemonFixture {
 
 @Suite("pgbackup daemon: WAL the server no longer has", .serialized)
 struct DaemonGapTests {
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func recycledWALIsReportedAsAGapAndStreamingGoesOn(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }

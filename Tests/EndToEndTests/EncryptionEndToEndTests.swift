@@ -95,7 +95,7 @@ struct EncryptionEndToEndTests {
 
     // MARK: the whole path
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func anEncryptedRepositoryServesEveryCommandWithNothingReadableAtRestAndRotates(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -205,7 +205,7 @@ struct EncryptionEndToEndTests {
         var names: [String]
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func keyProblemsAndDamagedObjectsFailClosedAndWriteNothing(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }

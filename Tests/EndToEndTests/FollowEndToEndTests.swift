@@ -33,7 +33,7 @@ struct FollowEndToEndTests {
         var seconds: Double
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func followRepointsAStandbyAndRejoinsTheFormerPrimary(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }

@@ -87,7 +87,7 @@ struct RestoreEndToEndTests {
         Dictionary(uniqueKeysWithValues: batches.map { ($0, rowsPerBatch) })
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func everyKindOfTargetYieldsExactlyTheRowsCommittedUpToIt(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -136,7 +136,7 @@ struct RestoreEndToEndTests {
         }
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func badInputIsRefusedBeforeAnythingIsWrittenAndADamagedChunkStopsTheRestore(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -185,7 +185,7 @@ struct RestoreEndToEndTests {
         }
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func aStandbyRestoreStreamsFromThePrimaryAfterReplay(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -222,7 +222,7 @@ struct RestoreEndToEndTests {
         }
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func theLatestRestoreFollowsATimelineAfterAPromotion(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }

@@ -76,7 +76,7 @@ struct RetentionEndToEndTests {
         if wait > 0 { try await Task.sleep(for: .seconds(wait)) }
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func aRedundancyPolicyRemovesTheOldestAndWhatIsKeptRestores(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -154,7 +154,7 @@ struct RetentionEndToEndTests {
         }
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func pinnedBackupsOfBothKindsSurviveAndRestoreAndStandaloneKeepsOnlyItsWAL(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -212,7 +212,7 @@ struct RetentionEndToEndTests {
         }
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func aBackupRunningDuringRetentionCompletesAndRestores(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -267,7 +267,7 @@ struct RetentionEndToEndTests {
         }
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func theLeftoversOfAKilledBackupAndStalePartialsGoWithoutAPolicy(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -312,7 +312,7 @@ struct RetentionEndToEndTests {
         }
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func badPinUnpinAndPolicyInputIsRefused(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }

@@ -28,7 +28,7 @@ struct SettingsEndToEndTests {
         }
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func settingsThatAreNotImplementedAreRefusedBeforeAnythingIsStored(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -80,7 +80,7 @@ struct SettingsEndToEndTests {
         }
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func aStandbyRestoreDoesNotCopyPgbackupsPasswordAndItsConfigurationFileIsPrivate(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }

@@ -31,7 +31,7 @@ struct SplitBrainWALPushEndToEndTests {
         return segment
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func aFormerPrimaryArchivingAfterTheFailoverIsKeptApartAndReported(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }

@@ -19,7 +19,7 @@ struct UpgradeEndToEndTests {
     static let options = PostgresCluster.Options(
         name: "pg16", settings: ["wal_keep_size": "'256MB'"], walSegmentSizeMB: 1, major: 16)
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func anUpgradedClusterGetsItsOwnHistoryAndTheOldBackupsStayRestorable(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -108,6 +108,30 @@ struct UpgradeEndToEndTests {
         let confirmed = try await PGBackupBinary.run(["init"], environment: environment)
         #expect(confirmed.status == 0, "\(confirmed.standardError)")
         #expect(confirmed.standardOutput.contains("already initialized"))
+
+        // A spool the old cluster's daemon left a tail in (killed, not stopped): the old cluster's
+        // newest WAL file, under a name the upgraded cluster reuses. The upgraded cluster's daemon
+        // sets it aside (never stored into the new history, never deleted), then streams.
+        let spool = scratch.path + "/spool/main"
+        let oldPgWAL = try FileManager.default.contentsOfDirectory(atPath: old.dataDirectory + "/pg_wal").filter { $0.count == 24 }.sorted()
+        let lastOld = try #require(oldPgWAL.last)
+        let leftTail = lastOld + ".partial"
+        try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: old.dataDirectory + "/pg_wal/" + lastOld, toPath: spool + "/" + leftTail)
+        let newDaemon = try BackgroundProcess(
+            PGBackupBinary.path, ["daemon", "--status-interval", "1", "--partial-interval", "1"], environment: daemonEnvironment)
+        defer { newDaemon.send(SIGKILL) }
+        let streaming = ContinuousClock.now + .seconds(90)
+        while newDaemon.isRunning, !newDaemon.standardError.contains("streaming WAL"), ContinuousClock.now < streaming {
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(newDaemon.standardError.contains("the spool held WAL of database system \(oldSystem)"), "\(newDaemon.standardError.suffix(3000))")
+        #expect(newDaemon.standardError.contains("streaming WAL"), "\(newDaemon.standardError.suffix(3000))")
+        #expect(FileManager.default.contentsEqual(
+            atPath: spool + "/foreign-\(oldSystem)/" + leftTail, andPath: old.dataDirectory + "/pg_wal/" + lastOld))
+        newDaemon.send(SIGTERM)
+        let stopped = try await newDaemon.wait(timeout: .seconds(60))
+        #expect(stopped.status == 0, "\(newDaemon.standardError.suffix(2000))")
 
         // 5. A backup of the upgraded cluster; both listed with their clusters and majors.
         try await insertBatch(3, on: new)

@@ -35,7 +35,7 @@ struct VerifyEndToEndTests {
         return (Set(manifest.files.flatMap { $0.chunks ?? [] }.map(\.sha256)), Set(manifest.files.compactMap(\.packed?.pack)))
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func aHealthyRepositoryVerifiesAndEveryDamagedObjectIsNamed(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -144,7 +144,7 @@ struct VerifyEndToEndTests {
         }
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func theHolesRetentionMakesOnPurposeAreNotProblems(kind: RepositoryKind) async throws {
         typealias Restore = RestoreEndToEndTests
         let scratch = try ScratchDirectory()

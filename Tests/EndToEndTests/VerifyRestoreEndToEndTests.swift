@@ -59,7 +59,7 @@ struct VerifyRestoreEndToEndTests {
         try #require(try await VerificationLog(repository: try fixture.repository.mainServer).records().last)
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func aHealthyBackupVerifiesAndFailingChecksAndDamageFailWithTheReasonStored(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }

@@ -39,7 +39,7 @@ struct WALPushFetchEndToEndTests {
         ])
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func archiveCommandStoresSegmentsThatFetchReturnsIdentical(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -105,7 +105,7 @@ struct WALPushFetchEndToEndTests {
         }
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func aStandbyReplaysFromTheArchiveThroughRestoreCommand(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -140,7 +140,7 @@ struct WALPushFetchEndToEndTests {
         }
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func missingFilesAreQuietAndHistoryAndPartialFilesAreServed(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -190,7 +190,7 @@ struct WALPushFetchEndToEndTests {
         }
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.tested)
     func walPushNeedsAnInitializedRepository(kind: RepositoryKind) async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }

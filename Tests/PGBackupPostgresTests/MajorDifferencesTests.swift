@@ -41,4 +41,21 @@ struct MajorDifferencesTests {
             #expect(setting == (cluster.major >= 18 ? "1" : "0"))
         }
     }
+
+    /// Every segment begins with a long page header naming the database system that wrote it
+    /// (what the daemon checks before it stores a spool a previous run left: after pg_upgrade the
+    /// new cluster reuses the old one's segment names); its magic changes with the major.
+    @Test func everySegmentNamesItsDatabaseSystem() async throws {
+        try await withPostgresCluster(.init(name: "wal-header")) { cluster in
+            let system = try await cluster.sql("SELECT system_identifier FROM pg_control_system()").trimmingCharacters(in: .whitespacesAndNewlines)
+            let segment = try await cluster.sql("SELECT pg_walfile_name(pg_current_wal_insert_lsn())").trimmingCharacters(in: .whitespacesAndNewlines)
+            let bytes = try #require(FileManager.default.contents(atPath: cluster.dataDirectory + "/pg_wal/" + segment))
+            let header = try #require(WALLongPageHeader(bytes))
+            #expect(String(header.systemIdentifier) == system)
+            #expect(header.segmentSize == 16 << 20 && header.blockSize == 8192)
+            #expect(header.timeline == TimelineID(1))
+            let magic: [Int: UInt16] = [15: 0xD110, 16: 0xD113, 17: 0xD116, 18: 0xD118]
+            #expect(header.magic == magic[cluster.major], "PostgreSQL \(cluster.major): 0x\(String(header.magic, radix: 16))")
+        }
+    }
 }

@@ -93,6 +93,15 @@ public final class WALStreamer: Sendable {
         let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)
         let spoolDirectory = "\(options.spoolDirectory)/\(settings.server)"
         let spool = try WALSpool(directory: spoolDirectory, segmentSize: segmentSize)
+        // A spool the daemon of the cluster before a pg_upgrade left: its WAL's names collide with
+        // the upgraded cluster's, and it belongs to the older history, never to this one.
+        if let system = UInt64(info.systemIdentifier) {
+            for (file, found) in try spool.setAsideForeignWAL(systemIdentifier: system) {
+                logger.error(
+                    "the spool held WAL of database system \(found), not of this repository's \(system) (a spool from before pg_upgrade?): moved aside, not stored",
+                    metadata: ["file": "\(file)", "into": "\(spoolDirectory)/foreign-\(found)"])
+            }
+        }
 
         let archivedEnd = try await archive.continuity().streamingResumePoint?.lsn ?? .zero
         let progress = SharedProgress(StreamProgress(start: archivedEnd, archived: archivedEnd))
