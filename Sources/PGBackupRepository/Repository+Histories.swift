@@ -42,7 +42,13 @@ public struct RepositoryUpgrade: Codable, Sendable, Hashable {
 
 extension RepositoryInfo {
     /// The major version: 16 for 160014.
-    public var postgresMajor: Int { postgresVersionNumber / 10000 }
+    public var postgresMajor: Int { PostgresVersion.major(of: postgresVersionNumber) }
+
+    /// Whether another cluster (another system identifier) of `versionNumber` is pg_upgrade's
+    /// new cluster rather than a different one: its major is newer than the repository's.
+    public func isUpgrade(to versionNumber: Int?) -> Bool {
+        versionNumber.map { PostgresVersion.major(of: $0) > postgresMajor } ?? false
+    }
 }
 
 extension Repository {

@@ -1,3 +1,5 @@
+import PGBackupFoundations
+
 /// Why the repository cannot be used as asked. Descriptions say what to do next.
 public enum RepositoryError: Error, Sendable, CustomStringConvertible, Equatable {
     /// No `repository.json` for the server.
@@ -38,7 +40,7 @@ public enum RepositoryError: Error, Sendable, CustomStringConvertible, Equatable
         case let .systemIdentifierMismatch(server, location, repository, cluster):
             "the repository for server '\(server)' in \(location) belongs to database system \(repository), but the server is system \(cluster)\nHINT: point PGBACKUP_REPO or --server at this cluster's own repository; a new cluster needs a new server name"
         case let .clusterUpgraded(server, location, host, repository, repositoryVersion, cluster, clusterVersion):
-            "the server\(host.map { " at \($0)" } ?? "") is database system \(cluster) on PostgreSQL \(clusterVersion / 10000), but the repository for server '\(server)' in \(location) holds system \(repository) on PostgreSQL \(repositoryVersion / 10000)"
+            "the server\(host.map { " at \($0)" } ?? "") is database system \(cluster) on PostgreSQL \(PostgresVersion.major(of: clusterVersion)), but the repository for server '\(server)' in \(location) holds system \(repository) on PostgreSQL \(PostgresVersion.major(of: repositoryVersion))"
                 + "\nHINT: if this cluster was upgraded with pg_upgrade, run `pgbackup init --upgrade` to begin its history in this repository (the older backups stay listed and restorable); otherwise point PGBACKUP_REPO or --server at this cluster's own repository"
         case let .upgradeRefused(server, location, reason, hint):
             "unable to begin a new history of server '\(server)' in \(location): \(reason)\nHINT: \(hint)"

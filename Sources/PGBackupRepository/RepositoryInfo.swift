@@ -62,7 +62,7 @@ public struct RepositoryInfo: Codable, Sendable, Hashable {
         belongsTo systemIdentifier: UInt64, walSegmentSize: Int, location: String, versionNumber: Int? = nil, host: String? = nil
     ) throws(RepositoryError) {
         guard self.systemIdentifier == String(systemIdentifier) else {
-            if let versionNumber, versionNumber / 10000 > postgresMajor {
+            if let versionNumber, isUpgrade(to: versionNumber) {
                 throw .clusterUpgraded(
                     server: server, location: location, host: host, repository: self.systemIdentifier,
                     repositoryVersion: postgresVersionNumber, cluster: String(systemIdentifier), clusterVersion: versionNumber)

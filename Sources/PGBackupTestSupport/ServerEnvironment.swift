@@ -1,4 +1,5 @@
 import Foundation
+import PGBackupFoundations
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -86,15 +87,9 @@ public struct PostgresBinaries: Sendable {
         guard FileManager.default.isExecutableFile(atPath: dir + "/initdb"),
               FileManager.default.isExecutableFile(atPath: dir + "/pg_ctl"),
               let result = try? await runProcess(dir + "/postgres", ["--version"], timeout: .seconds(10)), result.succeeded,
-              let major = majorOfVersionOutput(result.standardOutput)
+              let major = PostgresVersion.major(fromVersionOutput: result.standardOutput)
         else { return nil }
         return PostgresBinaries(directory: dir, major: major)
-    }
-
-    /// 16 from "postgres (PostgreSQL) 16.14" or "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)".
-    static func majorOfVersionOutput(_ text: String) -> Int? {
-        guard let range = text.range(of: "(PostgreSQL) ") else { return nil }
-        return Int(text[range.upperBound...].prefix { $0.isNumber })
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import PGBackupFoundations
 import Testing
 @testable import PGBackupServices
 
@@ -57,8 +58,8 @@ struct VerifyRestoreTests {
             #expect(major == 17 && tried.joined().contains("postgres_bindir 17=/nonexistent/17/bin"))
             #expect("\(error)".contains("PostgreSQL 17") && "\(error)".contains("PGBACKUP_POSTGRES_BINDIR"))
         }
-        #expect(ServerBinaries.majorVersion(inVersionOutput: "postgres (PostgreSQL) 16.14\n") == 16)
-        #expect(ServerBinaries.majorVersion(inVersionOutput: "pg_config (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)") == 15)
+        #expect(PostgresVersion.major(fromVersionOutput: "postgres (PostgreSQL) 16.14\n") == 16)
+        #expect(PostgresVersion.major(fromVersionOutput: "pg_config (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)") == 15)
     }
 
     @Test func verifyRunAsComesFromTheFileOrTheEnvironment() throws {

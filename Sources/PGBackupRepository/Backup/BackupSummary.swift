@@ -55,7 +55,7 @@ public struct BackupSummary: Codable, Sendable, Hashable {
         status = manifest.checksumFailures == nil ? .complete : .checksumFailures
         systemIdentifier = manifest.systemIdentifier
         postgresVersionNumber = manifest.postgresVersionNumber
-        postgresMajor = manifest.postgresVersionNumber / 10000
+        postgresMajor = PostgresVersion.major(of: manifest.postgresVersionNumber)
         label = manifest.label
         timeline = manifest.timeline
         startLSN = manifest.startLSN

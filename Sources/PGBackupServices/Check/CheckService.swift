@@ -62,7 +62,7 @@ public struct CheckService: Sendable {
         if let info, let primary, let system = primary.systemIdentifier {
             if info.systemIdentifier != String(system) {
                 let detail: String
-                if let version = primary.versionNumber, version / 10000 > info.postgresMajor {
+                if let version = primary.versionNumber, info.isUpgrade(to: version) {
                     // pg_upgrade's new cluster: say what to run (`init --upgrade`).
                     let upgraded = RepositoryError.clusterUpgraded(
                         server: settings.server, location: repository?.store.location ?? "", host: primary.server,
@@ -70,7 +70,7 @@ public struct CheckService: Sendable {
                         clusterVersion: version)
                     detail = "\(upgraded)".replacingOccurrences(of: "\nHINT:", with: "; HINT:")
                 } else {
-                    detail = "the repository belongs to system identifier \(info.systemIdentifier) (PostgreSQL \(info.postgresMajor)) but \(primary.server) is \(system)\(primary.versionNumber.map { " (PostgreSQL \($0 / 10000))" } ?? ""): a different cluster; HINT: PGBACKUP_REPO or PGBACKUP_SERVER names another cluster's repository: point the configuration at this cluster's own"
+                    detail = "the repository belongs to system identifier \(info.systemIdentifier) (PostgreSQL \(info.postgresMajor)) but \(primary.server) is \(system)\(primary.versionNumber.map { " (PostgreSQL \(PostgresVersion.major(of: $0)))" } ?? ""): a different cluster; HINT: PGBACKUP_REPO or PGBACKUP_SERVER names another cluster's repository: point the configuration at this cluster's own"
                 }
                 repositoryResult = CheckResult(name: "repository", ok: false, detail: detail)
             } else {

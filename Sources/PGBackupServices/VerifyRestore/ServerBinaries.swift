@@ -1,4 +1,5 @@
 import Foundation
+import PGBackupFoundations
 
 /// The server binaries (`pg_ctl`, `postgres`, `psql`, `pg_amcheck`) of one PostgreSQL major version.
 struct ServerBinaries: Sendable {
@@ -38,7 +39,7 @@ struct ServerBinaries: Sendable {
             let environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
             let version = try await ChildProcess.run(pgConfig, ["--version"], environment: environment, timeout: .seconds(30))
             let bindir = try await ChildProcess.run(pgConfig, ["--bindir"], environment: environment, timeout: .seconds(30))
-            let found = Self.majorVersion(inVersionOutput: version.output)
+            let found = PostgresVersion.major(fromVersionOutput: version.output)
             let directory = bindir.output.trimmingCharacters(in: .whitespacesAndNewlines)
             if found == major, usable(directory) { return ServerBinaries(directory: directory) }
             tried.append("\(pgConfig) --bindir (\(directory.isEmpty ? "none" : directory), version \(found.map(String.init) ?? "unknown"))")
@@ -55,12 +56,6 @@ struct ServerBinaries: Sendable {
     static func majorVersion(ofServerIn directory: String) async throws -> Int? {
         let environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
         let version = try await ChildProcess.run(directory + "/postgres", ["--version"], environment: environment, timeout: .seconds(30))
-        return majorVersion(inVersionOutput: version.output)
-    }
-
-    /// 16 from "postgres (PostgreSQL) 16.14" or "pg_config (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
-    /// (the first number after the program's name).
-    static func majorVersion(inVersionOutput text: String) -> Int? {
-        text.split(separator: " ").dropFirst().lazy.compactMap { Int($0.prefix { $0.isNumber }) }.first
+        return PostgresVersion.major(fromVersionOutput: version.output)
     }
 }

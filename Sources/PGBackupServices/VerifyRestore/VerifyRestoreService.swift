@@ -75,7 +75,7 @@ public struct VerifyRestoreService: Sendable {
         } else {
             histories[histories.count - 1]
         }
-        var binaries = try await ServerBinaries.find(major: info.postgresVersionNumber / 10000, configured: settings.postgresBindir)
+        var binaries = try await ServerBinaries.find(major: info.postgresMajor, configured: settings.postgresBindir)
         let instance = try ThrowawayInstance.create(user: user)
         logger.info("verifying a restore", metadata: ["directory": "\(instance.root)", "port": "\(instance.port)", "user": "\(user.name)"])
         let startedAt = Date()
@@ -103,8 +103,8 @@ public struct VerifyRestoreService: Sendable {
                 checks.append(.init(name: "restore", ok: false, detail: "\(error)"))
             }
             if result != nil {
-                if let manifest = chosen.withLock({ $0 }), manifest.postgresVersionNumber / 10000 != info.postgresVersionNumber / 10000 {
-                    binaries = try await ServerBinaries.find(major: manifest.postgresVersionNumber / 10000, configured: settings.postgresBindir)
+                if let manifest = chosen.withLock({ $0 }), PostgresVersion.major(of: manifest.postgresVersionNumber) != info.postgresMajor {
+                    binaries = try await ServerBinaries.find(major: PostgresVersion.major(of: manifest.postgresVersionNumber), configured: settings.postgresBindir)
                 }
                 try instance.writeOverrides()
                 if let sql = options.checkSQL {

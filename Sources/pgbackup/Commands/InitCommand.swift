@@ -1,4 +1,5 @@
 import ArgumentParser
+import PGBackupFoundations
 import PGBackupServices
 
 struct InitCommand: AsyncParsableCommand {
@@ -48,8 +49,8 @@ struct InitCommand: AsyncParsableCommand {
             if let record = result.upgrade {
                 print("""
                     began a new history of server '\(result.server)' in \(result.repository) after a major upgrade: \
-                    system \(record.previousSystemIdentifier) (PostgreSQL \(record.previousPostgresVersionNumber / 10000)) → \
-                    system \(record.systemIdentifier) (PostgreSQL \(record.postgresVersionNumber / 10000)), under \(record.root)/
+                    system \(record.previousSystemIdentifier) (PostgreSQL \(PostgresVersion.major(of: record.previousPostgresVersionNumber))) → \
+                    system \(record.systemIdentifier) (PostgreSQL \(PostgresVersion.major(of: record.postgresVersionNumber))), under \(record.root)/
                     the older backups stay listed and restorable; take a backup of the upgraded cluster now: `pgbackup backup`
                     """)
             }
