@@ -15,6 +15,9 @@ public struct ReplicationSlotInfo: Hashable, Sendable {
         self.restartLSN = restartLSN
         self.restartTimeline = restartTimeline
     }
+
+    /// `restartLSN` with its timeline; nil when the slot keeps no WAL.
+    public var restart: (lsn: LSN, timeline: TimelineID?)? { restartLSN.map { ($0, restartTimeline) } }
 }
 
 /// What `createPhysicalReplicationSlot` did.

@@ -47,7 +47,7 @@ extension WALStreamer {
             }
             slot = try connection.readReplicationSlot(plan.slot)
         }
-        var slotRestart = slot.flatMap { info in info.restartLSN.map { ($0, info.restartTimeline) } }
+        var slotRestart = slot?.restart
         let start = SessionPlan.start(
             archiveEnds: plan.archiveEnds, history: history, slot: slotRestart,
             server: (cluster.timeline, cluster.walPosition), segmentSize: plan.segmentSize)
@@ -76,7 +76,7 @@ extension WALStreamer {
                 // remedy, then the same position again.
                 invalidation = try replaceInvalidatedSlot(connection, plan: plan, error.invalidatedSlot!, inactiveSince: nil)
                 try connection.createPhysicalReplicationSlot(plan.slot, reserveWAL: true)
-                slotRestart = try connection.readReplicationSlot(plan.slot).flatMap { info in info.restartLSN.map { ($0, info.restartTimeline) } }
+                slotRestart = try connection.readReplicationSlot(plan.slot)?.restart
                 continue
             } catch let error as ReplicationError where error.sqlState == "58P01" && resumingFromArchive {
                 // The server recycled WAL the repository never got (the slot was dropped,
