@@ -14,7 +14,8 @@ percent-escapes such as `%2F` in query values are already decoded. Real S3 signs
 even from the aws CLI. Before moto computes the signature, this launcher rewrites the URL it
 looks at into what S3 signs: the path exactly as the client sent it (S3 does not normalize it),
 each query key and value quoted with only `-_.~` left bare. The client's encoding is never
-bent to please moto; the test server is. Everything else is stock `moto.server.main`.
+bent to please moto; the test server is. It also makes conditional writes atomic, as S3's are
+(below). Everything else is stock `moto.server.main`.
 """
 import sys
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -46,6 +47,27 @@ def _authenticate_and_authorize_action(self, iam_request_cls, resource="*"):
 
 
 authorization.ActionAuthenticatorMixin._authenticate_and_authorize_action = _authenticate_and_authorize_action
+
+# Real S3 decides a conditional write (`If-None-Match: *` on PUT and CompleteMultipartUpload)
+# atomically: of concurrent creators exactly one wins. moto's threaded server checks and stores
+# in two steps, so two concurrent creators can both be told 200 (seen: 2 of 16 won). Conditional
+# writes are serialized here, as S3 serializes them; every other request runs as before.
+import threading
+
+from moto.s3.responses import S3Response
+
+_conditional_writes = threading.Lock()
+_key_response = S3Response.key_response
+
+
+def _key_response_atomic_when_conditional(self, request, full_url, headers):
+    if request.headers.get("If-None-Match") is None:
+        return _key_response(self, request, full_url, headers)
+    with _conditional_writes:
+        return _key_response(self, request, full_url, headers)
+
+
+S3Response.key_response = _key_response_atomic_when_conditional
 
 def bootstrap(endpoint):
     import json
