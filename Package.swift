@@ -1,7 +1,10 @@
 // swift-tools-version:6.0
 // pgbackup — backup and point-in-time recovery for PostgreSQL.
 //
-// Layers, lowest first; each module imports only the ones below it (see ../shared/DESIGN.md):
+// Layers, lowest first; each module imports only the ones below it (see ../shared/DESIGN.md).
+// Every module a target imports is declared here (scripts/check-imports checks it; the build runs
+// with --explicit-target-dependency-import-check=error, which catches an import from outside the
+// declared graph):
 //   C system libraries (CLibPQ, CZlib, CZstd, CCurl + CCurlShim)
 //   → PGBackupFoundations (LSN, timelines, WAL segment names, history files, tar, codecs, checksums)
 //   → PGBackupStorage     (the ObjectStore protocol and its drivers)
@@ -65,13 +68,14 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .executableTarget(
             name: "pgbackup",
             dependencies: [
-                "PGBackupDaemon", "PGBackupServices", "PGBackupRepository",
+                "PGBackupFoundations", "PGBackupStorage", "PGBackupRepository", "PGBackupServices", "PGBackupDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -87,22 +91,34 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
-        .testTarget(name: "PGBackupStorageTests", dependencies: ["PGBackupStorage", "PGBackupTestSupport"]),
-        .testTarget(name: "PGBackupPostgresTests", dependencies: ["PGBackupPostgres", "PGBackupTestSupport"]),
-        .testTarget(name: "PGBackupRepositoryTests", dependencies: ["PGBackupRepository", "PGBackupTestSupport"]),
+        .testTarget(name: "PGBackupStorageTests", dependencies: ["PGBackupFoundations", "PGBackupStorage", "PGBackupTestSupport"]),
+        .testTarget(name: "PGBackupPostgresTests", dependencies: ["PGBackupFoundations", "PGBackupPostgres", "PGBackupTestSupport"]),
+        .testTarget(
+            name: "PGBackupRepositoryTests",
+            dependencies: ["PGBackupFoundations", "PGBackupStorage", "PGBackupRepository", "PGBackupTestSupport"]),
         .testTarget(
             name: "PGBackupServicesTests",
             dependencies: [
-                "PGBackupServices", "PGBackupTestSupport",
+                "PGBackupFoundations", "PGBackupStorage", "PGBackupPostgres", "PGBackupRepository", "PGBackupServices",
+                "PGBackupTestSupport",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
-        .testTarget(name: "PGBackupDaemonTests", dependencies: ["PGBackupDaemon", "PGBackupServices", "PGBackupTestSupport"]),
+        .testTarget(
+            name: "PGBackupDaemonTests",
+            dependencies: [
+                "PGBackupFoundations", "PGBackupStorage", "PGBackupServices", "PGBackupDaemon", "PGBackupTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(
             name: "EndToEndTests",
             // The repository library reads back what the binary stored, to check it object by object.
             // The restore tests call the services' internals (`@testable import PGBackupServices`).
-            dependencies: ["pgbackup", "PGBackupServices", "PGBackupRepository", "PGBackupStorage", "PGBackupTestSupport"]),
+            dependencies: [
+                "pgbackup", "PGBackupFoundations", "PGBackupStorage", "PGBackupRepository", "PGBackupServices",
+                "PGBackupTestSupport", .product(name: "Logging", package: "swift-log"),
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )
