@@ -17,7 +17,7 @@ public enum ReplicationMode: String, Sendable {
 /// The answer to `IDENTIFY_SYSTEM`.
 public struct SystemIdentity: Sendable, Hashable {
     /// pg_control's system identifier: the same for a primary, its standbys and its backups.
-    public var systemIdentifier: UInt64
+    public var systemIdentifier: SystemIdentifier
     /// The server's current timeline.
     public var timeline: TimelineID
     /// The current WAL flush position.
@@ -25,7 +25,7 @@ public struct SystemIdentity: Sendable, Hashable {
     /// The database of a `replication=database` session; nil for a physical one.
     public var database: String?
 
-    public init(systemIdentifier: UInt64, timeline: TimelineID, xlogPosition: LSN, database: String?) {
+    public init(systemIdentifier: SystemIdentifier, timeline: TimelineID, xlogPosition: LSN, database: String?) {
         self.systemIdentifier = systemIdentifier
         self.timeline = timeline
         self.xlogPosition = xlogPosition
@@ -169,7 +169,7 @@ public final class PostgresConnection {
             throw PostgresError.unexpectedResponse("IDENTIFY_SYSTEM returned \(rows.count) rows of \(rows.first?.count ?? 0) columns, expected 1 row of 4")
         }
         let row = rows[0]
-        guard let systemIdentifier = row[0].flatMap({ UInt64($0) }),
+        guard let systemIdentifier = row[0].flatMap({ SystemIdentifier($0) }),
               let timeline = row[1].flatMap({ UInt32($0) }),
               let position = row[2].flatMap({ LSN($0) })
         else {

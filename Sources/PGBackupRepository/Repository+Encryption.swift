@@ -47,7 +47,7 @@ extension Repository {
         var found = newest?.info
         if found == nil { found = try await plain.infoIfPresent() }
         if let existing = found {
-            try existing.check(belongsTo: UInt64(info.systemIdentifier)!, walSegmentSize: info.walSegmentSize, location: store.location, versionNumber: info.postgresVersionNumber)
+            try existing.check(belongsTo: info.systemIdentifier, walSegmentSize: info.walSegmentSize, location: store.location, versionNumber: info.postgresVersionNumber)
             return (try plain.opened(existing, key: key), .alreadyInitialized(existing))
         }
         // Created only if absent: of concurrent inits exactly one writes, and the others decide

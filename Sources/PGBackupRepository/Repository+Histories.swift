@@ -23,11 +23,11 @@ public struct RepositoryUpgrade: Codable, Sendable, Hashable {
     public var server: String
     /// The new history's root (`<server>@<system identifier>`).
     public var root: String
-    public var systemIdentifier: String
+    public var systemIdentifier: SystemIdentifier
     public var postgresVersionNumber: Int
     /// The history it follows: its root, cluster and PostgreSQL version.
     public var previousRoot: String
-    public var previousSystemIdentifier: String
+    public var previousSystemIdentifier: SystemIdentifier
     public var previousPostgresVersionNumber: Int
     public var upgradedAt: Date
     /// The pgbackup version that wrote it.

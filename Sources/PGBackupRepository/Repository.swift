@@ -53,7 +53,7 @@ public struct Repository: Sendable {
     /// cluster. Idempotent; refuses another cluster's repository.
     public func initialize(_ info: RepositoryInfo) async throws -> Initialization {
         if let existing = try await infoIfPresent() {
-            try existing.check(belongsTo: UInt64(info.systemIdentifier)!, walSegmentSize: info.walSegmentSize, location: store.location, versionNumber: info.postgresVersionNumber)
+            try existing.check(belongsTo: info.systemIdentifier, walSegmentSize: info.walSegmentSize, location: store.location, versionNumber: info.postgresVersionNumber)
             return .alreadyInitialized(existing)
         }
         try await store.put(layout.info, bytes: try RepositoryJSON.encode(info))

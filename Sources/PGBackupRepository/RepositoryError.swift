@@ -5,15 +5,15 @@ public enum RepositoryError: Error, Sendable, CustomStringConvertible, Equatable
     /// No `repository.json` for the server.
     case notInitialized(server: String, location: String)
     /// The repository holds another cluster's backups.
-    case systemIdentifierMismatch(server: String, location: String, repository: String, cluster: String)
+    case systemIdentifierMismatch(server: String, location: String, repository: SystemIdentifier, cluster: SystemIdentifier)
     /// The server is another cluster on a newer major than the repository's newest history: most
     /// likely the same cluster after `pg_upgrade` (`init --upgrade` begins its history).
     /// `host`: the server that answered, when known.
-    case clusterUpgraded(server: String, location: String, host: String?, repository: String, repositoryVersion: Int, cluster: String, clusterVersion: Int)
+    case clusterUpgraded(server: String, location: String, host: String?, repository: SystemIdentifier, repositoryVersion: Int, cluster: SystemIdentifier, clusterVersion: Int)
     /// `init --upgrade` has nothing to do, or must not do it (`reason`, `hint`).
     case upgradeRefused(server: String, location: String, reason: String, hint: String)
     /// The cluster's WAL segment size differs from the repository's.
-    case segmentSizeMismatch(server: String, repository: Int, cluster: Int)
+    case segmentSizeMismatch(server: String, repository: WALSegmentSize, cluster: WALSegmentSize)
     /// The repository was written by a newer pgbackup.
     case unsupportedFormat(key: String, version: Int)
     /// A repository document could not be decoded.
@@ -45,7 +45,7 @@ public enum RepositoryError: Error, Sendable, CustomStringConvertible, Equatable
         case let .upgradeRefused(server, location, reason, hint):
             "unable to begin a new history of server '\(server)' in \(location): \(reason)\nHINT: \(hint)"
         case let .segmentSizeMismatch(server, repository, cluster):
-            "the repository for server '\(server)' uses \(repository)-byte WAL segments, but the server uses \(cluster)"
+            "the repository for server '\(server)' uses \(repository) WAL segments, but the server uses \(cluster)"
         case let .unsupportedFormat(key, version):
             "'\(key)' has repository format \(version), newer than this pgbackup understands (\(RepositoryInfo.currentFormatVersion))\nHINT: upgrade pgbackup"
         case let .corrupt(key, location, reason):

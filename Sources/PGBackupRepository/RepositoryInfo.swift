@@ -1,16 +1,17 @@
 import Foundation
+import PGBackupFoundations
 
 /// `<server>/repository.json`: what the repository is and which PostgreSQL cluster it belongs to.
 public struct RepositoryInfo: Codable, Sendable, Hashable {
     /// The repository format this file describes; readers refuse versions they do not know.
     public var formatVersion: Int
     public var server: String
-    /// `pg_control`'s database system identifier, as decimal text (JSON numbers lose 64-bit precision).
-    public var systemIdentifier: String
+    /// `pg_control`'s database system identifier (decimal text in the JSON).
+    public var systemIdentifier: SystemIdentifier
     /// `server_version_num`, e.g. 150018.
     public var postgresVersionNumber: Int
-    /// WAL segment size in bytes (`wal_segment_size`).
-    public var walSegmentSize: Int
+    /// `wal_segment_size` (bytes in the JSON).
+    public var walSegmentSize: WALSegmentSize
     /// `none`, or `aes-256-gcm` for a repository created with a key (`encryptionKey` then holds
     /// its wrapped data key). A repository stays what it was created as.
     public var encryption: String
@@ -28,12 +29,12 @@ public struct RepositoryInfo: Codable, Sendable, Hashable {
 
     /// A plaintext repository's description. `withEncryptionKey` makes it an encrypted one.
     public init(
-        server: String, systemIdentifier: UInt64, postgresVersionNumber: Int, walSegmentSize: Int,
+        server: String, systemIdentifier: SystemIdentifier, postgresVersionNumber: Int, walSegmentSize: WALSegmentSize,
         createdAt: Date = Date(), createdBy: String
     ) {
         self.formatVersion = Self.plaintextFormatVersion
         self.server = server
-        self.systemIdentifier = String(systemIdentifier)
+        self.systemIdentifier = systemIdentifier
         self.postgresVersionNumber = postgresVersionNumber
         self.walSegmentSize = walSegmentSize
         self.encryption = "none"
@@ -59,16 +60,16 @@ public struct RepositoryInfo: Codable, Sendable, Hashable {
     /// cluster on a newer major is `.clusterUpgraded` (pg_upgrade's new cluster: `init
     /// --upgrade`); `host` names the server that answered.
     public func check(
-        belongsTo systemIdentifier: UInt64, walSegmentSize: Int, location: String, versionNumber: Int? = nil, host: String? = nil
+        belongsTo systemIdentifier: SystemIdentifier, walSegmentSize: WALSegmentSize, location: String, versionNumber: Int? = nil, host: String? = nil
     ) throws(RepositoryError) {
-        guard self.systemIdentifier == String(systemIdentifier) else {
+        guard self.systemIdentifier == systemIdentifier else {
             if let versionNumber, isUpgrade(to: versionNumber) {
                 throw .clusterUpgraded(
                     server: server, location: location, host: host, repository: self.systemIdentifier,
-                    repositoryVersion: postgresVersionNumber, cluster: String(systemIdentifier), clusterVersion: versionNumber)
+                    repositoryVersion: postgresVersionNumber, cluster: systemIdentifier, clusterVersion: versionNumber)
             }
             throw .systemIdentifierMismatch(
-                server: server, location: location, repository: self.systemIdentifier, cluster: String(systemIdentifier))
+                server: server, location: location, repository: self.systemIdentifier, cluster: systemIdentifier)
         }
         guard self.walSegmentSize == walSegmentSize else {
             throw .segmentSizeMismatch(server: server, repository: self.walSegmentSize, cluster: walSegmentSize)

@@ -1,3 +1,5 @@
+import PGBackupFoundations
+
 /// Object keys of one server's part of a repository (DESIGN.md, "Repository format").
 ///
 /// A server's first history (the cluster `init` bound it to) lives under `<server>/`; each later
@@ -24,7 +26,7 @@ public struct RepositoryLayout: Sendable, Hashable {
     }
 
     /// The root of the history `init --upgrade` begins for the cluster `systemIdentifier`.
-    public static func upgradedRoot(server: String, systemIdentifier: String) -> String {
+    public static func upgradedRoot(server: String, systemIdentifier: SystemIdentifier) -> String {
         "\(server)@\(systemIdentifier)"
     }
 

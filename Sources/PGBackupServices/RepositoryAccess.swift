@@ -30,13 +30,13 @@ public enum RepositoryAccess {
 
     /// The history of the cluster `systemIdentifier` (`wal-fetch --system-identifier`, written
     /// by `restore` into `restore_command`); nil: the newest.
-    public static func openReadingInfo(_ settings: Settings, systemIdentifier: String?) async throws -> (repository: Repository, info: RepositoryInfo) {
+    public static func openReadingInfo(_ settings: Settings, systemIdentifier: SystemIdentifier?) async throws -> (repository: Repository, info: RepositoryInfo) {
         guard let systemIdentifier else { return try await openReadingInfo(settings) }
         let histories = try await openHistories(settings)
         guard let history = histories.first(where: { $0.info.systemIdentifier == systemIdentifier }) else {
             throw RepositoryError.corrupt(
                 key: RepositoryLayout(server: settings.server).upgradesPrefix, location: histories[0].repository.store.location,
-                reason: "server '\(settings.server)' has no history of system \(systemIdentifier) (it has \(histories.map(\.info.systemIdentifier).joined(separator: ", ")))")
+                reason: "server '\(settings.server)' has no history of system \(systemIdentifier) (it has \(histories.map(\.info.systemIdentifier.description).joined(separator: ", ")))")
         }
         return history
     }

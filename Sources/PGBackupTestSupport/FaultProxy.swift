@@ -173,7 +173,7 @@ public final class FaultProxy: Sendable {
             shutdown(client, Int32(SHUT_WR))
             close(client)
         case let .stall(duration):
-            Thread.sleep(forTimeInterval: Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18)
+            Thread.sleep(forTimeInterval: duration.inSeconds)
             close(client)
         case .truncateResponse:
             forward(client, head: head, rest: rest, answerLimit: 64)

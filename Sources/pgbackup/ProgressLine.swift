@@ -30,7 +30,7 @@ struct ProgressLine: Sendable {
         let started = ContinuousClock.now
         return { done, total in
             let elapsed = ContinuousClock.now - started
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let seconds = elapsed.inSeconds
             show(Self.transfer(done: done, total: total, seconds: seconds))
         }
     }

@@ -173,7 +173,7 @@ struct DaemonSlotInvalidationTests {
 
             // Both backups keep the server's backup_manifest: version 2 naming this cluster on 17+.
             let catalog = BackupCatalog(repository: try fixture.repository.mainServer)
-            let system = UInt64(try await cluster.sql("SELECT system_identifier FROM pg_control_system()").trimmingCharacters(in: .whitespacesAndNewlines))
+            let system = SystemIdentifier(try await cluster.sql("SELECT system_identifier FROM pg_control_system()").trimmingCharacters(in: .whitespacesAndNewlines))
             for summary in try await catalog.list() {
                 let content = try #require(try await catalog.serverManifest(of: try await catalog.manifest(summary.id)))
                 let header = try ServerManifestHeader(parsing: content)

@@ -28,7 +28,7 @@ struct VerifyServerManifestEndToEndTests {
             let catalog = BackupCatalog(repository: repository)
             var manifest = try await catalog.manifest(id)
             let content = try #require(try await catalog.serverManifest(of: manifest))
-            let other = try #require(UInt64(manifest.systemIdentifier)) ^ 1
+            let other = manifest.systemIdentifier.rawValue ^ 1
             let original = "\"System-Identifier\": \(manifest.systemIdentifier),"
             let text = String(decoding: content, as: UTF8.self)
             try #require(text.contains(original), "\(text.prefix(200))")

@@ -51,7 +51,7 @@ struct MajorDifferencesTests {
             let segment = try await cluster.sql("SELECT pg_walfile_name(pg_current_wal_insert_lsn())").trimmingCharacters(in: .whitespacesAndNewlines)
             let bytes = try #require(FileManager.default.contents(atPath: cluster.dataDirectory + "/pg_wal/" + segment))
             let header = try #require(WALLongPageHeader(bytes))
-            #expect(String(header.systemIdentifier) == system)
+            #expect(header.systemIdentifier.description == system)
             #expect(header.segmentSize == 16 << 20 && header.blockSize == 8192)
             #expect(header.timeline == TimelineID(1))
             let magic: [Int: UInt16] = [15: 0xD110, 16: 0xD113, 17: 0xD116, 18: 0xD118]

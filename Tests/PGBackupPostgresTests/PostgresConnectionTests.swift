@@ -17,7 +17,7 @@ struct PostgresConnectionTests {
             let identity = try connection.identifySystem()
             let after = try await cluster.currentWALLSN()
 
-            #expect(String(identity.systemIdentifier) == systemIdentifier)
+            #expect(identity.systemIdentifier.description == systemIdentifier)
             #expect(identity.timeline == TimelineID(1))
             #expect(identity.database == nil)
             #expect(before < identity.xlogPosition)

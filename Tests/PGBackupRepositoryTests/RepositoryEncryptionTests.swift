@@ -10,7 +10,7 @@ import Testing
 struct RepositoryEncryptionTests {
     static let info = RepositoryInfo(
         server: "main", systemIdentifier: 7_311_234_567_890_123_456, postgresVersionNumber: 150_018,
-        walSegmentSize: 16 << 20, createdBy: "test")
+        walSegmentSize: 16_777_216, createdBy: "test")
 
     /// `body` throws a `RepositoryError` that `matches`, and its description shows no key.
     func expectRefusal(

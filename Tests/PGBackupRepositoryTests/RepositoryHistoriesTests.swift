@@ -9,17 +9,17 @@ import Testing
 @Suite("Repository histories after a major upgrade")
 struct RepositoryHistoriesTests {
     static let old = RepositoryInfo(
-        server: "main", systemIdentifier: 7_300_000_000_000_000_016, postgresVersionNumber: 160_014, walSegmentSize: 16 << 20,
+        server: "main", systemIdentifier: 7_300_000_000_000_000_016, postgresVersionNumber: 160_014, walSegmentSize: 16_777_216,
         createdBy: "test")
     static let new = RepositoryInfo(
-        server: "main", systemIdentifier: 7_400_000_000_000_000_018, postgresVersionNumber: 180_001, walSegmentSize: 16 << 20,
+        server: "main", systemIdentifier: 7_400_000_000_000_000_018, postgresVersionNumber: 180_001, walSegmentSize: 16_777_216,
         createdBy: "test")
 
     @Test func anUpgradedClusterIsNamedAsSuchAndAnotherClusterIsNot() {
         #expect(throws: RepositoryError.clusterUpgraded(
             server: "main", location: "memory://", host: "db1:5432", repository: Self.old.systemIdentifier, repositoryVersion: 160_014,
             cluster: Self.new.systemIdentifier, clusterVersion: 180_001)) {
-            try Self.old.check(belongsTo: 7_400_000_000_000_000_018, walSegmentSize: 16 << 20, location: "memory://", versionNumber: 180_001, host: "db1:5432")
+            try Self.old.check(belongsTo: 7_400_000_000_000_000_018, walSegmentSize: 16_777_216, location: "memory://", versionNumber: 180_001, host: "db1:5432")
         }
         let upgraded = RepositoryError.clusterUpgraded(
             server: "main", location: "file:///r", host: "db1:5432", repository: "1", repositoryVersion: 160_014, cluster: "2",
@@ -30,7 +30,7 @@ struct RepositoryHistoriesTests {
         for version in [160_020, 150_018, nil] {
             #expect(throws: RepositoryError.systemIdentifierMismatch(
                 server: "main", location: "memory://", repository: Self.old.systemIdentifier, cluster: "42")) {
-                try Self.old.check(belongsTo: 42, walSegmentSize: 16 << 20, location: "memory://", versionNumber: version)
+                try Self.old.check(belongsTo: 42, walSegmentSize: 16_777_216, location: "memory://", versionNumber: version)
             }
         }
     }

@@ -6,7 +6,7 @@ import PGBackupStorage
 @Suite("repository.json")
 struct RepositoryInfoTests {
     let info = RepositoryInfo(server: "main", systemIdentifier: 7_441_234_567_890_123_456, postgresVersionNumber: 150018,
-                              walSegmentSize: 16 << 20, createdAt: Date(timeIntervalSince1970: 1_795_342_500.125),
+                              walSegmentSize: 16_777_216, createdAt: Date(timeIntervalSince1970: 1_795_342_500.125),
                               createdBy: "pgbackup test")
 
     @Test func initializeCreatesThenConfirms() async throws {
@@ -28,7 +28,7 @@ struct RepositoryInfoTests {
         let repository = Repository(store: MemoryObjectStore(), server: "main")
         _ = try await repository.initialize(info)
         let other = RepositoryInfo(server: "main", systemIdentifier: 42, postgresVersionNumber: 150018,
-                                   walSegmentSize: 16 << 20, createdBy: "x")
+                                   walSegmentSize: 16_777_216, createdBy: "x")
         await #expect {
             try await repository.initialize(other)
         } throws: { error in
@@ -36,8 +36,8 @@ struct RepositoryInfoTests {
             return text.contains("belongs to database system 7441234567890123456") && text.contains("server is system 42")
         }
         var otherSegments = info
-        otherSegments.walSegmentSize = 64 << 20
-        await #expect(throws: RepositoryError.segmentSizeMismatch(server: "main", repository: 16 << 20, cluster: 64 << 20)) {
+        otherSegments.walSegmentSize = 67_108_864
+        await #expect(throws: RepositoryError.segmentSizeMismatch(server: "main", repository: 16_777_216, cluster: 67_108_864)) {
             try await repository.initialize(otherSegments)
         }
     }
@@ -45,7 +45,7 @@ struct RepositoryInfoTests {
     @Test func serversAreSeparate() async throws {
         let store = MemoryObjectStore()
         _ = try await Repository(store: store, server: "a").initialize(info)
-        let other = RepositoryInfo(server: "b", systemIdentifier: 42, postgresVersionNumber: 150018, walSegmentSize: 16 << 20, createdBy: "x")
+        let other = RepositoryInfo(server: "b", systemIdentifier: 42, postgresVersionNumber: 150018, walSegmentSize: 16_777_216, createdBy: "x")
         guard case .created = try await Repository(store: store, server: "b").initialize(other) else { Issue.record("b not created"); return }
         #expect(try await store.list(prefix: "").map(\.key) == ["a/repository.json", "b/repository.json"])
     }

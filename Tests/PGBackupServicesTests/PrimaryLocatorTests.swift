@@ -5,9 +5,9 @@ import PGBackupServices
 
 @Suite("primary locator: choosing the server to stream from")
 struct PrimaryLocatorTests {
-    static let system: UInt64 = 7_000_000_000_000_000_001
+    static let system: SystemIdentifier = 7_000_000_000_000_000_001
 
-    func status(_ host: String, timeline: UInt32 = 1, standby: Bool = false, system: UInt64 = system) -> ServerStatus {
+    func status(_ host: String, timeline: UInt32 = 1, standby: Bool = false, system: SystemIdentifier = system) -> ServerStatus {
         ServerStatus(
             server: ConninfoServer(host: host, port: "5432"),
             identity: SystemIdentity(systemIdentifier: system, timeline: TimelineID(timeline), xlogPosition: LSN(0x1000), database: nil),

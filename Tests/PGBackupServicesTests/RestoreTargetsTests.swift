@@ -11,7 +11,7 @@ import Glibc
 /// `RestoreTargets`: what each mode may write into, decided before anything is written.
 @Suite("Restore targets")
 struct RestoreTargetsTests {
-    static let cluster: UInt64 = 7_311_234_567_890_123_456
+    static let cluster: SystemIdentifier = 7_311_234_567_890_123_456
 
     /// A scratch directory with `data` and `ts` paths (not created) and a plan for them.
     struct Fixture {
@@ -33,8 +33,8 @@ struct RestoreTargetsTests {
         }
 
         /// A pg_control whose first 8 bytes are `identifier` (the machine's byte order).
-        func control(_ identifier: UInt64) throws {
-            var bytes = withUnsafeBytes(of: identifier) { Array($0) }
+        func control(_ identifier: SystemIdentifier) throws {
+            var bytes = withUnsafeBytes(of: identifier.rawValue) { Array($0) }
             bytes += Array(repeating: 0, count: 8184)
             try write("data/global/pg_control", bytes)
         }

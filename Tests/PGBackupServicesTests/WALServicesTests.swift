@@ -19,7 +19,7 @@ struct WALServicesTests {
         return settings
     }
 
-    func initialize(walSegmentSize: Int = 1 << 20) async throws {
+    func initialize(walSegmentSize: WALSegmentSize = 1_048_576) async throws {
         let store = try FileObjectStore(root: directory + "/repo", create: true)
         _ = try await Repository(store: store, server: "main").initialize(RepositoryInfo(
             server: "main", systemIdentifier: 7_000_000_000_000_000_001, postgresVersionNumber: 150018,
@@ -64,7 +64,13 @@ struct WALServicesTests {
 
     @Test func anImpossibleSegmentSizeInRepositoryJSONIsReportedAsCorrupt() async throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try await initialize(walSegmentSize: 3 << 20)
+        try await initialize()
+        // The size is decoded with repository.json: an impossible one in the file is refused there.
+        let info = directory + "/repo/main/repository.json"
+        let json = try String(contentsOfFile: info, encoding: .utf8)
+        #expect(json.contains("\"walSegmentSize\" : 1048576"))
+        try json.replacingOccurrences(of: "\"walSegmentSize\" : 1048576", with: "\"walSegmentSize\" : 3145728")
+            .write(toFile: info, atomically: true, encoding: .utf8)
         do {
             _ = try await WALArchiveAccess.open(settings())
             Issue.record("a 3 MiB segment size was accepted")

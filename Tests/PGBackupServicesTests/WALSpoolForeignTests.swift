@@ -7,12 +7,12 @@ import Testing
 /// reuses the old segment names) is set aside, kept whole, and never uploaded.
 struct WALSpoolForeignTests {
     /// The first 40 bytes of a segment: `XLogLongPageHeaderData` with `system` at byte 24.
-    static func longHeader(system: UInt64, longFlag: Bool = true) -> [UInt8] {
+    static func longHeader(system: SystemIdentifier, longFlag: Bool = true) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: 40)
         bytes[0] = 0x18; bytes[1] = 0xD1  // a page magic; not checked (it changes with every major)
         bytes[2] = longFlag ? 0x02 : 0x00
         bytes[4] = 1  // timeline 1
-        for index in 0..<8 { bytes[24 + index] = UInt8(truncatingIfNeeded: system >> (8 * UInt64(index))) }
+        for index in 0..<8 { bytes[24 + index] = UInt8(truncatingIfNeeded: system.rawValue >> (8 * UInt64(index))) }
         return bytes
     }
 
@@ -21,8 +21,8 @@ struct WALSpoolForeignTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let size = try WALSegmentSize(megabytes: 1)
         let spool = try WALSpool(directory: directory, segmentSize: size)
-        let ours: UInt64 = 7_447_335_128_424_424_424
-        let theirs: UInt64 = 7_300_000_000_000_000_001
+        let ours: SystemIdentifier = 7_447_335_128_424_424_424
+        let theirs: SystemIdentifier = 7_300_000_000_000_000_001
         let foreignTail = Self.longHeader(system: theirs) + [UInt8](repeating: 7, count: 100)
         try Data(foreignTail).write(to: URL(fileURLWithPath: directory + "/000000010000000000000005.partial"))
         try Data(Self.longHeader(system: theirs)).write(to: URL(fileURLWithPath: directory + "/000000010000000000000004"))

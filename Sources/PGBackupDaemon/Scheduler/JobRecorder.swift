@@ -42,7 +42,7 @@ struct JobRecorder: Sendable {
             outcome = .failure(error)
         }
         let elapsed = ContinuousClock.now - clock
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.inSeconds
         let endTime = now()
         var metadata: Logger.Metadata = [
             "event": "job_end", "job": "\(kind.rawValue)", "trigger": "\(trigger)",

@@ -59,11 +59,6 @@ public struct PhaseTimes: Sendable, Codable, Hashable {
         let fraction = String(millis % 1000)
         return "\(millis / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"
     }
-
-    /// A duration in seconds.
-    public static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
 }
 
 /// Records `PhaseTimes` as an operation goes, from any thread.
@@ -90,7 +85,7 @@ public final class PhaseClock: Sendable {
     public func lap(_ name: String) -> Double {
         let now = ContinuousClock.now
         let phase = state.withLock { state in
-            let phase = PhaseTimes.Phase(name: name, seconds: PhaseTimes.seconds(now - state.lastLap))
+            let phase = PhaseTimes.Phase(name: name, seconds: (now - state.lastLap).inSeconds)
             state.lastLap = now
             state.phases.append(phase)
             return phase
@@ -101,7 +96,7 @@ public final class PhaseClock: Sendable {
 
     /// Adds `name`, from `start` until now, inside the top-level phase `within`.
     public func record(_ name: String, since start: ContinuousClock.Instant, within: String) {
-        record(name, seconds: PhaseTimes.seconds(ContinuousClock.now - start), within: within)
+        record(name, seconds: (ContinuousClock.now - start).inSeconds, within: within)
     }
 
     /// Adds `name` of `seconds` (e.g. summed over parallel jobs) inside `within`.

@@ -8,7 +8,7 @@ public struct WALLongPageHeader: Sendable, Hashable {
     public var timeline: TimelineID
     public var pageAddress: LSN
     /// `xlp_sysid`: the database system (`pg_control_system()`) that wrote the segment.
-    public var systemIdentifier: UInt64
+    public var systemIdentifier: SystemIdentifier
     public var segmentSize: UInt32
     public var blockSize: UInt32
 
@@ -30,7 +30,7 @@ public struct WALLongPageHeader: Sendable, Hashable {
         magic = UInt16(little(0, 2))
         timeline = TimelineID(UInt32(little(4, 4)))
         pageAddress = LSN(little(8, 8))
-        systemIdentifier = little(24, 8)
+        systemIdentifier = SystemIdentifier(rawValue: little(24, 8))
         segmentSize = UInt32(little(32, 4))
         blockSize = UInt32(little(36, 4))
     }

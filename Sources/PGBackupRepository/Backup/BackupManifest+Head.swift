@@ -13,7 +13,7 @@ extension BackupManifest: IdentifiedManifest {
     public struct Head: Decodable, Sendable, Hashable, IdentifiedManifest {
         public var id: BackupID
         /// The cluster it was taken from (a server has several after `init --upgrade`).
-        public var systemIdentifier: String
+        public var systemIdentifier: SystemIdentifier
         public var postgresVersionNumber: Int
         public var label: String
         public var timeline: TimelineID

@@ -13,7 +13,7 @@ public struct BackupManifest: Codable, Sendable, Hashable {
     public var id: BackupID
     public var server: String
     /// `pg_control`'s database system identifier, as decimal text (JSON numbers lose 64-bit precision).
-    public var systemIdentifier: String
+    public var systemIdentifier: SystemIdentifier
     /// `server_version_num`, e.g. 150018.
     public var postgresVersionNumber: Int
     /// The timeline the backup started on.
@@ -72,7 +72,7 @@ public struct BackupManifest: Codable, Sendable, Hashable {
     public static let currentFormatVersion = 1
 
     public init(
-        id: BackupID, server: String, systemIdentifier: UInt64, postgresVersionNumber: Int, timeline: TimelineID,
+        id: BackupID, server: String, systemIdentifier: SystemIdentifier, postgresVersionNumber: Int, timeline: TimelineID,
         startLSN: LSN, stopLSN: LSN, startTime: Date, stopTime: Date, label: String, compression: Compression,
         encryption: String = "none", chunking: ChunkingPolicy, tablespaces: [Tablespace], files: [File],
         totals: Totals, serverManifest: StoredObject?, wal: WALRange, durationSeconds: Double, pinned: Bool = false
@@ -80,7 +80,7 @@ public struct BackupManifest: Codable, Sendable, Hashable {
         self.formatVersion = Self.currentFormatVersion
         self.id = id
         self.server = server
-        self.systemIdentifier = String(systemIdentifier)
+        self.systemIdentifier = systemIdentifier
         self.postgresVersionNumber = postgresVersionNumber
         self.timeline = timeline
         self.startLSN = startLSN

@@ -15,7 +15,7 @@ public struct BackupSummary: Codable, Sendable, Hashable {
     public var status: Status
     /// The cluster it was taken from: a server holds several after `init --upgrade`, each with
     /// its own system identifier and major.
-    public var systemIdentifier: String
+    public var systemIdentifier: SystemIdentifier
     /// `server_version_num` of the backed-up server, e.g. 160014, and its major (16): the
     /// server binaries a restore of it needs.
     public var postgresVersionNumber: Int

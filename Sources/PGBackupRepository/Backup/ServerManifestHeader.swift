@@ -1,4 +1,5 @@
 import Foundation
+import PGBackupFoundations
 
 /// The head of PostgreSQL's own `backup_manifest`: its format version and, from version 2
 /// (PostgreSQL 17+), the system identifier of the cluster it describes. The server writes it
@@ -14,14 +15,14 @@ public struct ServerManifestHeader: Sendable, Hashable {
     /// `PostgreSQL-Backup-Manifest-Version`: 1 or 2.
     public var version: Int
     /// `System-Identifier` (version 2); nil in version 1.
-    public var systemIdentifier: UInt64?
+    public var systemIdentifier: SystemIdentifier?
 
     /// The versions pgbackup understands.
     public static let supportedVersions = 1...2
     /// How far into the manifest `"Files"` must start.
     static let headLimit = 4096
 
-    public init(version: Int, systemIdentifier: UInt64?) {
+    public init(version: Int, systemIdentifier: SystemIdentifier?) {
         self.version = version
         self.systemIdentifier = systemIdentifier
     }
@@ -42,9 +43,9 @@ public struct ServerManifestHeader: Sendable, Hashable {
         }
         guard let version = Int(versionText) else { throw .malformed("PostgreSQL-Backup-Manifest-Version \(versionText) is not a number") }
         guard Self.supportedVersions.contains(version) else { throw .unsupportedVersion(version) }
-        var systemIdentifier: UInt64?
+        var systemIdentifier: SystemIdentifier?
         if let text = Self.number(after: "\"System-Identifier\"", in: fields) {
-            guard let value = UInt64(text) else { throw .malformed("System-Identifier \(text) is not a system identifier") }
+            guard let value = SystemIdentifier(text) else { throw .malformed("System-Identifier \(text) is not a system identifier") }
             systemIdentifier = value
         }
         if version >= 2 && systemIdentifier == nil { throw .missingSystemIdentifier(version: version) }
@@ -54,7 +55,7 @@ public struct ServerManifestHeader: Sendable, Hashable {
     /// Checks the manifest's system identifier (version 2) against the cluster's: `expected`,
     /// named `source` in the error ("the repository's", "IDENTIFY_SYSTEM's"). A version 1
     /// manifest carries none and passes.
-    public func check(systemIdentifier expected: UInt64, source: String) throws(ServerManifestError) {
+    public func check(systemIdentifier expected: SystemIdentifier, source: String) throws(ServerManifestError) {
         if let systemIdentifier, systemIdentifier != expected {
             throw .systemIdentifierMismatch(manifest: systemIdentifier, expected: expected, source: source)
         }
@@ -79,7 +80,7 @@ public enum ServerManifestError: Error, Sendable, Hashable, CustomStringConverti
     /// A version 2 manifest without `System-Identifier`.
     case missingSystemIdentifier(version: Int)
     /// The manifest names another cluster than `expected` (from `source`).
-    case systemIdentifierMismatch(manifest: UInt64, expected: UInt64, source: String)
+    case systemIdentifierMismatch(manifest: SystemIdentifier, expected: SystemIdentifier, source: String)
 
     public var description: String {
         switch self {

@@ -16,7 +16,7 @@ public struct WrappedDataKey: Codable, Sendable, Hashable {
     public static let algorithm = "aes-256-gcm"
 
     /// Wraps `dataKey` with `keyFileKey` for the server's repository.
-    public init(dataKey: EncryptionKey, wrappedBy keyFileKey: EncryptionKey, server: String, systemIdentifier: String, at time: Date = Date()) {
+    public init(dataKey: EncryptionKey, wrappedBy keyFileKey: EncryptionKey, server: String, systemIdentifier: SystemIdentifier, at time: Date = Date()) {
         keyID = keyFileKey.id
         wrappedDataKey = Data(keyFileKey.wrap(dataKey, context: Self.context(server: server, systemIdentifier: systemIdentifier))).base64EncodedString()
         algorithm = Self.algorithm
@@ -25,12 +25,12 @@ public struct WrappedDataKey: Codable, Sendable, Hashable {
 
     /// The authenticated context of the wrap: a wrapped key copied into another server's or
     /// cluster's `repository.json` does not open.
-    public static func context(server: String, systemIdentifier: String) -> String {
+    public static func context(server: String, systemIdentifier: SystemIdentifier) -> String {
         "pgbackup repository data key v1 server=\(server) system=\(systemIdentifier)"
     }
 
     /// The data key, with the key file's key; `EncryptionKeyError.unwrapFailed` when it does not open.
-    public func unwrap(with keyFileKey: EncryptionKey, server: String, systemIdentifier: String) throws(EncryptionKeyError) -> EncryptionKey {
+    public func unwrap(with keyFileKey: EncryptionKey, server: String, systemIdentifier: SystemIdentifier) throws(EncryptionKeyError) -> EncryptionKey {
         guard let bytes = Data(base64Encoded: wrappedDataKey) else { throw .unwrapFailed }
         return try keyFileKey.unwrap(Array(bytes), context: Self.context(server: server, systemIdentifier: systemIdentifier))
     }

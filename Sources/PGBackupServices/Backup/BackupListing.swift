@@ -65,10 +65,10 @@ public struct BackupListing: Sendable {
     }
 
     /// The recorded gaps of each history, with its system identifier, oldest history first.
-    public func gapsByHistory() async throws -> [(systemIdentifier: String, gaps: [WALGap])] {
-        var result: [(systemIdentifier: String, gaps: [WALGap])] = []
+    public func gapsByHistory() async throws -> [(systemIdentifier: SystemIdentifier, gaps: [WALGap])] {
+        var result: [(systemIdentifier: SystemIdentifier, gaps: [WALGap])] = []
         for (repository, info) in try await RepositoryAccess.openHistories(settings) {
-            let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
+            let segmentSize = info.walSegmentSize
             result.append((info.systemIdentifier, try await WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression).gaps()))
         }
         return result
@@ -82,7 +82,7 @@ public struct BackupListing: Sendable {
 
     /// The recorded gaps that point-in-time recovery from `backup` would have to cross: its own
     /// history's (`gapsByHistory`), ending after its start.
-    public static func gaps(_ byHistory: [(systemIdentifier: String, gaps: [WALGap])], of backup: BackupSummary) -> [WALGap] {
+    public static func gaps(_ byHistory: [(systemIdentifier: SystemIdentifier, gaps: [WALGap])], of backup: BackupSummary) -> [WALGap] {
         gaps(byHistory.first { $0.systemIdentifier == backup.systemIdentifier }?.gaps ?? [], after: backup.startLSN)
     }
 

@@ -43,6 +43,6 @@ public struct BackupProgress: Sendable {
 
     /// `elapsed` in seconds.
     public var seconds: Double {
-        Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        elapsed.inSeconds
     }
 }

@@ -48,7 +48,7 @@ public struct BackupService: Sendable {
     private func chooseServer(conninfo: String, info: RepositoryInfo, latestTimeline: TimelineID?) async throws -> ConninfoServer? {
         let statuses = try await PrimaryLocator.survey(conninfo: conninfo, environment: ProcessInfo.processInfo.environment)
         let choice = PrimaryLocator.choose(
-            from: statuses, systemIdentifier: UInt64(info.systemIdentifier) ?? 0, minimumTimeline: latestTimeline)
+            from: statuses, systemIdentifier: info.systemIdentifier, minimumTimeline: latestTimeline)
         if let primary = choice.primary { return primary.server }
         if let former = choice.formerPrimary, let timeline = former.identity?.timeline, let latestTimeline {
             throw BackupError.formerPrimary(server: "\(former.server)", timeline: timeline, repositoryTimeline: latestTimeline)
@@ -80,7 +80,7 @@ public struct BackupService: Sendable {
         let conninfo = try settings.requireConninfo()
         let (repository, info) = try await RepositoryAccess.openReadingInfo(settings)
         let store = repository.store
-        let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
+        let segmentSize = info.walSegmentSize
         let server: ConninfoServer?
         if let named = self.server {
             server = named
@@ -159,7 +159,7 @@ public struct BackupService: Sendable {
 
     /// Everything that happens under the backup lock.
     private func takeBackup(
-        _ options: BackupOptions, repository: Repository, repositorySystem: String, segmentSize: WALSegmentSize, cluster: ClusterIdentity,
+        _ options: BackupOptions, repository: Repository, repositorySystem: SystemIdentifier, segmentSize: WALSegmentSize, cluster: ClusterIdentity,
         began: ContinuousClock.Instant, phases: PhaseClock, lock: (RepositoryLock, LockOwner),
         backupConnection: Handover<PostgresConnection>, walConnection: Handover<PostgresConnection>,
         walReceiver: BackupWALReceiver
@@ -218,12 +218,12 @@ public struct BackupService: Sendable {
                     }
                 }
                 guard let streamed, let stored, let serverTimes else { throw CancellationError() }
-                phases.record("chunk-store-busy", seconds: PhaseTimes.seconds(pool.busy), within: "stream")
-                phases.record("chunks", seconds: PhaseTimes.seconds(max(.zero, storedAt - streamed.endedAt)), within: "finish")
+                phases.record("chunk-store-busy", seconds: pool.busy.inSeconds, within: "stream")
+                phases.record("chunks", seconds: max(.zero, storedAt - streamed.endedAt).inSeconds, within: "finish")
                 if let received = serverTimes.stopReceivedAt {
-                    phases.record("wal-received", seconds: PhaseTimes.seconds(max(.zero, received - streamed.endedAt)), within: "finish")
+                    phases.record("wal-received", seconds: max(.zero, received - streamed.endedAt).inSeconds, within: "finish")
                 }
-                phases.record("wal-stored", seconds: PhaseTimes.seconds(max(.zero, walStoredAt - streamed.endedAt)), within: "finish")
+                phases.record("wal-stored", seconds: max(.zero, walStoredAt - streamed.endedAt).inSeconds, within: "finish")
                 phases.lap("finish")
                 return (streamed, stored, serverTimes)
             }
@@ -317,13 +317,10 @@ public struct BackupService: Sendable {
     /// The server's `backup_manifest` must describe this cluster: from version 2 (PostgreSQL
     /// 17+) it names a system identifier, which must be the repository's and the one
     /// IDENTIFY_SYSTEM gave. Otherwise the backup is never committed.
-    static func checkServerManifest(_ content: [UInt8], repositorySystem: String, serverSystem: UInt64) throws(BackupError) {
+    static func checkServerManifest(_ content: [UInt8], repositorySystem: SystemIdentifier, serverSystem: SystemIdentifier) throws(BackupError) {
         do throws(ServerManifestError) {
             let header = try ServerManifestHeader(parsing: content)
-            guard let repository = UInt64(repositorySystem) else {
-                throw ServerManifestError.malformed("the repository's system identifier '\(repositorySystem)' is not a number")
-            }
-            try header.check(systemIdentifier: repository, source: "the repository's")
+            try header.check(systemIdentifier: repositorySystem, source: "the repository's")
             try header.check(systemIdentifier: serverSystem, source: "the server's (IDENTIFY_SYSTEM)")
         } catch {
             throw .serverManifestRejected(error)
@@ -333,7 +330,7 @@ public struct BackupService: Sendable {
     /// Stores the server's manifest and commits `backup.json`.
     private func commit(
         _ streamed: StreamedBackup, stored: [Int: ChunkRef], times: (start: Date, stop: Date), id: BackupID, catalog: BackupCatalog,
-        repositorySystem: String, cluster: ClusterIdentity,
+        repositorySystem: SystemIdentifier, cluster: ClusterIdentity,
         segmentSize: WALSegmentSize, chunking: ChunkingPolicy, began: ContinuousClock.Instant, phases: PhaseClock,
         lock: (RepositoryLock, LockOwner)
     ) async throws -> BackupManifest {
@@ -377,7 +374,7 @@ public struct BackupService: Sendable {
         // A lock lost to someone else means two writers: do not commit on top of theirs.
         try await lock.0.refresh(lock.1)
         let elapsed = ContinuousClock.now - began
-        manifest.durationSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        manifest.durationSeconds = elapsed.inSeconds
         try await catalog.commit(manifest)
         try await catalog.clearInProgress(id)
         phases.lap("commit")

@@ -9,7 +9,7 @@ extension CheckService {
             return CheckResult(name: "diverged", ok: false, detail: "not checked: the repository is unreachable (see the repository check)")
         }
         do {
-            let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
+            let segmentSize = info.walSegmentSize
             let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)
             let records = try await archive.diverged()
             let newest = try await BackupCatalog(repository: repository).survey().backups.max { $0.stopTime < $1.stopTime }

@@ -60,13 +60,13 @@ public struct CheckService: Sendable {
             primaryResult = CheckResult(name: "primary", ok: false, detail: scrub(Self.reason(error)))
         }
         if let info, let primary, let system = primary.systemIdentifier {
-            if info.systemIdentifier != String(system) {
+            if info.systemIdentifier != system {
                 let detail: String
                 if let version = primary.versionNumber, info.isUpgrade(to: version) {
                     // pg_upgrade's new cluster: say what to run (`init --upgrade`).
                     let upgraded = RepositoryError.clusterUpgraded(
                         server: settings.server, location: repository?.store.location ?? "", host: primary.server,
-                        repository: info.systemIdentifier, repositoryVersion: info.postgresVersionNumber, cluster: String(system),
+                        repository: info.systemIdentifier, repositoryVersion: info.postgresVersionNumber, cluster: system,
                         clusterVersion: version)
                     detail = "\(upgraded)".replacingOccurrences(of: "\nHINT:", with: "; HINT:")
                 } else {
@@ -129,13 +129,13 @@ public struct CheckService: Sendable {
         }
         let statuses = try await PrimaryLocator.survey(conninfo: conninfo, environment: environment)
         var minimumTimeline: TimelineID?
-        if let info, let repository, let size = try? WALSegmentSize(bytes: UInt64(info.walSegmentSize)) {
-            let archive = WALArchive(repository: repository, segmentSize: size, compression: settings.compression)
+        if let info, let repository {
+            let archive = WALArchive(repository: repository, segmentSize: info.walSegmentSize, compression: settings.compression)
             minimumTimeline = try? await archive.continuity().latestTimeline
         }
         // Without the repository, the first primary's cluster (the repository check says why).
         let primaries = statuses.filter(\.isPrimary)
-        guard let systemIdentifier = info.flatMap({ UInt64($0.systemIdentifier) }) ?? primaries.first?.identity?.systemIdentifier else {
+        guard let systemIdentifier = info?.systemIdentifier ?? primaries.first?.identity?.systemIdentifier else {
             throw NoPrimaryFound(detail: "no server answers as a primary (\(statuses.map(\.description).joined(separator: "; ")))")
         }
         let choice = PrimaryLocator.choose(from: statuses, systemIdentifier: systemIdentifier, minimumTimeline: minimumTimeline)
@@ -182,7 +182,7 @@ public struct CheckService: Sendable {
         guard let system = primary.systemIdentifier else {
             return CheckResult(name: "primary", ok: false, detail: "\(primary.server) is a primary but its system identifier is unreadable: \(primary.systemIdentifierProblem ?? "unknown"); HINT: grant the role pg_monitor or REPLICATION")
         }
-        if let info, info.systemIdentifier != String(system) {
+        if let info, info.systemIdentifier != system {
             return CheckResult(name: "primary", ok: false, detail: "\(primary.server) is a primary of system identifier \(system), not the repository's \(info.systemIdentifier); HINT: PGBACKUP_CONNINFO names another cluster")
         }
         if !result.ok {
@@ -210,7 +210,7 @@ extension CheckService {
         let survey: (continuity: WALContinuity, serverTimes: [TimelineID: WALTimeMark])
         let segmentSize: WALSegmentSize
         do {
-            segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
+            segmentSize = info.walSegmentSize
             let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)
             survey = try await archive.survey()
             var histories: [TimelineID: TimelineHistory] = [:]

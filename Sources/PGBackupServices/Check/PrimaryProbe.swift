@@ -7,7 +7,7 @@ public struct PrimaryState: Sendable, Hashable {
     /// `host:port` that answered.
     public var server: String
     public var inRecovery: Bool
-    public var systemIdentifier: UInt64?
+    public var systemIdentifier: SystemIdentifier?
     /// Why the system identifier could not be read (pg_control_system() needs privileges).
     public var systemIdentifierProblem: String?
     /// nil on a server in recovery.
@@ -50,7 +50,7 @@ public enum PrimaryProbe {
         state.versionNumber = try? connection.serverVersion
         do {
             let rows = try connection.simpleQuery("SELECT system_identifier FROM pg_control_system()")
-            state.systemIdentifier = rows.first?.first.flatMap { $0 }.flatMap(UInt64.init)
+            state.systemIdentifier = rows.first?.first.flatMap { $0 }.flatMap { SystemIdentifier($0) }
         } catch let error as PostgresError {
             state.systemIdentifierProblem = "\(error)"
         }

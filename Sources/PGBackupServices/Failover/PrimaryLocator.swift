@@ -72,7 +72,7 @@ public enum PrimaryLocator {
     /// listed). A best primary on a timeline older than `minimumTimeline` (the newest timeline
     /// the repository knows) is refused: it is a former primary that diverged.
     public static func choose(
-        from servers: [ServerStatus], systemIdentifier: UInt64, minimumTimeline: TimelineID?, current: ConninfoServer? = nil
+        from servers: [ServerStatus], systemIdentifier: SystemIdentifier, minimumTimeline: TimelineID?, current: ConninfoServer? = nil
     ) -> PrimaryChoice {
         let primaries = servers.filter { $0.isPrimary && $0.identity?.systemIdentifier == systemIdentifier }
         guard let best = primaries.max(by: { lhs, rhs in

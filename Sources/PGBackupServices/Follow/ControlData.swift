@@ -3,7 +3,7 @@ import PGBackupFoundations
 /// What `follow` needs from a data directory's `global/pg_control`, as `pg_controldata` prints
 /// it. Pure: `init(parsing:)` reads the tool's output (run with `LC_ALL=C`, so in English).
 public struct ControlData: Sendable, Hashable, Codable {
-    public var systemIdentifier: UInt64
+    public var systemIdentifier: SystemIdentifier
     /// "in production", "shut down", "shut down in recovery", "in archive recovery", …
     public var state: String
     public var checkpointLocation: LSN
@@ -14,7 +14,7 @@ public struct ControlData: Sendable, Hashable, Codable {
     public var minimumRecoveryTimeline: UInt32
 
     public init(
-        systemIdentifier: UInt64, state: String, checkpointLocation: LSN, checkpointTimeline: TimelineID,
+        systemIdentifier: SystemIdentifier, state: String, checkpointLocation: LSN, checkpointTimeline: TimelineID,
         minimumRecoveryPoint: LSN, minimumRecoveryTimeline: UInt32
     ) {
         self.systemIdentifier = systemIdentifier
@@ -49,7 +49,7 @@ public struct ControlData: Sendable, Hashable, Codable {
             return value
         }
         let identifierText = try field("Database system identifier")
-        guard let identifier = UInt64(identifierText) else {
+        guard let identifier = SystemIdentifier(identifierText) else {
             throw .controlData("'Database system identifier' is '\(identifierText)', not a number")
         }
         self.init(

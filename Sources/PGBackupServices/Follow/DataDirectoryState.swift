@@ -14,7 +14,7 @@ struct DataDirectoryState: Sendable {
     /// (`interruptedRestore`).
     let control: ControlData?
     /// The cluster `RESTORE_FAILED` names, when a restore (an earlier rejoin) did not complete.
-    let interruptedRestore: UInt64?
+    let interruptedRestore: SystemIdentifier?
     /// The live postmaster of `postmaster.pid`, if any.
     let runningPID: Int32?
     let isStandby: Bool
@@ -62,8 +62,15 @@ struct DataDirectoryState: Sendable {
             isStandby: isStandby, owner: owner)
     }
 
-    /// The cluster the directory belongs to.
-    var systemIdentifier: UInt64 { control?.systemIdentifier ?? interruptedRestore ?? 0 }
+    /// The cluster the directory belongs to: pg_control's, or the interrupted restore's.
+    var systemIdentifier: SystemIdentifier {
+        switch (control, interruptedRestore) {
+        case let (control?, _): control.systemIdentifier
+        case let (nil, restore?): restore
+        // `inspect` makes one or the other; no caller builds the state otherwise.
+        case (nil, nil): preconditionFailure("a data directory state without pg_control or RESTORE_FAILED")
+        }
+    }
 
     /// The effective value of a setting in the directory's configuration files:
     /// `postgresql.auto.conf` wins over `postgresql.conf` (includes are not followed).

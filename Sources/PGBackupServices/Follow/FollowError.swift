@@ -1,3 +1,5 @@
+import PGBackupFoundations
+
 /// Why `pgbackup follow` refused or failed (exit 1), with what the operator can do.
 public enum FollowError: Error, Sendable, CustomStringConvertible, Equatable {
     /// DIR is not a PostgreSQL data directory.
@@ -7,7 +9,7 @@ public enum FollowError: Error, Sendable, CustomStringConvertible, Equatable {
     /// `pg_controldata` could not be run or failed.
     case controlDataFailed(path: String, reason: String)
     /// DIR belongs to another cluster than the repository.
-    case anotherCluster(path: String, found: UInt64, repository: UInt64)
+    case anotherCluster(path: String, found: SystemIdentifier, repository: SystemIdentifier)
     /// DIR is a running primary: follow never touches one.
     case runningPrimary(path: String, pid: Int32)
     /// DIR is a running standby that went past the new primary's fork point.

@@ -30,16 +30,16 @@ public struct FollowService: Sendable {
         let conninfo = try options.primaryConninfo ?? settings.requireConninfo()
         let directory = try await DataDirectoryState.inspect(options.dataDirectory, postgresBindir: settings.postgresBindir)
         let (repository, info) = try await RepositoryAccess.openReadingInfo(settings)
-        guard info.systemIdentifier == String(directory.systemIdentifier) else {
+        guard info.systemIdentifier == directory.systemIdentifier else {
             throw FollowError.anotherCluster(
-                path: directory.path, found: directory.systemIdentifier, repository: UInt64(info.systemIdentifier) ?? 0)
+                path: directory.path, found: directory.systemIdentifier, repository: info.systemIdentifier)
         }
         if let pid = directory.runningPID, !directory.isStandby {
             throw FollowError.runningPrimary(path: directory.path, pid: pid)
         }
 
         // The primary, and what the directory's primary_conninfo becomes.
-        let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
+        let segmentSize = info.walSegmentSize
         let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)
         let environment = ProcessInfo.processInfo.environment
         let survey = try await PrimaryLocator.survey(conninfo: conninfo, environment: environment)
@@ -189,6 +189,6 @@ public struct FollowService: Sendable {
 
     private static func seconds(since start: ContinuousClock.Instant) -> Double {
         let elapsed = ContinuousClock.now - start
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return elapsed.inSeconds
     }
 }

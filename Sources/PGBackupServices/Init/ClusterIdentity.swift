@@ -3,13 +3,12 @@ import PGBackupPostgres
 
 /// Who the primary is, as a replication connection reports it.
 public struct ClusterIdentity: Sendable, Hashable, Codable {
-    public var systemIdentifier: UInt64
+    public var systemIdentifier: SystemIdentifier
     public var timeline: TimelineID
     public var walPosition: LSN
     /// `server_version_num`, e.g. 150018.
     public var versionNumber: Int
-    /// `wal_segment_size` in bytes.
-    public var walSegmentSize: Int
+    public var walSegmentSize: WALSegmentSize
 
     /// Connects over the replication protocol and asks IDENTIFY_SYSTEM, the server version and
     /// the WAL segment size. Runs off the cooperative pool: libpq blocks.
@@ -25,7 +24,7 @@ public struct ClusterIdentity: Sendable, Hashable, Codable {
     public static func read(from connection: PostgresConnection) throws -> ClusterIdentity {
         let system = try connection.identifySystem()
         let segmentSizeText = try connection.showParameter("wal_segment_size")
-        guard let segmentSize = parseMemorySize(segmentSizeText) else {
+        guard let bytes = parseMemorySize(segmentSizeText), let segmentSize = try? WALSegmentSize(bytes: UInt64(bytes)) else {
             throw ServiceError.unsupported("unexpected wal_segment_size '\(segmentSizeText)' from the server")
         }
         return ClusterIdentity(

@@ -1,4 +1,5 @@
 import Logging
+import PGBackupFoundations
 import PGBackupRepository
 import PGBackupStorage
 
@@ -18,9 +19,9 @@ public struct InitService: Sendable {
         public var created: Bool
         public var repository: String
         public var server: String
-        public var systemIdentifier: String
+        public var systemIdentifier: SystemIdentifier
         public var postgresVersion: String
-        public var walSegmentSize: Int
+        public var walSegmentSize: WALSegmentSize
         public var timeline: UInt32
         public var walPosition: String
         /// `none` or `aes-256-gcm`.

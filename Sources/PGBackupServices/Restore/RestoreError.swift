@@ -30,7 +30,7 @@ public enum RestoreError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A delta restore into a directory that is not a copy of the backup's cluster (another
     /// cluster's data directory, no data directory at all, a tablespace directory holding
     /// foreign files): it would delete what the backup lacks. Nothing was touched.
-    case notSameCluster(path: String, systemIdentifier: UInt64?, reason: String)
+    case notSameCluster(path: String, systemIdentifier: SystemIdentifier?, reason: String)
     /// The manifest holds something no data directory can (an absolute or `..` path, a file
     /// whose chunks do not cover it, two entries for one path, no `global/pg_control`, …).
     case invalidManifest(path: String, reason: String)

@@ -33,9 +33,9 @@ struct RestoreMarker: Sendable {
     }
 
     /// The system identifier a marker's text names; nil when it names none.
-    static func systemIdentifier(in text: String) -> UInt64? {
+    static func systemIdentifier(in text: String) -> SystemIdentifier? {
         for line in text.split(separator: "\n") where line.hasPrefix(systemIdentifierPrefix) {
-            return UInt64(line.dropFirst(systemIdentifierPrefix.count).trimmingCharacters(in: .whitespaces))
+            return SystemIdentifier(line.dropFirst(systemIdentifierPrefix.count).trimmingCharacters(in: .whitespaces))
         }
         return nil
     }

@@ -149,7 +149,7 @@ public struct RestoreService: Sendable {
         // 3. Configure recovery.
         let configFile = try options.configFile ?? writeRepositoryConfiguration(next: options.dataDirectory)
         // After `init --upgrade`, WAL names of different histories collide: name the backup's.
-        let historyOption = histories.count > 1 ? ["--system-identifier", history.info.systemIdentifier] : []
+        let historyOption = histories.count > 1 ? ["--system-identifier", history.info.systemIdentifier.description] : []
         let restoreCommand = ([
             options.executable, "wal-fetch", "--config", configFile, "--server", settings.server,
         ] + historyOption).map(RecoveryConfiguration.shellWord).joined(separator: " ") + " %f %p"
@@ -163,7 +163,7 @@ public struct RestoreService: Sendable {
         phases.lap("configure")
 
         let elapsed = ContinuousClock.now - began
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.inSeconds
         logger.info("restore of backup \(manifest.id) complete; start the server to recover", metadata: ["seconds": "\(seconds)"])
         return RestoreResult(
             backupID: manifest.id, dataDirectory: options.dataDirectory, target: options.target.description,
@@ -177,7 +177,7 @@ public struct RestoreService: Sendable {
     private func decide(
         _ options: RestoreOptions, repository: Repository, info: RepositoryInfo
     ) async throws -> (plan: RestoreSelection, manifest: BackupManifest) {
-        let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
+        let segmentSize = info.walSegmentSize
         let catalog = BackupCatalog(repository: repository)
         let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)
 

@@ -16,7 +16,7 @@ import Glibc
 /// - `.replace`: no live postmaster; then `clear` empties the roots.
 enum RestoreTargets {
     /// `systemIdentifier`: the backup's cluster (nil when its manifest names none readable).
-    static func check(_ plan: RestorePlan, systemIdentifier: UInt64?, mode: RestoreWriter.Mode) throws {
+    static func check(_ plan: RestorePlan, systemIdentifier: SystemIdentifier?, mode: RestoreWriter.Mode) throws {
         if mode == .fresh {
             for root in plan.roots where try !RestoreFiles.isEmptyOrAbsent(root.path) {
                 throw RestoreError.directoryNotEmpty(path: root.path)
@@ -66,7 +66,7 @@ enum RestoreTargets {
 
     /// The system identifier of the data directory: the first 8 bytes of `global/pg_control`
     /// (`ControlFileData.system_identifier`, in the machine's byte order); nil without the file.
-    static func systemIdentifier(ofDataDirectory directory: String) throws -> UInt64? {
+    static func systemIdentifier(ofDataDirectory directory: String) throws -> SystemIdentifier? {
         let path = directory + "/global/pg_control"
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else {
@@ -79,11 +79,11 @@ enum RestoreTargets {
         guard read == MemoryLayout<UInt64>.size else {
             throw RestoreError.notSameCluster(path: directory, systemIdentifier: nil, reason: "its global/pg_control holds \(read) bytes")
         }
-        return identifier
+        return SystemIdentifier(rawValue: identifier)
     }
 
     /// `.delta`: the data directory is empty, absent, or of the cluster `systemIdentifier`.
-    private static func checkSameCluster(_ directory: String, systemIdentifier: UInt64?) throws {
+    private static func checkSameCluster(_ directory: String, systemIdentifier: SystemIdentifier?) throws {
         guard try !RestoreFiles.isEmptyOrAbsent(directory) else { return }
         guard let systemIdentifier else {
             throw RestoreError.notSameCluster(path: directory, systemIdentifier: nil, reason: "the backup's manifest names no system identifier to compare with")

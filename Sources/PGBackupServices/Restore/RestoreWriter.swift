@@ -78,7 +78,7 @@ struct RestoreWriter: Sendable {
     ) async throws -> RestoreWriteStats {
         let began = ContinuousClock.now
         let plan = try RestorePlan(manifest, dataDirectory: dataDirectory, tablespaceDirectories: tablespaceDirectories)
-        try await BlockingIO.run { try RestoreTargets.check(plan, systemIdentifier: UInt64(manifest.systemIdentifier), mode: mode) }
+        try await BlockingIO.run { try RestoreTargets.check(plan, systemIdentifier: manifest.systemIdentifier, mode: mode) }
 
         // From here on the directory is being written: it carries RESTORE_FAILED until the end.
         let marker = RestoreMarker(manifest: manifest, started: Date())
@@ -179,6 +179,6 @@ struct RestoreWriter: Sendable {
     }
 
     private static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        duration.inSeconds
     }
 }

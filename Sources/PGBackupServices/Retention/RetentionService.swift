@@ -79,7 +79,7 @@ public struct RetentionService: Sendable {
         var backups: [RetentionBackup]
 
         static func gather(repository: Repository, info: RepositoryInfo, compression: Compression) async throws -> HistoryPart {
-            let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
+            let segmentSize = info.walSegmentSize
             let catalog = BackupCatalog(repository: repository)
             let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: compression)
             let survey = try await catalog.survey()

@@ -70,7 +70,7 @@ public struct VerifyService: Sendable {
         }
 
         let elapsed = ContinuousClock.now - started
-        report.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        report.seconds = elapsed.inSeconds
         logger.info("verify finished", metadata: [
             "backups": "\(report.backups.count)", "objects": "\(report.objectsRead)", "bytes": "\(report.bytesRead)",
             "problems": "\(report.errors.count)", "histories": "\(histories.count)",
@@ -82,7 +82,7 @@ public struct VerifyService: Sendable {
     private func verify(
         _ options: Options, repository: Repository, info: RepositoryInfo, walRetention: RetentionRules.WALRetention
     ) async throws -> VerifyReport {
-        let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
+        let segmentSize = info.walSegmentSize
         let catalog = BackupCatalog(repository: repository)
         let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)
         var report = VerifyReport()
@@ -190,9 +190,8 @@ public struct VerifyService: Sendable {
     private func serverManifestProblems(covered: [BackupManifest], catalog: BackupCatalog, damaged: Set<String>) async -> [VerifyReport.Problem] {
         var problems: [VerifyReport.Problem] = []
         for manifest in covered {
-            guard let stored = manifest.serverManifest, !damaged.contains(stored.key),
-                  let expected = UInt64(manifest.systemIdentifier)
-            else { continue }
+            guard let stored = manifest.serverManifest, !damaged.contains(stored.key) else { continue }
+            let expected = manifest.systemIdentifier
             do {
                 guard let content = try await catalog.serverManifest(of: manifest) else { continue }
                 try ServerManifestHeader(parsing: content).check(systemIdentifier: expected, source: "backup \(manifest.id)'s")

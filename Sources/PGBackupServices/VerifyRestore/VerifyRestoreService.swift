@@ -223,7 +223,7 @@ public struct VerifyRestoreService: Sendable {
 
     static func seconds(since start: ContinuousClock.Instant) -> Double {
         let elapsed = ContinuousClock.now - start
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return elapsed.inSeconds
     }
 
     static func rounded(_ seconds: Double) -> String { String(format: "%.1f", seconds) }

@@ -8,14 +8,9 @@ public enum WALArchiveAccess {
     /// `repository.json`, the compression of new objects from the settings.
     /// `systemIdentifier`: the history of that cluster (`restore` of a backup taken before
     /// `init --upgrade`); nil: the newest, the current cluster's.
-    public static func open(_ settings: Settings, systemIdentifier: String? = nil) async throws -> WALArchive {
+    public static func open(_ settings: Settings, systemIdentifier: SystemIdentifier? = nil) async throws -> WALArchive {
         let (repository, info) = try await RepositoryAccess.openReadingInfo(settings, systemIdentifier: systemIdentifier)
-        let segmentSize: WALSegmentSize
-        do {
-            segmentSize = try WALSegmentSize(bytes: UInt64(max(0, info.walSegmentSize)))
-        } catch {
-            throw RepositoryError.corrupt(key: repository.layout.info, location: repository.store.location, reason: "\(error)")
-        }
+        let segmentSize = info.walSegmentSize
         return WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)
     }
 }

@@ -1,4 +1,5 @@
 import Logging
+import PGBackupFoundations
 import PGBackupRepository
 
 /// `pgbackup wal-fetch NAME DEST`: restores one WAL-directory file from the archive
@@ -18,7 +19,7 @@ public struct WALFetchService: Sendable {
     }
 
     /// `systemIdentifier`: fetch from that cluster's history (`WALArchiveAccess.open`).
-    public func run(name: String, destination: String, systemIdentifier: String? = nil) async throws {
+    public func run(name: String, destination: String, systemIdentifier: SystemIdentifier? = nil) async throws {
         let archive = try await WALArchiveAccess.open(settings, systemIdentifier: systemIdentifier)
         try await archive.fetch(name, to: destination)
         logger.debug("fetched", metadata: ["file": "\(name)", "destination": "\(destination)"])

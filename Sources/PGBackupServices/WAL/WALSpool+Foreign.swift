@@ -8,7 +8,7 @@ import Glibc
 extension WALSpool {
     /// The database system a spooled WAL file belongs to (its first page's `WALLongPageHeader`);
     /// nil when the file is too short or does not begin with a long header.
-    static func systemIdentifier(ofWALFileAt path: String) -> UInt64? {
+    static func systemIdentifier(ofWALFileAt path: String) -> SystemIdentifier? {
         guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
         guard let head = try? handle.read(upToCount: WALLongPageHeader.size) else { return nil }
@@ -20,9 +20,9 @@ extension WALSpool {
     /// the new cluster reuses the old one's segment names: a spool the old cluster's daemon left
     /// must never be stored into the new cluster's history (nor overwritten by its WAL). The
     /// files are kept, never deleted: the old history may still lack them.
-    func setAsideForeignWAL(systemIdentifier expected: UInt64) throws -> [(file: String, systemIdentifier: UInt64)] {
+    func setAsideForeignWAL(systemIdentifier expected: SystemIdentifier) throws -> [(file: String, systemIdentifier: SystemIdentifier)] {
         let files = pendingSegments().map { completedPath($0) } + partialFiles().map(\.path)
-        var moved: [(file: String, systemIdentifier: UInt64)] = []
+        var moved: [(file: String, systemIdentifier: SystemIdentifier)] = []
         for path in files {
             guard let found = Self.systemIdentifier(ofWALFileAt: path), found != expected else { continue }
             let aside = "\(directory)/foreign-\(found)"

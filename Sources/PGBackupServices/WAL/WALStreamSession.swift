@@ -17,7 +17,7 @@ extension WALStreamer {
         let connection = try PrimaryLocator.connect(plan.server, conninfo: plan.conninfo, environment: plan.environment)
         defer { connection.close() }
         let status = try ServerStatus.read(connection, server: plan.server)
-        guard status.isPrimary, status.identity?.systemIdentifier == UInt64(plan.info.systemIdentifier) else {
+        guard status.isPrimary, status.identity?.systemIdentifier == plan.info.systemIdentifier else {
             throw NotAPrimaryError(status: status, systemIdentifier: plan.info.systemIdentifier)
         }
         let cluster = try ClusterIdentity.read(from: connection)

@@ -17,7 +17,7 @@ struct NoPrimaryError: Error, CustomStringConvertible {
 /// The server a session connected to turned out not to be the repository's primary.
 struct NotAPrimaryError: Error, CustomStringConvertible {
     var status: ServerStatus
-    var systemIdentifier: String
+    var systemIdentifier: SystemIdentifier
 
     var description: String {
         "unable to stream WAL from \(status.server): on connecting it answered as \(status.description), not as a primary of system \(systemIdentifier)"
@@ -38,7 +38,7 @@ extension WALStreamer {
     /// that answers belongs to another cluster (not retried: the configuration is wrong).
     func choosePrimary(conninfo: String, info: RepositoryInfo, location: String, continuity: WALContinuity) async throws -> ChosenPrimary {
         let statuses = try await PrimaryLocator.survey(conninfo: conninfo, environment: environment)
-        let systemIdentifier = UInt64(info.systemIdentifier) ?? 0
+        let systemIdentifier = info.systemIdentifier
         let choice = PrimaryLocator.choose(
             from: statuses, systemIdentifier: systemIdentifier, minimumTimeline: continuity.latestTimeline,
             current: streamingServer)
@@ -75,7 +75,7 @@ extension WALStreamer {
     /// One that answers as a primary of the cluster on a higher timeline ends the session (it
     /// reconnects to that one at once); one on the same or a lower timeline is a split brain.
     /// Returns when it asked the session to end, or when cancelled.
-    func watchForNewerPrimary(_ current: ChosenPrimary, conninfo: String, systemIdentifier: UInt64) async {
+    func watchForNewerPrimary(_ current: ChosenPrimary, conninfo: String, systemIdentifier: SystemIdentifier) async {
         guard let others = try? ConninfoServer.servers(in: conninfo, environment: environment).filter({ $0 != current.server }),
               !others.isEmpty
         else { return }

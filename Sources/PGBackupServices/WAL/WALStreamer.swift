@@ -89,13 +89,14 @@ public final class WALStreamer: Sendable {
         let conninfo = try settings.requireConninfo()
         let (repository, info) = try await RepositoryAccess.openReadingInfo(settings)
         let store = repository.store
-        let segmentSize = try WALSegmentSize(bytes: UInt64(info.walSegmentSize))
+        let segmentSize = info.walSegmentSize
         let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)
         let spoolDirectory = "\(options.spoolDirectory)/\(settings.server)"
         let spool = try WALSpool(directory: spoolDirectory, segmentSize: segmentSize)
         // A spool the daemon of the cluster before a pg_upgrade left: its WAL's names collide with
         // the upgraded cluster's, and it belongs to the older history, never to this one.
-        if let system = UInt64(info.systemIdentifier) {
+        do {
+            let system = info.systemIdentifier
             for (file, found) in try spool.setAsideForeignWAL(systemIdentifier: system) {
                 logger.error(
                     "the spool held WAL of database system \(found), not of this repository's \(system) (a spool from before pg_upgrade?): moved aside, not stored",
@@ -149,7 +150,7 @@ public final class WALStreamer: Sendable {
                     heldHistories: Set(continuity.timelines.filter(\.hasHistoryFile).map(\.timeline)))
                 primaryMoved.store(false, ordering: .sequentiallyConsistent)
                 let watcher = Task { [self] in
-                    await watchForNewerPrimary(primary, conninfo: conninfo, systemIdentifier: UInt64(info.systemIdentifier) ?? 0)
+                    await watchForNewerPrimary(primary, conninfo: conninfo, systemIdentifier: info.systemIdentifier)
                 }
                 defer { watcher.cancel() }
                 try await BlockingIO.runLong { [self] in

@@ -57,7 +57,7 @@ struct InitCommand: AsyncParsableCommand {
             print("""
                 \(result.created ? "initialized" : "already initialized"): server '\(result.server)' in \(result.repository)
                 system identifier: \(result.systemIdentifier)
-                PostgreSQL: \(result.postgresVersion), timeline \(result.timeline), WAL at \(result.walPosition), \(result.walSegmentSize >> 20) MiB segments
+                PostgreSQL: \(result.postgresVersion), timeline \(result.timeline), WAL at \(result.walPosition), \(result.walSegmentSize.bytes >> 20) MiB segments
                 encryption: \(result.keyID.map { "\(result.encryption), key id \($0)" } ?? "none")
                 """)
         }

@@ -45,7 +45,7 @@ struct VerifyCommand: AsyncParsableCommand {
         if line.enabled {
             options.onProgress = { progress in
                 let elapsed = ContinuousClock.now - started
-                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                let seconds = elapsed.inSeconds
                 line.show("\(progress.objectsDone) of \(progress.objectsTotal) objects, "
                     + ProgressLine.transfer(done: progress.bytesDone, total: progress.bytesTotal, seconds: seconds))
             }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import PGBackupFoundations
 import PGBackupRepository
 import PGBackupServices
 
@@ -25,7 +26,7 @@ struct WALFetchCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp(
         "Fetch from the history of this cluster (restore writes it for a backup taken before `init --upgrade`); default: the current cluster's.",
         valueName: "id"))
-    var systemIdentifier: String?
+    var systemIdentifier: SystemIdentifier?
 
     @Argument(help: ArgumentHelp("The WAL file name (%f).", valueName: "name"))
     var name: String
@@ -46,4 +47,9 @@ struct WALFetchCommand: AsyncParsableCommand {
             throw ExitCode(ExitStatus.failure)
         }
     }
+}
+
+/// `--system-identifier 7301234567890123456`: decimal digits, refused otherwise before anything runs.
+extension SystemIdentifier: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
 }
