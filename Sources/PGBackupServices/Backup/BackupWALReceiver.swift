@@ -18,6 +18,9 @@ import Synchronization
 /// segment completes at once on a primary; should it not (a backup of a standby), the segment
 /// is stored as a partial after `partialAfter`.
 ///
+/// The bookkeeping (positions, status updates, the stop partial, the server's clock) is
+/// `WALReceiverStateMachine`'s, shared with the daemon; `stream` only drives it.
+///
 /// When the daemon streams too, both store the same segments: `WALArchive.storeSegment` finds
 /// the identical copy and stores nothing twice.
 ///

@@ -23,7 +23,9 @@ struct WALReceiverActions {
         while let action = actions.popFirst() {
             switch action {
             case let .write(data, timeline):
-                _ = try data.bytes.withUnsafeBytes { try spool.write($0, at: data.start, timeline: timeline) }
+                let completed = try data.bytes.withUnsafeBytes { try spool.write($0, at: data.start, timeline: timeline) }
+                assert(completed == actions.compactMap { if case let .queueSegment(segment, _) = $0 { segment } else { nil } },
+                       "the spool and the machine disagree on the segments a write completed")
             case .syncSpool:
                 try spool.sync()
                 actions = machine.handle(.spoolSynced)[...] + actions

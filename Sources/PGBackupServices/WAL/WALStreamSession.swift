@@ -93,7 +93,7 @@ extension WALStreamer {
                     server: (cluster.timeline, cluster.walPosition), segmentSize: plan.segmentSize)
                 let after = SessionPlan.afterRemovedWAL(
                     streamStart: position, received: machine.progress.received, resume: server.lsn, segmentSize: plan.segmentSize)
-                // Queued by the receive loop once the server's clock is known (its first message).
+                // Queued by the state machine once the server's clock is known (its first message).
                 if let missing = after.gap {
                     let why = invalidation.map { "\($0); " } ?? ""
                     _ = machine.handle(.gapFound(WALGap(
