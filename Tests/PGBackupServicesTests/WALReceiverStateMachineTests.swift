@@ -106,6 +106,11 @@ struct WALReceiverStateMachineTests {
         #expect(machine.handle(.archived(upTo: three + 0x1000)) == [], "the repository's answer is reported with the next status")
         #expect(machine.handle(.tick(now: Self.at(1.2))) == [.sendStatus(write: data.end, flush: three + 0x1000)])
         #expect(machine.handle(.tick(now: Self.at(1.3))) == [])
+        // Unasked, and long before the interval: every fsync is reported (remote_write waits).
+        let more = Self.data(data.end, count: 0x1000, sent: 2)
+        _ = machine.handle(.walData(more, now: Self.at(2)))
+        #expect(machine.handle(.tick(now: Self.at(2.01))) == [.syncSpool])
+        #expect(machine.handle(.spoolSynced) == [.sendStatus(write: more.end, flush: three + 0x1000)])
     }
 
     @Test func withoutSynchronousModeOnlyFlushOrTheIntervalSendsAStatus() {
