@@ -18,6 +18,9 @@ import Synchronization
 /// segment completes at once on a primary; should it not (a backup of a standby), the segment
 /// is stored as a partial after `partialAfter`.
 ///
+/// The bookkeeping (positions, status updates, the stop partial, the server's clock) is
+/// `WALReceiverStateMachine`'s, shared with the daemon; `stream` only drives it.
+///
 /// When the daemon streams too, both store the same segments: `WALArchive.storeSegment` finds
 /// the identical copy and stores nothing twice.
 ///
@@ -97,78 +100,34 @@ final class BackupWALReceiver: Sendable {
         }
         let (startLSN, timeline) = start!
         let position = startLSN - segmentSize.offset(of: startLSN)
-        progress.update { $0 = StreamProgress(start: position, archived: position) }
+        var machine = WALReceiverStateMachine(
+            .init(role: .backup(start: startLSN, partialAfter: partialAfter), segmentSize: segmentSize, statusInterval: statusInterval),
+            progress: StreamProgress(start: position, archived: position))
+        progress.update { $0 = machine.progress }
         let stream = ReplicationStream(connection: connection)
         try stream.start(slot: slot, at: position, timeline: timeline)
         logger.debug("streaming the backup's WAL", metadata: ["from": "\(position)", "timeline": "\(timeline)", "slot": "\(slot)"])
 
+        // The driver of `WALReceiverStateMachine`: the backup's stop LSN once known, what the
+        // repository holds, then a message (or nothing within the machine's poll timeout).
         let clock = ContinuousClock()
-        var lastStatus = clock.now
-        var stopReachedAt: ContinuousClock.Instant?
-        var partialStored = false
-        var times = WALTimeRecorder()
-        var serverTimes = ServerTimes()
-        while true {
-            let window = try current()
-            let state = progress.value
-            if let stop = window.stop, state.received >= stop, serverTimes.stop == nil {
-                serverTimes.stop = times.latest?.time
-                serverTimes.stopReceivedAt = serverTimes.stopReceivedAt ?? clock.now
+        let actions = WALReceiverActions(stream: stream, spool: spool, progress: progress, queue: queue)
+        var ending = try actions.handle(.start(timeline: timeline, at: position, now: clock.now), &machine)
+        while ending == nil {
+            if let stop = try current().stop, machine.stopLSN == nil {
+                ending = try actions.handle(.stopLSN(stop, now: clock.now), &machine)
             }
-            if let stop = window.stop, state.archived >= stop {
-                break
+            if ending == nil {
+                ending = try actions.handle(.archived(upTo: progress.value.archived), &machine)
             }
-            // Once the stop LSN is known the loop waits for the uploader rather than the server:
-            // look again soon, so that the backup does not idle after its WAL is stored.
-            switch try stream.receive(timeout: window.stop == nil ? .milliseconds(100) : .milliseconds(5)) {
-            case let .walData(data):
-                let completed = try data.bytes.withUnsafeBytes { try spool.write($0, at: data.start, timeline: timeline) }
-                progress.update { $0.didReceive(upTo: data.end) }
-                times.observe(serverTime: data.serverTime, sentUpTo: data.end)
-                if serverTimes.start == nil && data.end > startLSN { serverTimes.start = times.latest?.time }
-                for segment in completed {
-                    progress.update { $0.didSyncSpool(upTo: segment.endLSN) }
-                    queue.yield(.segment(segment, path: spool.completedPath(segment), times: times.record(for: segment, upTo: segment.endLSN)))
-                    times.completed(segment)
-                }
-            case let .keepalive(walEnd, serverTime, replyRequested):
-                times.observe(serverTime: serverTime, sentUpTo: min(walEnd, progress.value.received))
-                if replyRequested {
-                    try sendStatus(stream, progress)
-                    lastStatus = clock.now
-                }
-            case .endOfTimeline, .endOfStream:
-                throw BackupError.walStreamEnded(at: progress.value.received, timeline: timeline)
-            case nil:
-                break
-            }
-            if clock.now - lastStatus >= statusInterval {
-                try sendStatus(stream, progress)
-                lastStatus = clock.now
-            }
-            // The stop segment did not complete (no segment switch, e.g. a standby's backup):
-            // store what the backup needs of it as the partial segment.
-            if let stop = window.stop, progress.value.received >= stop, !partialStored, let segment = spool.currentSegment {
-                let reached = stopReachedAt ?? clock.now
-                stopReachedAt = reached
-                if clock.now - reached >= partialAfter {
-                    try spool.sync()
-                    progress.update { $0.didSyncSpool() }
-                    let length = Int(progress.value.written - segment.startLSN)
-                    queue.yield(.partial(
-                        segment, path: spool.partialPath(segment), length: length, final: false,
-                        times: times.record(for: segment, upTo: progress.value.written)))
-                    partialStored = true
-                }
+            if ending == nil {
+                let message = try stream.receive(timeout: machine.pollTimeout)
+                ending = try actions.handle(WALReceiverStateMachine.event(for: message, now: clock.now), &machine)
             }
         }
-        try sendStatus(stream, progress)
-        try? stream.stop()
-        return serverTimes
-    }
-
-    private func sendStatus(_ stream: ReplicationStream, _ progress: SharedProgress) throws {
-        let status = progress.value.status
-        try stream.sendStatus(write: status.write, flush: status.flush)
+        if case let .streamEnded(at) = ending {
+            throw BackupError.walStreamEnded(at: at, timeline: timeline)
+        }
+        return machine.serverTimes
     }
 }

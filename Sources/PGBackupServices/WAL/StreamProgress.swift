@@ -9,8 +9,9 @@ import PGBackupFoundations
 /// - `archived`: the end of the WAL durable in the repository (completed segments and the
 ///   stored partial) — reported as *flush*, which moves the slot's `restart_lsn`.
 ///
-/// Pure value: the receiver and the uploader share it under a lock and the tests drive it
-/// directly.
+/// Pure value: the receiver's state machine (`WALReceiverStateMachine`) moves `received` and
+/// `written` in its own copy, the uploader moves `archived` in the one shared under a lock
+/// (`SharedProgress`), and the tests drive it directly.
 public struct StreamProgress: Sendable, Equatable {
     public private(set) var received: LSN
     public private(set) var written: LSN
@@ -39,6 +40,14 @@ public struct StreamProgress: Sendable, Equatable {
         received = start
         written = start
         streamStart = start
+    }
+
+    /// Takes the receiving side (`received`, `written`, `streamStart`) of `receiver`, the
+    /// receiver's own copy; what the repository holds stays (the uploader's to move).
+    public mutating func takeStream(of receiver: StreamProgress) {
+        received = receiver.received
+        written = receiver.written
+        streamStart = receiver.streamStart
     }
 
     /// WAL up to `end` was handed to the spool.

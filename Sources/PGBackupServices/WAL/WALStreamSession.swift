@@ -55,9 +55,14 @@ extension WALStreamer {
 
         let stream = ReplicationStream(connection: connection)
         var resumingFromArchive = start.fromArchive
-        var pendingGap: WALGap?
+        var machine = WALReceiverStateMachine(
+            .init(
+                role: .daemon(partialUploadInterval: options.partialUploadInterval), segmentSize: plan.segmentSize,
+                statusInterval: options.statusInterval, synchronous: options.synchronous),
+            progress: progress.value)
         while true {
-            progress.update { $0.restart(at: position) }
+            _ = machine.handle(.start(timeline: timeline, at: position, now: .now))
+            progress.update { $0.takeStream(of: machine.progress) }
             spooledTimeline.withLock { $0 = timeline }
             let outcome: ReceiveOutcome
             do {
@@ -69,7 +74,7 @@ extension WALStreamer {
                 logger.info("streaming WAL", metadata: [
                     "server": "\(plan.server)", "from": "\(position)", "timeline": "\(timeline)", "slot": "\(plan.slot)",
                 ])
-                outcome = try receive(stream, timeline: timeline, spool: spool, progress: progress, queue: queue, gap: &pendingGap)
+                outcome = try receive(stream, machine: &machine, spool: spool, progress: progress, queue: queue)
             } catch let error as ReplicationError where invalidation == nil && error.invalidatedSlot != nil {
                 // The server refused the slot as invalidated (18+), and the survey of
                 // pg_replication_slots did not tell (no ordinary connection allowed): the same
@@ -87,15 +92,15 @@ extension WALStreamer {
                     archiveEnd: nil, slot: slotRestart,
                     server: (cluster.timeline, cluster.walPosition), segmentSize: plan.segmentSize)
                 let after = SessionPlan.afterRemovedWAL(
-                    streamStart: position, received: progress.value.received, resume: server.lsn, segmentSize: plan.segmentSize)
-                // Queued by the receive loop once the server's clock is known (its first message).
+                    streamStart: position, received: machine.progress.received, resume: server.lsn, segmentSize: plan.segmentSize)
+                // Queued by the state machine once the server's clock is known (its first message).
                 if let missing = after.gap {
                     let why = invalidation.map { "\($0); " } ?? ""
-                    pendingGap = WALGap(
+                    _ = machine.handle(.gapFound(WALGap(
                         startLSN: missing.lowerBound, endLSN: missing.upperBound, timeline: timeline, resumedTimeline: server.timeline,
                         segmentSize: plan.segmentSize, detectedAt: Date(), archivedBefore: nil,
                         reason: "\(why)the server had already removed the WAL when streaming resumed (\(error))",
-                        slotInvalidation: invalidation)
+                        slotInvalidation: invalidation)))
                     logger.error(
                         "the server no longer has the WAL after the repository's end: the archive has a gap from \(missing.lowerBound) to \(missing.upperBound); point-in-time recovery cannot cross it — a base backup follows once the gap is recorded",
                         metadata: ["error": "\(error)", "slot": "\(plan.slot)"])
@@ -109,13 +114,7 @@ extension WALStreamer {
             case .stopped:
                 return
             case let .timelineEnded(next, nextStart):
-                // The old timeline's last segment stays partial: store it as such.
-                if let segment = spool.currentSegment {
-                    try spool.closeCurrent()
-                    progress.update { $0.didSyncSpool() }
-                    let length = Int(progress.value.received - segment.startLSN)
-                    queue.yield(.partial(segment, path: spool.partialPath(segment), length: length, final: true))
-                }
+                // The machine stored the old timeline's last segment as a partial.
                 let history = try connection.timelineHistory(next)
                 queue.yield(.history(next, content: history.content))
                 logger.info("timeline switch", metadata: ["from": "\(timeline)", "to": "\(next)", "at": "\(nextStart)"])
@@ -144,122 +143,46 @@ extension WALStreamer {
         case ended(at: LSN)
     }
 
-    /// The receive loop: write to the spool, fsync when the socket runs dry, report positions,
-    /// queue completed segments and periodic partial copies. A `gap` found before this stream
-    /// started is queued at the server's first message, stamped with the server's clock, ahead of
-    /// any WAL after it.
+    /// The receive loop, a driver of `WALReceiverStateMachine`: read a message (or nothing within
+    /// the machine's poll timeout), tell the machine what the repository holds and what came,
+    /// perform its actions. A stop request or a newer primary finishes gracefully: the partial
+    /// segment stored, the repository waited for (bounded), a last status update.
     func receive(
-        _ stream: ReplicationStream, timeline: TimelineID, spool: WALSpool, progress: SharedProgress,
-        queue: AsyncStream<UploadJob>.Continuation, gap: inout WALGap?
+        _ stream: ReplicationStream, machine: inout WALReceiverStateMachine, spool: WALSpool, progress: SharedProgress,
+        queue: AsyncStream<UploadJob>.Continuation
     ) throws -> ReceiveOutcome {
         let clock = ContinuousClock()
-        var lastStatusTime = clock.now - options.statusInterval
-        var lastPartialTime = clock.now
-        var lastPartialEnd = LSN.zero
-        var reported: (write: LSN, flush: LSN)?
-        var replyRequested = false
-        var times = WALTimeRecorder()
-
-        func report(force: Bool) throws {
-            let status = progress.value.status
-            let changed = reported.map { $0.write != status.write || $0.flush != status.flush } ?? true
-            let flushMoved = reported.map { $0.flush != status.flush } ?? true
-            let due = clock.now - lastStatusTime >= options.statusInterval
-            guard force || due || flushMoved || (options.synchronous && changed) else { return }
-            try stream.sendStatus(write: status.write, flush: status.flush, apply: .zero, replyRequested: false)
-            reported = status
-            lastStatusTime = clock.now
+        let actions = WALReceiverActions(stream: stream, spool: spool, progress: progress, queue: queue)
+        func outcome(_ ending: WALReceiverStateMachine.Action?) -> ReceiveOutcome? {
+            switch ending {
+            case let .switchTimeline(next, start): return .timelineEnded(next: next, start: start)
+            case let .streamEnded(at): return .ended(at: at)
+            case .stop:
+                let status = machine.progress.status
+                logger.info("final status sent", metadata: ["write": "\(status.write)", "flush": "\(status.flush)"])
+                return .stopped
+            default: return nil
+            }
         }
-
         while true {
             if slotDropRequested.load(ordering: .relaxed) {
                 throw SlotDropRequested()  // at once: the repository may be what is stuck
             }
-            if isStopping || primaryMoved.load(ordering: .sequentiallyConsistent) {
-                try finish(stream, spool: spool, progress: progress, queue: queue, times: times)
-                return .stopped
+            if isStopping || primaryMoved.load(ordering: .sequentiallyConsistent),
+               let done = outcome(try actions.handle(.stopRequested(now: clock.now), &machine)) {
+                return done
             }
-            let pending = progress.value.received > progress.value.written
-            let event = try stream.receive(timeout: pending ? .zero : .milliseconds(100))
-            switch event {
-            case let .walData(data):
-                let completed = try data.bytes.withUnsafeBytes { try spool.write($0, at: data.start, timeline: timeline) }
-                progress.update { $0.didReceive(upTo: data.end) }
-                times.observe(serverTime: data.serverTime, sentUpTo: data.end)
-                queueGap(&gap, detectedAt: data.serverTime, queue: queue)
-                for segment in completed {
-                    progress.update { $0.didSyncSpool(upTo: segment.endLSN) }
-                    queue.yield(.segment(segment, path: spool.completedPath(segment), times: times.record(for: segment, upTo: segment.endLSN)))
-                    times.completed(segment)
-                }
-                continue  // drain what is already there before fsync
-            case let .keepalive(walEnd, serverTime, reply):
-                times.observe(serverTime: serverTime, sentUpTo: min(walEnd, progress.value.received))
-                queueGap(&gap, detectedAt: serverTime, queue: queue)
-                replyRequested = replyRequested || reply
-            case let .endOfTimeline(next, start):
-                return .timelineEnded(next: next, start: start)
-            case .endOfStream:
-                return .ended(at: progress.value.received)
-            case nil:
-                break
+            if machine.isFinishing {
+                if let done = outcome(try actions.handle(.archived(upTo: progress.value.archived), &machine)) { return done }
+                usleep(50_000)
+                if let done = outcome(try actions.handle(.tick(now: clock.now), &machine)) { return done }
+                continue
             }
-            if progress.value.received > progress.value.written {
-                try spool.sync()
-                progress.update { $0.didSyncSpool() }
+            let message = try stream.receive(timeout: machine.pollTimeout)
+            try actions.handle(.archived(upTo: progress.value.archived), &machine)
+            if let done = outcome(try actions.handle(WALReceiverStateMachine.event(for: message, now: clock.now), &machine)) {
+                return done
             }
-            // The segment being written goes to the repository every partialUploadInterval, and
-            // also once the stream has been quiet for 100 ms (at most once a second), so that
-            // after a burst the repository — and *flush* — catch up in about one upload.
-            let quiet = event == nil && !pending
-            let sinceLastPartial = clock.now - lastPartialTime
-            if let interval = options.partialUploadInterval, let segment = spool.currentSegment,
-               sinceLastPartial >= interval || (quiet && sinceLastPartial >= min(interval, .seconds(1))) {
-                let written = progress.value.written
-                if written > max(segment.startLSN, lastPartialEnd) {
-                    queue.yield(.partial(
-                        segment, path: spool.partialPath(segment), length: Int(written - segment.startLSN), final: false,
-                        times: times.record(for: segment, upTo: written)))
-                    lastPartialEnd = written
-                    lastPartialTime = clock.now
-                } else if sinceLastPartial >= interval {
-                    lastPartialTime = clock.now
-                }
-            }
-            try report(force: replyRequested)
-            replyRequested = false
         }
-    }
-
-    /// Queues a pending gap record, stamped with the server's time.
-    private func queueGap(_ gap: inout WALGap?, detectedAt time: Date, queue: AsyncStream<UploadJob>.Continuation) {
-        guard var found = gap else { return }
-        found.detectedAt = time
-        queue.yield(.gap(found))
-        gap = nil
-    }
-
-    /// A graceful stop: fsync, store the partial segment, wait (bounded) for the repository to
-    /// hold everything written, send a last status, end the stream.
-    private func finish(
-        _ stream: ReplicationStream, spool: WALSpool, progress: SharedProgress, queue: AsyncStream<UploadJob>.Continuation,
-        times: WALTimeRecorder
-    ) throws {
-        try spool.sync()
-        progress.update { $0.didSyncSpool() }
-        let written = progress.value.written
-        if let segment = spool.currentSegment, written > segment.startLSN {
-            queue.yield(.partial(
-                segment, path: spool.partialPath(segment), length: Int(written - segment.startLSN), final: false,
-                times: times.record(for: segment, upTo: written)))
-        }
-        let deadline = ContinuousClock.now + .seconds(60)
-        while progress.value.archived < written && ContinuousClock.now < deadline {
-            usleep(50_000)
-        }
-        let status = progress.value.status
-        try stream.sendStatus(write: status.write, flush: status.flush, apply: .zero, replyRequested: false)
-        try? stream.stop()
-        logger.info("final status sent", metadata: ["write": "\(status.write)", "flush": "\(status.flush)"])
     }
 }

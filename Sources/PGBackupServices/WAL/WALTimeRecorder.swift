@@ -3,7 +3,7 @@ import PGBackupFoundations
 import PGBackupRepository
 
 /// What a WAL stream knows of the server's clock, turned into the record stored with each
-/// segment and partial segment (`WALTimeRecord`). Pure value, driven by the receive loop: every
+/// segment and partial segment (`WALTimeRecord`). Pure value, driven by `WALReceiverStateMachine`: every
 /// XLogData and keepalive message is a reading (`observe`), and each object queued for the
 /// repository takes its record (`record(for:upTo:)`).
 ///
