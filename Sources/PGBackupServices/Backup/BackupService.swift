@@ -49,11 +49,7 @@ public struct BackupService: Sendable {
         let statuses = try await PrimaryLocator.survey(conninfo: conninfo, environment: ProcessInfo.processInfo.environment)
         let choice = PrimaryLocator.choose(
             from: statuses, systemIdentifier: info.systemIdentifier, minimumTimeline: latestTimeline)
-        if let primary = choice.primary { return primary.server }
-        if let former = choice.formerPrimary, let timeline = former.identity?.timeline, let latestTimeline {
-            throw BackupError.formerPrimary(server: "\(former.server)", timeline: timeline, repositoryTimeline: latestTimeline)
-        }
-        return nil
+        return try BackupDecisions.server(from: choice, latestTimeline: latestTimeline)
     }
 
     public func run(_ options: BackupOptions = BackupOptions()) async throws -> BackupManifest {
@@ -122,10 +118,11 @@ public struct BackupService: Sendable {
         let owner = try await acquire(lock)
         phases.lap("lock")
         do {
+            let context = BackupContext(
+                options: options, repository: repository, repositorySystem: info.systemIdentifier, segmentSize: segmentSize,
+                cluster: cluster, began: began, phases: phases, lock: lock, owner: owner)
             let manifest = try await takeBackup(
-                options, repository: repository, repositorySystem: info.systemIdentifier, segmentSize: segmentSize, cluster: cluster,
-                began: began, phases: phases,
-                lock: (lock, owner), backupConnection: backupConnection, walConnection: walConnection, walReceiver: walReceiver)
+                context, backupConnection: backupConnection, walConnection: walConnection, walReceiver: walReceiver)
             try await lock.release(owner)
             phases.lap("release")
             logger.debug("backup phases", metadata: ["phases": "\(phases.times.summary)"])
@@ -159,11 +156,11 @@ public struct BackupService: Sendable {
 
     /// Everything that happens under the backup lock.
     private func takeBackup(
-        _ options: BackupOptions, repository: Repository, repositorySystem: SystemIdentifier, segmentSize: WALSegmentSize, cluster: ClusterIdentity,
-        began: ContinuousClock.Instant, phases: PhaseClock, lock: (RepositoryLock, LockOwner),
-        backupConnection: Handover<PostgresConnection>, walConnection: Handover<PostgresConnection>,
+        _ context: BackupContext, backupConnection: Handover<PostgresConnection>, walConnection: Handover<PostgresConnection>,
         walReceiver: BackupWALReceiver
     ) async throws -> BackupManifest {
+        let (options, repository, segmentSize, began, phases) = (context.options, context.repository, context.segmentSize, context.began, context.phases)
+        let lock = (context.lock, context.owner)
         let catalog = BackupCatalog(repository: repository)
         for id in try await catalog.cleanupIncomplete(olderThan: 0) {
             logger.info("removed the leftovers of backup \(id), which never completed")
@@ -231,12 +228,9 @@ public struct BackupService: Sendable {
 
         try await chunksDurable.flush()
         phases.lap("flush")
-        let manifest = try await commit(
+        return try await commit(
             streamed, stored: stored, times: try Self.backupTimes(label: streamed.backupLabel, stream: serverTimes),
-            id: id, catalog: catalog, repositorySystem: repositorySystem, cluster: cluster, segmentSize: segmentSize,
-            chunking: options.chunking, began: began,
-            phases: phases, lock: lock)
-        return manifest
+            id: id, catalog: catalog, context: context)
     }
 
     /// Runs `body` while refreshing the lock every `interval`. A refresh that fails (the lock was
@@ -330,32 +324,13 @@ public struct BackupService: Sendable {
     /// Stores the server's manifest and commits `backup.json`.
     private func commit(
         _ streamed: StreamedBackup, stored: [Int: ChunkRef], times: (start: Date, stop: Date), id: BackupID, catalog: BackupCatalog,
-        repositorySystem: SystemIdentifier, cluster: ClusterIdentity,
-        segmentSize: WALSegmentSize, chunking: ChunkingPolicy, began: ContinuousClock.Instant, phases: PhaseClock,
-        lock: (RepositoryLock, LockOwner)
+        context: BackupContext
     ) async throws -> BackupManifest {
-        var totals = BackupManifest.Totals(databaseSize: streamed.contentBytes, newChunks: 0, storedNew: 0, deduplicatedChunks: 0, storedDeduplicated: 0)
-        for ref in stored.values { totals.add(ref) }
-        func chunk(_ job: Int) throws -> ChunkRef {
-            guard let ref = stored[job] else { throw BackupError.incompleteStream("chunk \(job) was never stored") }
-            return ref
-        }
-        let files = try streamed.files.map { file in
-            BackupManifest.File(
-                path: file.path, tablespace: file.tablespace, type: file.type, mode: file.mode, mtime: file.mtime, size: file.size,
-                sha256: file.sha256,
-                chunks: file.chunks.isEmpty ? nil : try file.chunks.map {
-                    BackupManifest.Chunk(offset: $0.offset, size: $0.size, sha256: try chunk($0.job).sha256)
-                },
-                packed: try file.packed.map {
-                    let pack = try chunk($0.job)
-                    return BackupManifest.PackedContent(pack: pack.sha256, packSize: pack.size, offset: $0.offset)
-                },
-                linkTarget: file.linkTarget)
-        }
+        let (cluster, segmentSize, phases) = (context.cluster, context.segmentSize, context.phases)
+        let (files, totals) = try BackupDecisions.files(streamed.files, stored: stored, contentBytes: streamed.contentBytes)
         var serverManifest: BackupManifest.StoredObject?
         if let content = streamed.serverManifest {
-            try Self.checkServerManifest(content, repositorySystem: repositorySystem, serverSystem: cluster.systemIdentifier)
+            try Self.checkServerManifest(content, repositorySystem: context.repositorySystem, serverSystem: cluster.systemIdentifier)
             serverManifest = try await catalog.storeServerManifest(content, for: id, compression: settings.compression)
         }
         phases.lap("manifest")
@@ -363,7 +338,7 @@ public struct BackupService: Sendable {
             id: id, server: settings.server, systemIdentifier: cluster.systemIdentifier, postgresVersionNumber: cluster.versionNumber,
             timeline: streamed.timeline, startLSN: streamed.startLSN, stopLSN: streamed.stopLSN,
             startTime: times.start, stopTime: times.stop, label: streamed.label, compression: settings.compression,
-            encryption: catalog.repository.encryption, chunking: chunking,
+            encryption: catalog.repository.encryption, chunking: context.options.chunking,
             tablespaces: streamed.tablespaces.compactMap { space in
                 space.oid.map { BackupManifest.Tablespace(oid: $0, location: space.location ?? "") }
             },
@@ -372,8 +347,8 @@ public struct BackupService: Sendable {
             durationSeconds: 0)
         manifest.checksumFailures = streamed.checksumFailures
         // A lock lost to someone else means two writers: do not commit on top of theirs.
-        try await lock.0.refresh(lock.1)
-        let elapsed = ContinuousClock.now - began
+        try await context.lock.refresh(context.owner)
+        let elapsed = ContinuousClock.now - context.began
         manifest.durationSeconds = elapsed.inSeconds
         try await catalog.commit(manifest)
         try await catalog.clearInProgress(id)

@@ -3,20 +3,14 @@ import PGBackupFoundations
 import PGBackupRepository
 
 extension CheckService {
-    /// `diverged`: WAL the archive kept apart (`wal/diverged/`), from the records.
-    func divergedCheck(repository: Repository?, info: RepositoryInfo?) async -> CheckResult {
-        guard let repository, let info else {
-            return CheckResult(name: "diverged", ok: false, detail: "not checked: the repository is unreachable (see the repository check)")
-        }
-        do {
-            let segmentSize = info.walSegmentSize
-            let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)
-            let records = try await archive.diverged()
-            let newest = try await BackupCatalog(repository: repository).survey().backups.max { $0.stopTime < $1.stopTime }
-            return CheckRules.diverged(records, newestBackupID: newest?.id.description, newestBackupStop: newest?.stopTime)
-        } catch {
-            return CheckResult(name: "diverged", ok: false, detail: "unable to read the diverged WAL records: \(scrub(Self.reason(error)))")
-        }
+    /// What `diverged` judges: the records of the WAL the archive kept apart (`wal/diverged/`)
+    /// and the newest backup.
+    func diverged(repository: Repository, info: RepositoryInfo) async throws -> CheckInputs.Diverged {
+        let segmentSize = info.walSegmentSize
+        let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)
+        let records = try await archive.diverged()
+        let newest = try await BackupCatalog(repository: repository).survey().backups.max { $0.stopTime < $1.stopTime }
+        return CheckInputs.Diverged(records: records, newestBackupID: newest?.id.description, newestBackupStop: newest?.stopTime)
     }
 }
 

@@ -28,96 +28,64 @@ public struct CheckService: Sendable {
 
     /// Runs every check. Throws only for a configuration error (exit 2).
     public func run() async throws -> CheckReport {
+        CheckDecision.report(try await gather())
+    }
+
+    /// Every measurement `CheckDecision` judges, each on its own: one that fails is recorded
+    /// with its reason and the others still run.
+    func gather() async throws -> CheckInputs {
         let policy = try settings.loadPolicy()
         _ = try settings.requireRepository()
-        let thresholds = CheckThresholds(policy: policy)
-        var checks = [configuration(policy)]
 
         // The repository.
         var repository: Repository?
-        var info: RepositoryInfo?
-        var repositoryResult: CheckResult
+        let repositoryReading: CheckInputs.RepositoryReading
         do {
-            let (opened, read) = try await RepositoryAccess.openReadingInfo(settings)
-            info = read
+            let (opened, info) = try await RepositoryAccess.openReadingInfo(settings)
             repository = opened
-            let encryption = opened.keyID.map { "encrypted (\(opened.encryption), key id \($0))" } ?? "not encrypted"
-            repositoryResult = CheckResult(name: "repository", ok: true, detail: "\(opened.store.location) reachable, initialized for server '\(settings.server)' (system identifier \(info!.systemIdentifier)), \(encryption)")
+            repositoryReading = .opened(location: opened.store.location, keyID: opened.keyID, encryption: opened.encryption, info: info)
         } catch RepositoryError.notInitialized(let server, let location) {
-            repositoryResult = CheckResult(name: "repository", ok: false, detail: "\(location) has no repository for server '\(server)'; HINT: run `pgbackup init`")
+            repositoryReading = .notInitialized(server: server, location: location)
         } catch {
-            repositoryResult = CheckResult(name: "repository", ok: false, detail: "unable to read the repository: \(scrub(Self.reason(error)))")
+            repositoryReading = .failed(reason: scrub(Self.reason(error)))
         }
+        let info = repositoryReading.info
 
-        // The primary, chosen as the daemon chooses it; the repository check compares its system identifier.
-        var primary: PrimaryState?
-        var primaryResult: CheckResult
+        // The primary, chosen as the daemon chooses it.
+        let primary: CheckInputs.Measured<CheckInputs.Primary>
         do {
             let found = try await probePrimary(info: info, repository: repository)
-            primary = found.state
-            primaryResult = CheckResult(name: "primary", ok: found.splitBrain == nil, detail: found.splitBrain ?? "")  // completed below
+            primary = .measured(.init(state: found.state, splitBrain: found.splitBrain))
         } catch {
-            primaryResult = CheckResult(name: "primary", ok: false, detail: scrub(Self.reason(error)))
+            primary = .failed(reason: scrub(Self.reason(error)))
         }
-        if let info, let primary, let system = primary.systemIdentifier {
-            if info.systemIdentifier != system {
-                let detail: String
-                if let version = primary.versionNumber, info.isUpgrade(to: version) {
-                    // pg_upgrade's new cluster: say what to run (`init --upgrade`).
-                    let upgraded = RepositoryError.clusterUpgraded(
-                        server: settings.server, location: repository?.store.location ?? "", host: primary.server,
-                        repository: info.systemIdentifier, repositoryVersion: info.postgresVersionNumber, cluster: system,
-                        clusterVersion: version)
-                    detail = "\(upgraded)".replacingOccurrences(of: "\nHINT:", with: "; HINT:")
-                } else {
-                    detail = "the repository belongs to system identifier \(info.systemIdentifier) (PostgreSQL \(info.postgresMajor)) but \(primary.server) is \(system)\(primary.versionNumber.map { " (PostgreSQL \(PostgresVersion.major(of: $0)))" } ?? ""): a different cluster; HINT: PGBACKUP_REPO or PGBACKUP_SERVER names another cluster's repository: point the configuration at this cluster's own"
-                }
-                repositoryResult = CheckResult(name: "repository", ok: false, detail: detail)
-            } else {
-                repositoryResult.detail += ", the same as \(primary.server)"
-            }
-        } else if info != nil {
-            repositoryResult.detail += primary == nil
-                ? "; not compared with the primary (none reachable)"
-                : "; not compared with the primary (\(primary?.systemIdentifierProblem ?? "no system identifier"))"
-        }
-        checks.append(repositoryResult)
-        checks.append(primaryCheck(primaryResult, primary: primary, info: info))
-        checks.append(slotCheck(primary: primary, thresholds: thresholds))
 
+        var inputs = CheckInputs(
+            server: settings.server, slot: settings.slot, policyName: settings.policy, policy: policy,
+            conninfo: settings.conninfo.map { redactingPasswords(inConninfo: $0.value) }, now: clock(),
+            repository: repositoryReading, primary: primary)
         // What the repository holds.
-        guard let repository, let info else {
-            let why = "not checked: the repository is unreachable (see the repository check)"
-            for name in ["wal", "continuity", "backup_age", "backup_checksums", "redundancy", "verification"] {
-                checks.append(CheckResult(name: name, ok: false, detail: why))
-            }
-            checks.append(await divergedCheck(repository: nil, info: nil))
-            return CheckReport(checks: checks)
+        guard let repository, let info else { return inputs }
+        inputs.archive = await measure { try await archive(repository: repository, info: info) }
+        inputs.backups = await measure {
+            let survey = try await BackupCatalog(repository: repository).survey()
+            let newest = survey.backups.max { $0.stopTime < $1.stopTime }
+            return CheckInputs.Backups(
+                newestID: newest?.id.description, newestStop: newest?.stopTime, newestChecksumFailures: newest?.checksumFailures,
+                complete: survey.backups.count)
         }
-        let now = clock()
-        checks += await walAndContinuity(repository: repository, info: info, primary: primary, policy: policy, thresholds: thresholds)
-        checks += await backupChecks(repository: repository, now: now, policy: policy, thresholds: thresholds)
-        do {
-            checks.append(CheckRules.verification(try await VerificationLog(repository: repository).latest().newest))
-        } catch {
-            checks.append(CheckResult(name: "verification", ok: false, detail: "unable to read the verification records: \(scrub(Self.reason(error)))"))
-        }
-        checks.append(await divergedCheck(repository: repository, info: info))
-        // Keep the order stable: configuration, repository, primary, slot, wal, continuity, backup_age, backup_checksums, redundancy, verification.
-        return CheckReport(checks: checks.sorted { Self.order($0.name) < Self.order($1.name) })
+        inputs.verification = await measure { try await VerificationLog(repository: repository).latest().newest }
+        inputs.diverged = await measure { try await diverged(repository: repository, info: info) }
+        return inputs
     }
 
-    static let names = ["configuration", "repository", "primary", "slot", "wal", "continuity", "backup_age", "backup_checksums", "redundancy", "verification"]
-    private static func order(_ name: String) -> Int { names.firstIndex(of: name) ?? names.count }
-
-    private func configuration(_ policy: Policy?) -> CheckResult {
-        let thresholds = CheckThresholds(policy: policy)
-        let limits = "backup_max_age \(CheckRules.duration(thresholds.backupMaxAge)), wal_max_age \(CheckRules.duration(thresholds.walMaxAge)), slot_retained_max \(CheckRules.bytes(thresholds.slotRetainedMax))"
-        guard let policy else {
-            return CheckResult(name: "configuration", ok: true, detail: "valid; no policy (defaults: \(limits))")
+    /// `body`'s value, or its error as a scrubbed one-line reason.
+    private func measure<Value: Sendable>(_ body: () async throws -> Value) async -> CheckInputs.Measured<Value> {
+        do {
+            return .measured(try await body())
+        } catch {
+            return .failed(reason: scrub(Self.reason(error)))
         }
-        let name = settings.policy ?? policy.path
-        return CheckResult(name: "configuration", ok: true, detail: "valid; policy \(name)\(name == policy.path ? "" : " (\(policy.path))"): \(limits)")
     }
 
     /// Asks every server of the conninfo and chooses the primary as the daemon does
@@ -165,105 +133,34 @@ public struct CheckService: Sendable {
         var detail: String
         var description: String { detail }
     }
-
-    private func primaryCheck(_ result: CheckResult, primary: PrimaryState?, info: RepositoryInfo?) -> CheckResult {
-        guard let primary else {
-            let conninfo = settings.conninfo.map { redactingPasswords(inConninfo: $0.value) } ?? "not set"
-            if result.detail.contains(": standby on timeline") {
-                // Standbys answered, no primary: a failover in progress, or the primary is not listed.
-                return CheckResult(name: "primary", ok: false, detail: "no primary reachable: only standbys answered, no primary was found: \(result.detail); HINT: list the current primary in PGBACKUP_CONNINFO (\(conninfo))")
-            }
-            let hint = result.detail.contains("HINT") ? "" : "; HINT: check that the server runs and PGBACKUP_CONNINFO (\(conninfo))"
-            return CheckResult(name: "primary", ok: false, detail: "no primary reachable: \(result.detail)\(hint)")
-        }
-        if primary.inRecovery {
-            return CheckResult(name: "primary", ok: false, detail: "\(primary.server) answered but is in recovery (a standby); HINT: list the current primary in PGBACKUP_CONNINFO's host=")
-        }
-        guard let system = primary.systemIdentifier else {
-            return CheckResult(name: "primary", ok: false, detail: "\(primary.server) is a primary but its system identifier is unreadable: \(primary.systemIdentifierProblem ?? "unknown"); HINT: grant the role pg_monitor or REPLICATION")
-        }
-        if let info, info.systemIdentifier != system {
-            return CheckResult(name: "primary", ok: false, detail: "\(primary.server) is a primary of system identifier \(system), not the repository's \(info.systemIdentifier); HINT: PGBACKUP_CONNINFO names another cluster")
-        }
-        if !result.ok {
-            return result  // the split brain alert
-        }
-        return CheckResult(name: "primary", ok: true, detail: "\(primary.server) is a primary (not in recovery), system identifier \(system), WAL at \(primary.currentLSN?.description ?? "?")")
-    }
-
-    private func slotCheck(primary: PrimaryState?, thresholds: CheckThresholds) -> CheckResult {
-        guard let primary, !primary.inRecovery else {
-            return CheckResult(name: "slot", ok: false, detail: "replication slot '\(settings.slot)' not checked: no primary reachable")
-        }
-        return CheckRules.slot(
-            name: settings.slot, active: primary.slot?.active, restartLSN: primary.slot?.restartLSN,
-            currentLSN: primary.currentLSN, maxRetained: thresholds.slotRetainedMax,
-            invalidation: primary.slot?.invalidation, inactiveSince: primary.slot?.inactiveSince)
-    }
 }
 
 extension CheckService {
-    /// `wal` and `continuity`: one survey of the archive.
-    func walAndContinuity(
-        repository: Repository, info: RepositoryInfo, primary: PrimaryState?, policy: Policy?, thresholds: CheckThresholds
-    ) async -> [CheckResult] {
-        let survey: (continuity: WALContinuity, serverTimes: [TimelineID: WALTimeMark])
-        let segmentSize: WALSegmentSize
-        do {
-            segmentSize = info.walSegmentSize
-            let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)
-            survey = try await archive.survey()
-            var histories: [TimelineID: TimelineHistory] = [:]
-            for timeline in survey.continuity.timelines where timeline.hasHistoryFile {
-                histories[timeline.timeline] = try await archive.history(of: timeline.timeline)
-            }
-            // The archive's end, the stored partial tail included (as RestoreService counts it).
-            var end: LSN?
-            for timeline in survey.continuity.timelines {
-                guard var timelineEnd = timeline.endOfArchive ?? timeline.partials.first?.startLSN else { continue }
-                let next = WALSegmentName(timeline: timeline.timeline, containing: timelineEnd, segmentSize: segmentSize)
-                if timeline.partials.contains(next), let length = try await archive.partialLength(of: next) {
-                    timelineEnd = timelineEnd + length
-                }
-                end = max(end ?? timelineEnd, timelineEnd)
-            }
-            let newestTime = survey.serverTimes.values.map(\.time).max()
-            let walResult: CheckResult
-            if let primary, let current = primary.currentLSN {
-                walResult = CheckRules.wal(
-                    currentLSN: current, archiveEnd: end, serverNow: primary.now, newestArchivedTime: newestTime,
-                    maxAge: thresholds.walMaxAge, segmentSize: segmentSize.bytes)
-            } else {
-                walResult = CheckResult(name: "wal", ok: false, detail: "not measured: no primary to compare with (see the primary check); the archive ends at \(end?.description ?? "nothing")\(newestTime.map { ", newest WAL from \(CheckRules.timestamp($0))" } ?? "")")
-            }
-            let survey2 = try await BackupCatalog(repository: repository).survey()
-            let backups = survey2.backups.map {
-                CheckContinuity.Backup(id: $0.id.description, timeline: $0.timeline, startLSN: $0.startLSN, stopLSN: $0.stopLSN, pin: $0.pin)
-            }
-            let continuity = CheckContinuity(
-                backups: backups, wal: policy?.retention?.wal ?? .pitr, continuity: survey.continuity, histories: histories,
-                gaps: try await archive.gaps())
-            return [walResult, continuity.result()]
-        } catch {
-            let detail = "unable to read the WAL archive: \(scrub(Self.reason(error)))"
-            return [CheckResult(name: "wal", ok: false, detail: detail), CheckResult(name: "continuity", ok: false, detail: detail)]
+    /// What `wal` and `continuity` judge: one survey of the archive, its timeline histories, its
+    /// end (the stored partial tail included, as RestoreService counts it), the backups and gaps.
+    func archive(repository: Repository, info: RepositoryInfo) async throws -> CheckInputs.Archive {
+        let segmentSize = info.walSegmentSize
+        let archive = WALArchive(repository: repository, segmentSize: segmentSize, compression: settings.compression)
+        let survey = try await archive.survey()
+        var histories: [TimelineID: TimelineHistory] = [:]
+        for timeline in survey.continuity.timelines where timeline.hasHistoryFile {
+            histories[timeline.timeline] = try await archive.history(of: timeline.timeline)
         }
-    }
-
-    /// `backup_age`, `backup_checksums` and `redundancy`.
-    func backupChecks(repository: Repository, now: Date, policy: Policy?, thresholds: CheckThresholds) async -> [CheckResult] {
-        do {
-            let survey = try await BackupCatalog(repository: repository).survey()
-            let newest = survey.backups.max { $0.stopTime < $1.stopTime }
-            return [
-                CheckRules.backupAge(newestStop: newest?.stopTime, newestID: newest?.id.description, now: now, maxAge: thresholds.backupMaxAge),
-                CheckRules.backupChecksums(newestID: newest?.id.description, failures: newest?.checksumFailures),
-                CheckRules.redundancy(complete: survey.backups.count, minimum: thresholds.minimumBackups, policy: policy?.retention?.minimumRedundancy == nil ? nil : settings.policy),
-            ]
-        } catch {
-            let detail = "unable to list the backups: \(scrub(Self.reason(error)))"
-            return ["backup_age", "backup_checksums", "redundancy"].map { CheckResult(name: $0, ok: false, detail: detail) }
+        var end: LSN?
+        for timeline in survey.continuity.timelines {
+            guard var timelineEnd = timeline.endOfArchive ?? timeline.partials.first?.startLSN else { continue }
+            let next = WALSegmentName(timeline: timeline.timeline, containing: timelineEnd, segmentSize: segmentSize)
+            if timeline.partials.contains(next), let length = try await archive.partialLength(of: next) {
+                timelineEnd = timelineEnd + length
+            }
+            end = max(end ?? timelineEnd, timelineEnd)
         }
+        let backups = try await BackupCatalog(repository: repository).survey().backups.map {
+            CheckContinuity.Backup(id: $0.id.description, timeline: $0.timeline, startLSN: $0.startLSN, stopLSN: $0.stopLSN, pin: $0.pin)
+        }
+        return CheckInputs.Archive(
+            segmentSize: segmentSize, continuity: survey.continuity, histories: histories, end: end,
+            newestTime: survey.serverTimes.values.map(\.time).max(), backups: backups, gaps: try await archive.gaps())
     }
 
     /// An error's message on one line.

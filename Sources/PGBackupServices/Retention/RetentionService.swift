@@ -61,9 +61,12 @@ public struct RetentionService: Sendable {
         ])
         var sweeps: [String] = []
         for (index, part) in parts.enumerated() {
-            sweeps.append(try await apply(plan, to: part, isCurrent: index == parts.count - 1, rules: rules, byID: byID, dryRun: dryRun, report: &report))
+            let share = RetentionHistoryShare(
+                plan, backups: part.backups, continuity: part.continuity, histories: part.timelines, isCurrent: index == parts.count - 1,
+                rules: rules, now: clock())
+            sweeps.append(try await apply(share, to: part, excluding: Set(plan.removed), byID: byID, dryRun: dryRun, report: &report))
         }
-        report.sweep = sweeps.first { $0 != "done" && $0 != "dry-run" } ?? sweeps[sweeps.count - 1]
+        report.sweep = RetentionHistoryShare.sweepOutcome(sweeps)
         return report
     }
 
@@ -99,45 +102,33 @@ public struct RetentionService: Sendable {
         }
     }
 
-    /// Applies (or, dry, reports) `plan`'s part in one history: its removed backups, the WAL its
-    /// kept backups no longer need (all of it, partials too, in an older history left without
-    /// a backup), then its leftovers and chunks. Returns the sweep's outcome.
+    /// Applies (or, dry, reports) one history's share of the plan: its removed backups, the WAL
+    /// its kept backups no longer need, then its leftovers and chunks (`excluding`: every backup
+    /// the plan removes, whose chunks a dry run counts as freed). Returns the sweep's outcome.
     private func apply(
-        _ plan: RetentionPlan, to part: HistoryPart, isCurrent: Bool, rules: RetentionRules?, byID: [BackupID: RetentionBackup],
+        _ share: RetentionHistoryShare, to part: HistoryPart, excluding removed: Set<BackupID>, byID: [BackupID: RetentionBackup],
         dryRun: Bool, report: inout RetentionReport
     ) async throws -> String {
         let repository = part.repository
         let catalog = part.catalog
-        let archive = part.archive
-        let own = Set(part.backups.map(\.id))
-        let removedHere = plan.removed.filter(own.contains)
-        let keptHere = plan.kept.contains { own.contains($0.id) }
-        // The current history keeps all its WAL until it has a kept backup (it is what the
-        // daemon is writing, and what the first backup after `init --upgrade` will need).
-        let walRemovals = isCurrent && !keptHere ? [] : RetentionPlanner(
-            rules: rules, backups: part.backups, continuity: part.continuity, histories: part.timelines, now: clock()
-        ).walRemovals(following: plan)
-        report.wal += walRemovals.map {
+        report.wal += share.walRemovals.map {
             RetentionReport.WALRemoval(timeline: $0.timeline, first: $0.first.name, last: $0.last.name, count: $0.count)
         }
-        var oldestKeptStart = plan.kept.compactMap { own.contains($0.id) ? byID[$0.id]?.startLSN : nil }.min()
-        if oldestKeptStart == nil, !isCurrent, let rules, RetentionPlanner.hasKeepRule(rules) {
-            oldestKeptStart = LSN(UInt64.max)  // an older history left without a backup: its partials go too
-        }
-        let walListing = try await repository.store.list(prefix: archive.layout.prefix)
+        let walListing = try await repository.store.list(prefix: part.archive.layout.prefix)
         let expiry = WALExpiry(
-            listing: walListing, layout: archive.layout, segmentSize: part.segmentSize, removals: walRemovals, oldestKeptStart: oldestKeptStart)
+            listing: walListing, layout: part.archive.layout, segmentSize: part.segmentSize, removals: share.walRemovals,
+            oldestKeptStart: share.oldestKeptStart)
         report.walObjects += expiry.segmentObjects.count
         report.walBytesFreed += expiry.bytes
         report.partials += expiry.stalePartials.count
 
-        let sweep = ChunkSweep(catalog: catalog, margin: sweepMargin)
         if dryRun {
-            for id in removedHere {
+            for id in share.removed {
                 let own = try await repository.store.list(prefix: catalog.layout.backupPrefix(id))
                 report.removed.append(removedEntry(id, byID, bytes: own.reduce(0) { $0 + $1.size }))
             }
-            let found = try await sweep.candidates(modifiedBefore: clock().addingTimeInterval(-sweepMargin), excluding: Set(plan.removed))
+            let sweep = ChunkSweep(catalog: catalog, margin: sweepMargin)
+            let found = try await sweep.candidates(modifiedBefore: clock().addingTimeInterval(-sweepMargin), excluding: removed)
             report.chunks.removed += found.unreferenced.count
             report.chunks.bytesFreed += found.bytes
             report.leftovers += try await catalog.incompleteBackups().map(\.id)
@@ -145,7 +136,7 @@ public struct RetentionService: Sendable {
         }
 
         // 1. Backups: backup.json first, then the backup's own objects.
-        for id in removedHere {
+        for id in share.removed {
             let own = try await repository.store.list(prefix: catalog.layout.backupPrefix(id))
             try await catalog.removeBackup(id)
             report.removed.append(removedEntry(id, byID, bytes: own.reduce(0) { $0 + $1.size }))
@@ -160,6 +151,14 @@ public struct RetentionService: Sendable {
             ])
         }
         // 3. Leftovers and chunks, under the backup lock.
+        return try await sweepChunks(part, report: &report)
+    }
+
+    /// Removes the leftovers of killed backups and sweeps the chunks, holding the backup lock;
+    /// deferred while something blocks it (`sweepBlocker`). Returns the sweep's outcome.
+    private func sweepChunks(_ part: HistoryPart, report: inout RetentionReport) async throws -> String {
+        let repository = part.repository
+        let catalog = part.catalog
         if let blocker = try await sweepBlocker(repository: repository, damaged: part.damaged) {
             logger.notice("chunk sweep deferred: \(blocker)")
             return "deferred: \(blocker)"
@@ -178,7 +177,7 @@ public struct RetentionService: Sendable {
             let leftovers = try await catalog.cleanupIncomplete(olderThan: 0)
             report.leftovers += leftovers
             for id in leftovers { logger.info("removed the leftovers of backup \(id), which never completed") }
-            let outcome = try await sweep.sweep(lock: lock, owner: held, lockTime: lockTime)
+            let outcome = try await ChunkSweep(catalog: catalog, margin: sweepMargin).sweep(lock: lock, owner: held, lockTime: lockTime)
             report.chunks.removed += outcome.removed
             report.chunks.bytesFreed += outcome.bytesFreed
             logger.info("chunk sweep done", metadata: [
