@@ -42,7 +42,7 @@ struct ServerTimesTests {
     }
 
     @Test func theBackupTimesAreTheServersLabelFirstThenItsStream() throws {
-        let stream = BackupWALReceiver.ServerTimes(start: Self.t0.addingTimeInterval(0.4), stop: Self.t0.addingTimeInterval(9))
+        let stream = BackupServerTimes(start: Self.t0.addingTimeInterval(0.4), stop: Self.t0.addingTimeInterval(9))
         let utc = BackupLabel(parsing: "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\nSTART TIME: 2026-11-18 11:06:40 UTC\nLABEL: x\n")
         #expect(utc.startTime == Self.t0)
         #expect(try BackupService.backupTimes(label: utc, stream: stream) == (Self.t0, Self.t0.addingTimeInterval(9)))

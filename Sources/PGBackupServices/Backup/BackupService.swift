@@ -189,7 +189,7 @@ public struct BackupService: Sendable {
         enum Part: Sendable {
             case streamed(StreamedBackup)
             case stored([Int: ChunkRef])
-            case walArchived(BackupWALReceiver.ServerTimes)
+            case walArchived(BackupServerTimes)
         }
         // The three parts run side by side; the first to fail cancels the others. Each returns
         // once: when the loop has seen them all, all three are set.
@@ -205,7 +205,7 @@ public struct BackupService: Sendable {
                 }
                 var streamed: StreamedBackup?
                 var stored: [Int: ChunkRef]?
-                var serverTimes: BackupWALReceiver.ServerTimes?
+                var serverTimes: BackupServerTimes?
                 var storedAt = ContinuousClock.now, walStoredAt = ContinuousClock.now
                 for try await part in group {
                     switch part {
@@ -258,8 +258,8 @@ public struct BackupService: Sendable {
     /// START TIME PostgreSQL wrote into `backup_label` (whole seconds; when its zone is not an
     /// unambiguous one, the send time of the WAL at the start LSN instead), and the send time of
     /// the WAL at the stop LSN as the backup's own stream received it
-    /// (`BackupWALReceiver.ServerTimes`).
-    static func backupTimes(label: BackupLabel?, stream: BackupWALReceiver.ServerTimes) throws -> (start: Date, stop: Date) {
+    /// (`BackupServerTimes`).
+    static func backupTimes(label: BackupLabel?, stream: BackupServerTimes) throws -> (start: Date, stop: Date) {
         guard let stop = stream.stop, let start = label?.startTime ?? stream.start else {
             throw BackupError.incompleteStream("the server's clock at the backup's \(stream.stop == nil ? "stop" : "start") never reached the WAL stream")
         }
@@ -271,7 +271,7 @@ public struct BackupService: Sendable {
     private func streamWAL(
         _ receiver: BackupWALReceiver, connection: Handover<PostgresConnection>, spoolDirectory: String, segmentSize: WALSegmentSize,
         archive: WALArchive
-    ) async throws -> BackupWALReceiver.ServerTimes {
+    ) async throws -> BackupServerTimes {
         let progress = SharedProgress(StreamProgress(start: .zero, archived: .zero))
         let (jobs, queue) = AsyncStream.makeStream(of: UploadJob.self)
         var uploader = WALUploader(archive: archive, progress: progress, logger: logger)
@@ -287,7 +287,7 @@ public struct BackupService: Sendable {
             }
         }
         async let uploading: Void = upload()
-        let times: BackupWALReceiver.ServerTimes
+        let times: BackupServerTimes
         do {
             times = try await withTaskCancellationHandler {
                 try await BlockingIO.runLong {

@@ -28,19 +28,6 @@ import Synchronization
 /// each segment (`WALTimeRecorder`) and reports the backup's times as the server saw them
 /// (`ServerTimes`).
 final class BackupWALReceiver: Sendable {
-    /// The server's clock at the backup's start and stop, read from the stream.
-    struct ServerTimes: Sendable {
-        /// The send time of the message that carried the WAL at the start LSN: at, or a moment
-        /// after, the backup's start.
-        var start: Date?
-        /// The send time of the newest message once the WAL up to the stop LSN had arrived and
-        /// the stop LSN was known: at, or shortly after, the backup's end — never before it, which
-        /// is the safe side (a restore to a time uses a backup only from its stop time on).
-        var stop: Date?
-        /// When the WAL up to the stop LSN had arrived (by this process's clock).
-        var stopReceivedAt: ContinuousClock.Instant?
-    }
-
     private struct Window: Sendable {
         var start: (lsn: LSN, timeline: TimelineID)?
         var stop: LSN?
@@ -92,7 +79,7 @@ final class BackupWALReceiver: Sendable {
     /// it on a thread of its own.
     func stream(
         connection: PostgresConnection, spool: WALSpool, progress: SharedProgress, queue: AsyncStream<UploadJob>.Continuation
-    ) throws -> ServerTimes {
+    ) throws -> BackupServerTimes {
         var start = try current().start
         while start == nil {
             usleep(20_000)

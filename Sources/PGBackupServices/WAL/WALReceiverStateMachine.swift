@@ -103,7 +103,7 @@ struct WALReceiverStateMachine: Sendable {
     private(set) var progress: StreamProgress
     private(set) var timeline = TimelineID(1)
     /// The server's clock at the backup's start and stop (the backup's role only).
-    private(set) var serverTimes = BackupWALReceiver.ServerTimes()
+    private(set) var serverTimes = BackupServerTimes()
     private(set) var stopLSN: LSN?
     private var phase = Phase.streaming
     private var afterSync: AfterSync?
