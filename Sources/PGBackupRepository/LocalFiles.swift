@@ -82,61 +82,46 @@ final class LocalFileReader {
     }
 }
 
-/// Writes a local file atomically: into a temporary file next to it, made visible by
-/// `commit()` (fsync, rename, fsync of the directory). Without `commit()`, the destination keeps
-/// whatever it held before (or stays absent) and the temporary file is removed.
+/// Writes a local file atomically, streamed: a `DurableFile` (a temporary file next to it, mode
+/// 0600 from the start) made visible by `commit()` (fsync, rename, fsync of the directory).
+/// Without `commit()`, the destination keeps whatever it held before (or stays absent) and the
+/// temporary file is removed.
 final class AtomicFileWriter {
     let path: String
-    let temporaryPath: String
-    private var fd: Int32
+    /// Nil once committed or aborted.
+    private var file: DurableFile?
 
     /// The temporary file's descriptor, for writes on a blocking-I/O thread; valid until
     /// `commit()` or `abort()`.
-    var descriptor: Int32 { fd }
+    let descriptor: Int32
+    let temporaryPath: String
 
-    private init(path: String, temporaryPath: String, fd: Int32) {
+    private init(path: String, file: DurableFile) {
         self.path = path
-        self.temporaryPath = temporaryPath
-        self.fd = fd
+        self.file = file
+        self.descriptor = file.descriptor
+        self.temporaryPath = file.temporaryPath
     }
 
-    /// Creates the temporary file `<path>.pgbackup-tmp.<pid>` (mode 0600) in the destination's directory.
+    /// Creates the temporary file (mode 0600) in the destination's directory.
     static func create(_ path: String) async throws -> AtomicFileWriter {
-        let temporaryPath = "\(path).pgbackup-tmp.\(getpid())"
-        let fd = try await BlockingIO.run { () throws -> Int32 in
-            let fd = Glibc.open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-            guard fd >= 0 else {
-                throw FileSystemError(operation: "create", path: temporaryPath, reason: FileSystem.errnoDescription())
-            }
-            return fd
-        }
-        return AtomicFileWriter(path: path, temporaryPath: temporaryPath, fd: fd)
+        let file = try await BlockingIO.run { try DurableFile.create(path, mode: 0o600) }
+        return AtomicFileWriter(path: path, file: file)
     }
 
     deinit {
-        if fd >= 0 {
-            Glibc.close(fd)
-            unlink(temporaryPath)
-        }
+        file?.discard()
     }
 
     func write(_ bytes: [UInt8]) async throws {
         guard !bytes.isEmpty else { return }
-        let (fd, temporaryPath) = (self.fd, self.temporaryPath)
-        try await BlockingIO.run {
-            try bytes.withUnsafeBytes { buffer in
-                do {
-                    try FileSystem.writeAll(fd, buffer)
-                } catch let error as FileSystemError {
-                    throw FileSystemError(operation: "write", path: temporaryPath, reason: error.reason)
-                }
-            }
-        }
+        guard let file else { preconditionFailure("write after commit or abort") }
+        try await BlockingIO.run { try bytes.withUnsafeBytes { try file.write($0) } }
     }
 
     /// Extends the file with zeros to `length` bytes (a no-op if it is that long already).
     func extend(to length: UInt64) async throws {
-        let (fd, temporaryPath) = (self.fd, self.temporaryPath)
+        let (fd, temporaryPath) = (self.descriptor, self.temporaryPath)
         try await BlockingIO.run {
             var info = stat()
             guard fstat(fd, &info) == 0 else {
@@ -151,29 +136,14 @@ final class AtomicFileWriter {
 
     /// Makes the file visible under its name, complete and durable.
     func commit() async throws {
-        let (fd, path, temporaryPath) = (self.fd, self.path, self.temporaryPath)
-        self.fd = -1
-        try await BlockingIO.run {
-            defer { Glibc.close(fd) }
-            guard fsync(fd) == 0 else {
-                let reason = FileSystem.errnoDescription()
-                unlink(temporaryPath)
-                throw FileSystemError(operation: "fsync", path: temporaryPath, reason: reason)
-            }
-            guard rename(temporaryPath, path) == 0 else {
-                let reason = FileSystem.errnoDescription()
-                unlink(temporaryPath)
-                throw FileSystemError(operation: "rename into place", path: path, reason: reason)
-            }
-            try FileSystem.syncDirectory(FileSystem.directory(of: path))
-        }
+        guard let file else { preconditionFailure("commit after commit or abort") }
+        self.file = nil
+        try await BlockingIO.run { try file.commit() }
     }
 
     /// Removes the temporary file; the destination is untouched.
     func abort() {
-        guard fd >= 0 else { return }
-        Glibc.close(fd)
-        unlink(temporaryPath)
-        fd = -1
+        file?.discard()
+        file = nil
     }
 }

@@ -212,9 +212,10 @@ final class FileObjectWriter: ObjectWriter {
         written += Int64(bytes.count)
     }
 
-    /// With `ifAbsent`, the fsynced temporary file is hard-linked to the final name (`link(2)`
-    /// fails with `EEXIST` when the name is taken, atomically, also across processes and on NFS)
-    /// and then unlinked; never deferred, even inside a `DeferredDurability` batch.
+    /// Without `ifAbsent`, `DurableFile.commit` (fsync, rename, fsync of the directory), or the
+    /// batch's flush inside a `DeferredDurability` batch. With `ifAbsent`, the fsynced temporary
+    /// file is hard-linked to the final name (`link(2)` fails with `EEXIST` when the name is
+    /// taken, atomically, also across processes and on NFS) and then unlinked; never deferred.
     func commit(ifAbsent: Bool) async throws -> ObjectInfo {
         guard let temporary else { preconditionFailure("commit after commit or abort") }
         let (key, store, path) = (self.key, self.store, self.path)
@@ -224,34 +225,32 @@ final class FileObjectWriter: ObjectWriter {
             return ObjectInfo(key: key, size: written, modified: Date())
         }
         try await BlockingIO.run {
+            guard ifAbsent else {
+                do {
+                    try temporary.commit()
+                } catch let error as FileSystemError {
+                    throw StorageError.failed(operation: error.operation, key: key, store: store, reason: error.reason)
+                }
+                return
+            }
             guard fsync(temporary.fd) == 0 else {
                 let reason = FileSystem.errnoDescription()
                 temporary.discard()
                 throw StorageError.failed(operation: "fsync", key: key, store: store, reason: reason)
             }
-            if ifAbsent {
-                // On NFS a retransmitted LINK can answer EEXIST for a link that was made: the
-                // temporary file's link count tells (2: the final name is this file).
-                let code = link(temporary.path, path) == 0 ? 0 : errno
-                var info = stat()
-                guard code == 0 || (code == EEXIST && fstat(temporary.fd, &info) == 0 && info.st_nlink == 2) else {
-                    temporary.discard()
-                    if code == EEXIST { throw StorageError.alreadyExists(key: key, store: store) }
-                    throw StorageError.failed(
-                        operation: "create", key: key, store: store,
-                        reason: FileSystem.errnoDescription(code) + " (HINT: the repository's file system must support hard links)")
-                }
-                // The object has its name; the temporary one goes, unlinked while still locked.
+            // On NFS a retransmitted LINK can answer EEXIST for a link that was made: the
+            // temporary file's link count tells (2: the final name is this file).
+            let code = link(temporary.path, path) == 0 ? 0 : errno
+            var info = stat()
+            guard code == 0 || (code == EEXIST && fstat(temporary.fd, &info) == 0 && info.st_nlink == 2) else {
                 temporary.discard()
-            } else {
-                guard rename(temporary.path, path) == 0 else {
-                    let reason = FileSystem.errnoDescription()
-                    temporary.discard()
-                    throw StorageError.failed(operation: "rename into place", key: key, store: store, reason: reason)
-                }
-                // Closed (and unlocked) only once renamed: a sweep never sees it unlocked.
-                temporary.close()
+                if code == EEXIST { throw StorageError.alreadyExists(key: key, store: store) }
+                throw StorageError.failed(
+                    operation: "create", key: key, store: store,
+                    reason: FileSystem.errnoDescription(code) + " (HINT: the repository's file system must support hard links)")
             }
+            // The object has its name; the temporary one goes, unlinked while still locked.
+            temporary.discard()
             try FileSystem.syncDirectory(FileSystem.directory(of: path))
         }
         return ObjectInfo(key: key, size: written, modified: Date())

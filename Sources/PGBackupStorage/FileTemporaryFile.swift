@@ -31,10 +31,14 @@ import Glibc
 /// and that put then fails at its rename and is retried; nothing stored is lost. The sweep's
 /// `olderThan` can spare recently modified files for such writers.
 struct FileTemporaryFile {
-    let path: String
-    let fd: Int32
+    /// The temporary file (`DurableFile`: created `O_EXCL | O_NOFOLLOW`, mode 0640 before the
+    /// first byte), which a put commits or discards.
+    let file: DurableFile
 
-    static let prefix = ".pgbackup-tmp."
+    var path: String { file.temporaryPath }
+    var fd: Int32 { file.descriptor }
+
+    static let prefix = DurableFile.temporaryPrefix
 
     /// Whether a file name is a temporary file's (these names are reserved; keys cannot use them).
     static func isTemporary(_ name: some StringProtocol) -> Bool { name.hasPrefix(prefix) }
@@ -49,61 +53,56 @@ struct FileTemporaryFile {
         return String(repeating: "0", count: 16 - hex.count) + hex
     }
 
-    /// The temporary file's path for the object at `path`, with `suffix`.
-    static func path(for path: String, suffix: String) -> String {
-        let slash = path.lastIndex(of: "/")!
-        return "\(path[..<slash])/\(prefix)\(path[path.index(after: slash)...]).\(getpid()).\(suffix)"
-    }
-
     /// Creates and locks a new temporary file for the object at `path`, in its existing
-    /// directory, trying new names for `EEXIST` and for a file a sweep removed before it was
-    /// locked; makes the directory again when a `delete` removed it, empty, meanwhile (`ENOENT`).
-    /// Blocking; call from a blocking-I/O thread.
+    /// directory, trying new names for `EEXIST` (`DurableFile.create`) and for a file a sweep
+    /// removed before it was locked; makes the directory again when a `delete` removed it,
+    /// empty, meanwhile. Blocking; call from a blocking-I/O thread.
     static func create(for path: String, suffix: () -> String) throws -> FileTemporaryFile {
         for _ in 0..<16 {
-            let temporary = Self.path(for: path, suffix: suffix())
-            let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
-            guard fd >= 0 else {
-                let code = errno
-                if code == EEXIST { continue }
-                guard code == ENOENT else {
-                    throw FileSystemError(operation: "create", path: temporary, reason: FileSystem.errnoDescription(code))
-                }
-                try FileSystem.makeDirectories(FileSystem.directory(of: path))
+            let file: DurableFile
+            do {
+                file = try DurableFile.create(path, mode: 0o640, owner: nil, suffix: suffix)
+            } catch {
+                let directory = FileSystem.directory(of: path)
+                var info = stat()
+                guard stat(directory, &info) != 0, errno == ENOENT else { throw error }
+                try FileSystem.makeDirectories(directory)
                 continue
             }
-            live.withLock { _ = $0.insert(temporary) }
+            live.withLock { _ = $0.insert(file.temporaryPath) }
             var result: Int32
-            repeat { result = flock(fd, LOCK_EX) } while result != 0 && errno == EINTR
+            repeat { result = flock(file.descriptor, LOCK_EX) } while result != 0 && errno == EINTR
             var info = stat()
-            guard result == 0, fstat(fd, &info) == 0 else {
+            guard result == 0, fstat(file.descriptor, &info) == 0 else {
                 let reason = FileSystem.errnoDescription()
-                discard(temporary, fd)
-                throw FileSystemError(operation: "lock", path: temporary, reason: reason)
+                FileTemporaryFile(file: file).discard()
+                throw FileSystemError(operation: "lock", path: file.temporaryPath, reason: reason)
             }
-            if info.st_nlink > 0 { return FileTemporaryFile(path: temporary, fd: fd) }
+            if info.st_nlink > 0 { return FileTemporaryFile(file: file) }
             // A sweep took it between the open and the flock: the file is gone, try a new name.
-            live.withLock { _ = $0.remove(temporary) }
-            Glibc.close(fd)
+            FileTemporaryFile(file: file).close()
         }
-        throw FileSystemError(operation: "create", path: Self.path(for: path, suffix: "*"), reason: "every name tried was taken")
+        throw FileSystemError(operation: "create", path: "\(FileSystem.directory(of: path))/\(prefix)*", reason: "every name tried was taken")
     }
 
-    /// The writer is done with the file (renamed into place or unlinked): closing releases the lock.
+    /// fsyncs the file, renames it into place and fsyncs the directory (`DurableFile.commit`);
+    /// closed, and so unlocked, only once renamed: a sweep never sees it unlocked. On failure the
+    /// file is removed.
+    func commit() throws {
+        defer { Self.live.withLock { _ = $0.remove(path) } }
+        try file.commit()
+    }
+
+    /// The writer renamed or linked the file itself: closing releases the lock.
     func close() {
         Self.live.withLock { _ = $0.remove(path) }
-        Glibc.close(fd)
+        file.close()
     }
 
     /// Abandons the file: unlinks it while still holding the lock, then closes it.
     func discard() {
-        Self.discard(path, fd)
-    }
-
-    private static func discard(_ path: String, _ fd: Int32) {
-        unlink(path)
-        live.withLock { _ = $0.remove(path) }
-        Glibc.close(fd)
+        file.discard()
+        Self.live.withLock { _ = $0.remove(path) }
     }
 
     /// Removes every temporary file under `root` that no live writer holds and that was last

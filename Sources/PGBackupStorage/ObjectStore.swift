@@ -58,6 +58,15 @@ public protocol ObjectWriter: AnyObject {
     /// under the same key; with it, only if there is none: otherwise throws
     /// `StorageError.alreadyExists` and the existing object stays as it was. Either way, the
     /// writer is finished afterwards.
+    ///
+    /// Durability: when `commit` returns, the object's content and its name survive a crash or a
+    /// power loss; a crash before it returns leaves the previous object under the key (or none),
+    /// never a prefix of the new one (at worst, for `file://`, a temporary file that
+    /// `FileObjectStore.removeAbandonedTemporaryFiles` removes). One named opt-out: a
+    /// `file://` put committed (without `ifAbsent`) while a `DeferredDurability` batch is bound
+    /// returns with the object neither visible nor durable; it becomes both, whole, when the
+    /// batch's `flush()` returns, and a crash (or a batch released unflushed) before then leaves
+    /// the key as it was and the put lost: the caller must not refer to it before the flush.
     @discardableResult
     func commit(ifAbsent: Bool) async throws -> ObjectInfo
     /// Discards everything written; the key keeps its previous content (or none).

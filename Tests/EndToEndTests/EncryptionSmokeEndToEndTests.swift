@@ -19,7 +19,7 @@ struct EncryptionSmokeEndToEndTests {
         defer { scratch.remove() }
         let keyFile = scratch.path + "/repository.key"
         let key = EncryptionKey.random()
-        try FileSystem.writePrivateFile(keyFile, contents: key.fileContents)
+        try DurableFile.write(keyFile, contents: key.fileContents)
         try await withPostgresCluster(RestoreEndToEndTests.options) { cluster in
             let fixture = try await DaemonFixture(.file, cluster: cluster, scratch: scratch, extraEnvironment: ["PGBACKUP_ENCRYPTION_KEY_FILE": keyFile])
 
@@ -82,7 +82,7 @@ struct EncryptionSmokeEndToEndTests {
             // rewraps, after which the old key is refused (exit 1) and the new one lists the backup.
             let newKey = EncryptionKey.random()
             let newKeyFile = scratch.path + "/new.key"
-            try FileSystem.writePrivateFile(newKeyFile, contents: newKey.fileContents)
+            try DurableFile.write(newKeyFile, contents: newKey.fileContents)
             #expect(chmod(newKeyFile, 0o644) == 0)
             let loose = try await PGBackupBinary.run(["key", "rotate", "--new-key-file", newKeyFile], environment: fixture.environment)
             #expect(loose.status == 2 && loose.standardError.contains("it is accessible by every user"), "\(loose.standardError)")

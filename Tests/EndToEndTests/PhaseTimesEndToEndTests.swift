@@ -61,7 +61,7 @@ struct PhaseTimesEndToEndTests {
             let restoreWall = Date().timeIntervalSince(began)
             try #require(restore.status == 0, "restore failed: \(restore.standardError)")
             let restored = try decode(WithPhases.self, restore.standardOutput)
-            #expect(restored.phases.phases.map(\.name) == ["plan", "check", "layout", "content", "finish", "sync", "control", "configure"])
+            #expect(restored.phases.phases.map(\.name) == ["plan", "check", "layout", "content", "finish", "sync", "configure", "control"])
             #expect(restored.phases.phases.allSatisfy { $0.within == nil && $0.seconds >= 0 })
             let seconds = try #require(restored.seconds)
             #expect(abs(restored.phases.total - seconds) < 0.05, "phases \(restored.phases.summary) against \(seconds) s")

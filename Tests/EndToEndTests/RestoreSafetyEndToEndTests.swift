@@ -100,6 +100,51 @@ struct RestoreSafetyEndToEndTests {
         }
     }
 
+    /// The recovery settings are written before `global/pg_control`, while `RESTORE_FAILED` is
+    /// there: a restore whose settings cannot be written leaves a directory that says it is
+    /// unfinished and that PostgreSQL cannot start — never one that looks complete but would
+    /// start without its `restore_command`, target or signal file. Here the place of the
+    /// settings file beside the data directory is taken by a directory, which no rename replaces.
+    @Test func aRestoreWhoseRecoverySettingsCannotBeWrittenLeavesTheMarkerAndNoPgControl() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try await withPostgresCluster(RestoreEndToEndTests.options) { cluster in
+            let fixture = try await DaemonFixture(.file, cluster: cluster, scratch: scratch)
+            _ = try await backupSummary(fixture)
+            func restore(_ arguments: [String]) async throws -> ProcessResult {
+                try await PGBackupBinary.run(["restore", "--target-immediate"] + arguments, environment: fixture.environment)
+            }
+            let target = scratch.path + "/restored"
+            let obstacle = target + ".pgbackup.yaml"
+            try FileManager.default.createDirectory(atPath: obstacle + "/in-the-way", withIntermediateDirectories: true)
+
+            let failed = try await restore(["--pgdata", target])
+            let problem = "unable to rename into place '\(obstacle)': \(String(cString: strerror(EISDIR)))"
+            #expect(failed.status == 1 && failed.standardError.contains(problem), "\(failed.standardError)")
+            #expect(FileManager.default.fileExists(atPath: target + "/RESTORE_FAILED"), "the failed restore removed its marker")
+            let marker = (try? String(contentsOfFile: target + "/RESTORE_FAILED", encoding: .utf8)) ?? ""
+            #expect(marker.contains(problem) && marker.contains("no global/pg_control"), "\(marker)")
+            #expect(!FileManager.default.fileExists(atPath: target + "/global/pg_control"))
+            #expect(!FileManager.default.fileExists(atPath: target + "/recovery.signal"))
+            #expect(try FileManager.default.contentsOfDirectory(atPath: obstacle) == ["in-the-way"])
+
+            // As the marker says: a plain restore into what is left is refused, untouched; once
+            // the cause is gone, --delta completes the directory with its settings.
+            let again = try await restore(["--pgdata", target])
+            #expect(again.status == 1 && again.standardError.contains("the target directory \(target) is not empty"), "\(again.standardError)")
+            #expect(FileManager.default.fileExists(atPath: target + "/RESTORE_FAILED"))
+            try FileManager.default.removeItem(atPath: obstacle)
+            let completed = try await restore(["--pgdata", target, "--delta"])
+            #expect(completed.status == 0, "\(completed.standardError)")
+            #expect(!FileManager.default.fileExists(atPath: target + "/RESTORE_FAILED"))
+            #expect(FileManager.default.fileExists(atPath: target + "/global/pg_control"))
+            #expect(FileManager.default.fileExists(atPath: target + "/recovery.signal"))
+            let autoConf = try String(contentsOfFile: target + "/postgresql.auto.conf", encoding: .utf8)
+            #expect(autoConf.contains("restore_command = ") && autoConf.contains(obstacle), "\(autoConf)")
+            #expect(try String(contentsOfFile: obstacle, encoding: .utf8).contains("repository"))
+        }
+    }
+
     @Test func aDamagedBackupJSONIsListedAsDamagedAndSkipped() async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }

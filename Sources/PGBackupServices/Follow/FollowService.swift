@@ -108,10 +108,7 @@ public struct FollowService: Sendable {
             comment: "written by pgbackup follow at \(RestoreTime.format(Date())): stream from \(result.primary)")
         let owner = exists ? (info.st_uid, info.st_gid) : directory.owner
         let mode = exists ? info.st_mode & 0o7777 : 0o600
-        try FileSystem.writePrivateFile(path, contents: Array(updated.utf8), owner: geteuid() == 0 ? owner : nil)
-        if mode != 0o600, chmod(path, mode) != 0 {
-            throw FollowError.failed(action: "set the mode of", path: path, reason: FileSystem.errnoDescription())
-        }
+        try DurableFile.write(path, contents: Array(updated.utf8), mode: mode, owner: geteuid() == 0 ? FileOwner(uid: owner.0, gid: owner.1) : nil)
         logger.info("primary_conninfo and recovery_target_timeline rewritten", metadata: ["file": "\(path)"])
         if let pid = directory.runningPID {
             guard kill(pid, SIGHUP) == 0 else {

@@ -67,10 +67,7 @@ struct KeptConfiguration: Sendable {
                 let text = AutoConf.setting(settings, removing: AutoConf.recoveryTargets, in: String(decoding: content, as: UTF8.self), comment: comment)
                 content = Array(text.utf8)
             }
-            try FileSystem.writePrivateFile(path, contents: content, owner: geteuid() == 0 ? (file.uid, file.gid) : nil)
-            guard chmod(path, file.mode) == 0 else {
-                throw FollowError.failed(action: "set the mode of", path: path, reason: FileSystem.errnoDescription())
-            }
+            try DurableFile.write(path, contents: content, mode: file.mode, owner: geteuid() == 0 ? FileOwner(uid: file.uid, gid: file.gid) : nil)
         }
     }
 

@@ -99,26 +99,12 @@ struct RestoreLayout: Sendable {
         return tablespaceMapBytes
     }
 
-    /// Writes `global/pg_control` (`bytes`, already checked) through a temporary file with its
-    /// mode and mtime, fsyncs it, renames it into place and fsyncs `global/`.
+    /// Writes `global/pg_control` (`bytes`, already checked) with its mode and mtime, atomically
+    /// and durably (`RestoreRoot.writeDurably`).
     static func placeControlFile(_ bytes: [UInt8], plan: RestorePlan, roots: RestoreRoots) throws {
         let entry = plan.entries[plan.controlFile]
-        let root = roots.dataDirectory
-        let temporary = entry.path + ".pgbackup-restore"
-        try root.withParent(of: entry.relativePath, create: true) { directory, name in
-            let temporaryName = name + ".pgbackup-restore"
-            let fd = openat(directory, temporaryName, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode_t(entry.mode))
-            guard fd >= 0 else { throw FileSystemError(operation: "create", path: temporary, reason: FileSystem.errnoDescription()) }
-            do {
-                defer { close(fd) }
-                try bytes.withUnsafeBytes { try RestoreFiles.write(fd, $0, at: 0, path: temporary) }
-                try RestoreFiles.check(fchmod(fd, mode_t(entry.mode)), "set the mode of", temporary)
-                let time = timespec(tv_sec: entry.mtimeSeconds, tv_nsec: entry.mtimeNanoseconds)
-                try RestoreFiles.check(futimens(fd, [time, time]), "set the modification time of", temporary)
-                try RestoreFiles.check(fsync(fd), "fsync", temporary)
-            }
-            try RestoreFiles.check(renameat(directory, temporaryName, directory, name), "rename into place", temporary)
-            try RestoreFiles.check(fsync(directory), "fsync", FileSystem.directory(of: entry.path))
-        }
+        try roots.dataDirectory.writeDurably(
+            entry.relativePath, bytes, mode: entry.mode,
+            modificationTime: timespec(tv_sec: entry.mtimeSeconds, tv_nsec: entry.mtimeNanoseconds))
     }
 }

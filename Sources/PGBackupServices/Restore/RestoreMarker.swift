@@ -16,7 +16,7 @@ struct RestoreMarker: Sendable {
     let manifest: BackupManifest
     let started: Date
 
-    /// Writes the "in progress" text (fsync'd, with the directory).
+    /// Writes the "in progress" text (atomically and durably, `RestoreRoot.writeDurably`).
     func begin(in root: RestoreRoot) throws {
         try write(inProgressText, in: root)
     }
@@ -42,7 +42,6 @@ struct RestoreMarker: Sendable {
 
     private func write(_ text: String, in root: RestoreRoot) throws {
         try root.writeDurably(Self.name, Array(text.utf8))
-        try FileSystem.syncDirectory(root.path)
     }
 
     private var cluster: String {

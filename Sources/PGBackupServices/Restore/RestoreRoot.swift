@@ -164,13 +164,15 @@ struct RestoreRoot: Sendable {
         }
     }
 
-    /// Writes a small file whole and durably (fsync), replacing it.
-    func writeDurably(_ relative: String, _ bytes: [UInt8], mode: UInt32 = 0o600) throws {
-        let fd = try openFile(relative, flags: O_WRONLY | O_TRUNC, create: true, mode: mode)
-        defer { _ = Glibc.close(fd) }
-        try bytes.withUnsafeBytes { try RestoreFiles.write(fd, $0, at: 0, path: absolute(relative)) }
-        try RestoreFiles.check(fchmod(fd, mode_t(mode)), "set the mode of", absolute(relative))
-        try RestoreFiles.check(fsync(fd), "fsync", absolute(relative))
+    /// Replaces a small file atomically and durably (`DurableFile`: a new file of `mode`, fsync'd,
+    /// renamed over the old one, the directory fsync'd); a link at `relative` is replaced.
+    func writeDurably(_ relative: String, _ bytes: [UInt8], mode: UInt32 = 0o600, modificationTime: timespec? = nil) throws {
+        try withParent(of: relative, create: true) { directory, name in
+            let slash = relative.lastIndex(of: "/")
+            let parent = absolute(slash.map { String(relative[..<$0]) } ?? "")
+            try DurableFile.write(
+                name, in: directory, directoryPath: parent, contents: bytes, mode: mode_t(mode), modificationTime: modificationTime)
+        }
     }
 
     /// The whole content of a small regular file; nil when nothing is there.

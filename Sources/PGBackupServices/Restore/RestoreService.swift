@@ -72,7 +72,7 @@ public struct RestoreResult: Sendable, Codable {
     public var standby: Bool
     public var archiveMode: RestoreArchiveMode
     /// Where the time went: `plan` (the repository read, the target checked), then the
-    /// writer's `check`, `layout`, `content`, `finish`, `sync`, `control`, then `configure`.
+    /// writer's `check`, `layout`, `content`, `finish`, `sync`, `configure` and `control`.
     public var phases: PhaseTimes?
     /// The restored backup's pages whose checksum the server found wrong when it was taken
     /// (`BackupManifest.checksumFailures`): restored as the server read them. Absent when none.
@@ -139,15 +139,8 @@ public struct RestoreService: Sendable {
         }
         phases.lap("plan")
 
-        // 2. Write.
-        let writer = RestoreWriter(chunkStore: ChunkStore(repository: repository, compression: settings.compression), jobs: options.jobs, logger: logger)
-        let stats = try await writer.write(
-            manifest, dataDirectory: options.dataDirectory, tablespaceDirectories: tablespaces,
-            mode: options.delta ? .delta : options.force ? .replace : .fresh, onProgress: options.onProgress, phases: phases)
-        options.onWritten?(stats)
-
-        // 3. Configure recovery.
-        let configFile = try options.configFile ?? writeRepositoryConfiguration(next: options.dataDirectory)
+        // 2. The recovery settings, written by the writer once the files are, before pg_control.
+        let configFile = options.configFile ?? Self.repositoryConfigurationPath(next: options.dataDirectory)
         // After `init --upgrade`, WAL names of different histories collide: name the backup's.
         let historyOption = histories.count > 1 ? ["--system-identifier", history.info.systemIdentifier.description] : []
         let restoreCommand = ([
@@ -159,8 +152,20 @@ public struct RestoreService: Sendable {
             primaryConninfo: options.primaryConninfo)
         let archiveMode = options.archiveMode ?? (options.primaryConninfo == nil ? .off : .preserve)
         recovery.archiveOff = archiveMode == .off
-        try appendRecoveryConfiguration(recovery, to: options.dataDirectory, backup: manifest.id)
-        phases.lap("configure")
+        let repositoryConfiguration = options.configFile == nil ? try repositoryConfiguration(for: options.dataDirectory, at: configFile) : nil
+        let backup = manifest.id
+        let configure: @Sendable (RestoreRoot) throws -> Void = { [recovery] root in
+            try repositoryConfiguration?.write(owner: Self.owner(of: root.path))
+            try Self.writeRecoveryConfiguration(recovery, in: root, backup: backup)
+        }
+
+        // 3. Write: the files, the recovery settings, pg_control last.
+        let writer = RestoreWriter(chunkStore: ChunkStore(repository: repository, compression: settings.compression), jobs: options.jobs, logger: logger)
+        let stats = try await writer.write(
+            manifest, dataDirectory: options.dataDirectory, tablespaceDirectories: tablespaces,
+            mode: options.delta ? .delta : options.force ? .replace : .fresh, onProgress: options.onProgress,
+            configure: configure, phases: phases)
+        options.onWritten?(stats)
 
         let elapsed = ContinuousClock.now - began
         let seconds = elapsed.inSeconds
@@ -238,46 +243,58 @@ public struct RestoreService: Sendable {
         }
     }
 
-    /// Writes the repository settings for the restored server's `restore_command` next to the
-    /// data directory (not inside it: later base backups would copy it): mode 0600 from its first
-    /// byte (it may hold S3 credentials), fsync'd, and, when we are root, owned by the data
-    /// directory's owner, the user the server (and so `restore_command`) runs as.
-    /// With encryption, the key file's key goes next to it the same way (`<dir>.pgbackup.key`,
-    /// 0600, the owner's), and the settings name that file: never a key on a command line.
-    private func writeRepositoryConfiguration(next dataDirectory: String) throws -> String {
+    /// `<dataDirectory>.pgbackup.yaml`: the repository settings for the restored server's
+    /// `restore_command`, next to the data directory (not inside it: later base backups would
+    /// copy it).
+    private static func repositoryConfigurationPath(next dataDirectory: String) -> String {
         var base = dataDirectory
         while base.count > 1 && base.hasSuffix("/") { base.removeLast() }
-        let path = base + ".pgbackup.yaml"
+        return base + ".pgbackup.yaml"
+    }
+
+    /// The repository settings file and, with encryption, the key file beside it
+    /// (`<dir>.pgbackup.key`, named by the settings: never a key on a command line).
+    private func repositoryConfiguration(for dataDirectory: String, at path: String) throws -> RepositoryConfigurationFiles {
         var settings = self.settings
         let key = try settings.encryptionKey()
-        if key != nil { settings.encryptionKeyFile = base + ".pgbackup.key" }
+        if key != nil { settings.encryptionKeyFile = String(path.dropLast(".yaml".count)) + ".key" }
         let content = settings.repositoryConfigurationYAML(comment: "written by pgbackup restore for the restore_command of \(dataDirectory)")
-        var owner: (uid: uid_t, gid: gid_t)?
-        if geteuid() == 0 {
-            var info = stat()
-            guard stat(dataDirectory, &info) == 0 else {
-                throw FileSystemError(operation: "inspect", path: dataDirectory, reason: FileSystem.errnoDescription())
-            }
-            owner = (info.st_uid, info.st_gid)
+        var files: [(path: String, contents: [UInt8])] = []
+        if let key, let keyPath = settings.encryptionKeyFile { files.append((keyPath, key.fileContents)) }
+        files.append((path, Array(content.utf8)))
+        return RepositoryConfigurationFiles(files: files)
+    }
+
+    /// The files `restore_command` reads, written mode 0600 from their first byte (they may hold
+    /// S3 credentials or a key), atomically and durably (`DurableFile`), and, when we are root,
+    /// owned by the data directory's owner, the user the server (and so `restore_command`) runs as.
+    private struct RepositoryConfigurationFiles: Sendable {
+        var files: [(path: String, contents: [UInt8])]
+
+        func write(owner: FileOwner?) throws {
+            for file in files { try DurableFile.write(file.path, contents: file.contents, mode: 0o600, owner: owner) }
         }
-        if let key, let keyPath = settings.encryptionKeyFile {
-            try FileSystem.writePrivateFile(keyPath, contents: key.fileContents, owner: owner)
+    }
+
+    /// The owner of `dataDirectory` when we are root (files for the server are handed to it).
+    private static func owner(of dataDirectory: String) throws -> FileOwner? {
+        guard geteuid() == 0 else { return nil }
+        var info = stat()
+        guard stat(dataDirectory, &info) == 0 else {
+            throw FileSystemError(operation: "inspect", path: dataDirectory, reason: FileSystem.errnoDescription())
         }
-        try FileSystem.writePrivateFile(path, contents: Array(content.utf8), owner: owner)
-        return path
+        return FileOwner(uid: info.st_uid, gid: info.st_gid)
     }
 
     /// Writes the recovery settings into `postgresql.auto.conf` (replacing the backed-up
     /// server's own, `RecoveryConfiguration.autoConf(replacing:comment:)`) and the signal file,
-    /// through the data directory's descriptor: never through a link (`RestoreRoot`).
-    private func appendRecoveryConfiguration(_ recovery: RecoveryConfiguration, to dataDirectory: String, backup: BackupID) throws {
-        let root = try RestoreRoot.open(dataDirectory)
-        defer { root.close() }
+    /// each atomically and durably, through the data directory's descriptor: never through a
+    /// link (`RestoreRoot`).
+    private static func writeRecoveryConfiguration(_ recovery: RecoveryConfiguration, in root: RestoreRoot, backup: BackupID) throws {
         let comment = "recovery settings written by pgbackup restore of backup \(backup) at \(RestoreTime.format(Date()))"
         let existing = try root.contents(of: RestorePlan.autoConfPath).map { String(decoding: $0, as: UTF8.self) }
             ?? "# Do not edit this file manually!\n# It will be overwritten by the ALTER SYSTEM command."
         try root.writeDurably(RestorePlan.autoConfPath, Array(recovery.autoConf(replacing: existing, comment: comment).utf8), mode: 0o600)
         try root.writeDurably(recovery.signalFile, [], mode: 0o600)
-        try FileSystem.syncDirectory(dataDirectory)
     }
 }

@@ -29,17 +29,19 @@ import Glibc
 /// 6. `RestoreLayout.finish` regenerates `tablespace_map` for the mapped directories
 ///    (PostgreSQL recreates the links from it when recovery starts), checks every file's size
 ///    and sets the manifest's modes and mtimes.
-/// 7. `RestoreDurability` flushes every file system written to (`syncfs`); then
-///    `global/pg_control` is written — last — through a temporary file, fsync and rename, and
-///    `RESTORE_FAILED` is removed.
+/// 7. `RestoreDurability` flushes every file system written to (`syncfs`); then the caller's
+///    `configure` writes the recovery settings (each file atomically and durably); then
+///    `global/pg_control` is written — last — through a temporary file, fsync and rename
+///    (`DurableFile`), and `RESTORE_FAILED` is removed. A failure anywhere before leaves the
+///    marker and no `pg_control`: never a directory that looks complete without its settings.
 ///
 /// Every path beneath a root is reached from the root's descriptor without following links
 /// (`RestoreRoot`): nothing is written outside the data and tablespace directories.
 ///
 /// Left to the caller: ownership (files belong to whoever runs the restore; PostgreSQL needs its
-/// own user to own the directory, 0700), and recovery settings (`recovery.signal`,
-/// `postgresql.auto.conf`), written after `write` returns — a delta restore removes a
-/// `recovery.signal` the backup does not have, and restores `postgresql.auto.conf` as backed up.
+/// own user to own the directory, 0700), and what the recovery settings are (`recovery.signal`,
+/// `postgresql.auto.conf`: `configure`, run after a delta restore removed a `recovery.signal`
+/// the backup does not have and restored `postgresql.auto.conf` as backed up).
 ///
 /// Memory: `jobs` times the codec's buffers and one read piece (1 MiB), plus the plan, about as
 /// large as the manifest; independent of the database and chunk sizes.
@@ -70,11 +72,14 @@ struct RestoreWriter: Sendable {
     /// Writes every file of `manifest` into `dataDirectory`; tablespace `oid`'s files into
     /// `tablespaceDirectories[oid]` (every tablespace of `manifest.tablespaces` must be mapped).
     /// `onProgress` gets content bytes done (written or, in delta mode, found unchanged) and the
-    /// total, at most a few times per second. `phases` laps `check`, `layout`, `content`,
-    /// `finish`, `sync` and `control`.
+    /// total, at most a few times per second. `configure` writes the recovery settings into the
+    /// data directory (its root given) once every file is written and flushed, before
+    /// `global/pg_control`; blocking, it runs on a blocking-I/O thread. `phases` laps `check`,
+    /// `layout`, `content`, `finish`, `sync`, `configure` and `control`.
     func write(
         _ manifest: BackupManifest, dataDirectory: String, tablespaceDirectories: [UInt32: String],
-        mode: Mode, onProgress: (@Sendable (_ bytesDone: Int64, _ bytesTotal: Int64) -> Void)?, phases: PhaseClock = PhaseClock()
+        mode: Mode, onProgress: (@Sendable (_ bytesDone: Int64, _ bytesTotal: Int64) -> Void)?,
+        configure: (@Sendable (RestoreRoot) throws -> Void)? = nil, phases: PhaseClock = PhaseClock()
     ) async throws -> RestoreWriteStats {
         let began = ContinuousClock.now
         let plan = try RestorePlan(manifest, dataDirectory: dataDirectory, tablespaceDirectories: tablespaceDirectories)
@@ -99,7 +104,7 @@ struct RestoreWriter: Sendable {
             "files": "\(plan.files.count)", "objects": "\(plan.pieces.count + 1)",
         ])
         do {
-            var stats = try await writeAll(plan, roots: roots, mode: mode, onProgress: onProgress, phases: phases)
+            var stats = try await writeAll(plan, roots: roots, mode: mode, onProgress: onProgress, configure: configure, phases: phases)
             try await BlockingIO.run { try marker.end(in: roots.dataDirectory) }
             stats.seconds = Self.seconds(ContinuousClock.now - began)
             logger.info("backup \(manifest.id) restored", metadata: [
@@ -115,7 +120,8 @@ struct RestoreWriter: Sendable {
     }
 
     private func writeAll(
-        _ plan: RestorePlan, roots: RestoreRoots, mode: Mode, onProgress: (@Sendable (Int64, Int64) -> Void)?, phases: PhaseClock
+        _ plan: RestorePlan, roots: RestoreRoots, mode: Mode, onProgress: (@Sendable (Int64, Int64) -> Void)?,
+        configure: (@Sendable (RestoreRoot) throws -> Void)?, phases: PhaseClock
     ) async throws -> RestoreWriteStats {
         var stats = RestoreWriteStats()
         stats.bytesTotal = plan.bytesTotal
@@ -160,6 +166,13 @@ struct RestoreWriter: Sendable {
         stats.syncSeconds = Self.seconds(ContinuousClock.now - syncStarted)
         logger.debug("written files flushed", metadata: ["method": "\(flush.method)", "seconds": "\(stats.syncSeconds)"])
         phases.lap("sync")
+
+        // The recovery settings, while RESTORE_FAILED is there: a failure leaves no pg_control.
+        if let configure {
+            let data = roots.dataDirectory
+            try await BlockingIO.run { try configure(data) }
+            phases.lap("configure")
+        }
 
         // Last, pg_control: from now on PostgreSQL can start the directory.
         let control = try await content.controlFileContent()

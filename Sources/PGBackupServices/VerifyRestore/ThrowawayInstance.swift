@@ -67,6 +67,7 @@ struct ThrowawayInstance: Sendable {
 
     /// Appends the settings that make the restored server a private throwaway one: no archiving
     /// into anybody's repository, our socket, port and pg_hba.conf, logs to stderr (`-l`).
+    /// The file is replaced whole (`DurableFile`), never left half-appended.
     func writeOverrides() throws {
         let settings: [(String, String)] = [
             ("archive_mode", "off"), ("unix_socket_directories", socketDirectory), ("listen_addresses", "127.0.0.1"),
@@ -78,12 +79,10 @@ struct ThrowawayInstance: Sendable {
             block += "\(name) = '\(value.replacingOccurrences(of: "'", with: "''"))'\n"
         }
         let path = dataDirectory + "/postgresql.auto.conf"
-        guard let handle = FileHandle(forWritingAtPath: path) else {
-            throw FileSystemError(operation: "append to", path: path, reason: "cannot open the file")
+        guard let existing = FileManager.default.contents(atPath: path) else {
+            throw FileSystemError(operation: "append to", path: path, reason: "cannot read the file")
         }
-        defer { try? handle.close() }
-        try handle.seekToEnd()
-        try handle.write(contentsOf: Data(block.utf8))
+        try DurableFile.write(path, contents: Array(existing) + Array(block.utf8), mode: 0o600)
     }
 
     /// The environment of pg_ctl, psql and pg_amcheck: a plain one (no PG* variable of ours
