@@ -168,9 +168,9 @@ struct RestorePlannerTests {
         #expect(archivedOff.contains("archive_mode = 'off'") && !archivedOff.contains("archive_mode = on"))
         #expect(archivedOff.contains("archive_command = 'x %p'"))
         #expect(recovery.autoConf(replacing: "archive_mode = on\n", comment: "c").contains("archive_mode = on"))
-        #expect(RecoveryConfiguration.shellWord("/usr/bin/pgbackup") == "/usr/bin/pgbackup")
-        #expect(RecoveryConfiguration.shellWord("/tmp/a b") == "'/tmp/a b'")
-        #expect(RecoveryConfiguration.shellWord("it's") == #"'it'\''s'"#)
+        #expect(Quoting.shellWord("/usr/bin/pgbackup") == "/usr/bin/pgbackup")
+        #expect(Quoting.shellWord("/tmp/a b") == "'/tmp/a b'")
+        #expect(Quoting.shellWord("it's") == #"'it'\''s'"#)
     }
 
     @Test func theRestoreConfigurationFileReadsBackAsTheSameRepository() throws {

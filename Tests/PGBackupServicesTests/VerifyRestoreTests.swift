@@ -45,7 +45,7 @@ struct VerifyRestoreTests {
         do {
             _ = try await ServerBinaries.find(major: 18, configured: PostgresBindirs(directory: debian15))
             Issue.record("15's binaries were accepted for an 18 backup")
-        } catch let error as VerifyRestoreError {
+        } catch let error as ServerToolError {
             #expect(error == .wrongServerBinaries(major: 18, directory: debian15, found: 15))
             #expect("\(error)".contains("postgres_bindir") && "\(error)".contains("18="))
         }
@@ -53,7 +53,7 @@ struct VerifyRestoreTests {
         do {
             _ = try await ServerBinaries.find(major: 17, configured: PostgresBindirs(byMajor: [17: "/nonexistent/17/bin"]))
             Issue.record("a missing 17 directory was accepted")
-        } catch let error as VerifyRestoreError {
+        } catch let error as ServerToolError {
             guard case let .noServerBinaries(major, tried) = error else { Issue.record("\(error)"); return }
             #expect(major == 17 && tried.joined().contains("postgres_bindir 17=/nonexistent/17/bin"))
             #expect("\(error)".contains("PostgreSQL 17") && "\(error)".contains("PGBACKUP_POSTGRES_BINDIR"))

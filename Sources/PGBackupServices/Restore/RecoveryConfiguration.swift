@@ -65,19 +65,6 @@ public struct RecoveryConfiguration: Sendable, Hashable {
         }
         if let primaryConninfo { settings.append(("primary_conninfo", primaryConninfo)) }
         if archiveOff { settings.append(("archive_mode", "off")) }
-        return "\n# \(comment)\n" + settings.map { "\($0.0) = \(Self.quoted($0.1))" }.joined(separator: "\n") + "\n"
-    }
-
-    /// A configuration-file string literal: single quotes, quotes and backslashes doubled.
-    static func quoted(_ value: String) -> String {
-        "'" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "''") + "'"
-    }
-
-    /// A word for `/bin/sh` (PostgreSQL runs `restore_command` through it): as is when it is
-    /// plainly safe, else single-quoted.
-    public static func shellWord(_ word: String) -> String {
-        let safe = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "/._-=:+,@%"))
-        if !word.isEmpty && word.unicodeScalars.allSatisfy(safe.contains) { return word }
-        return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        return "\n# \(comment)\n" + settings.map { "\($0.0) = \(Quoting.configurationValue($0.1))" }.joined(separator: "\n") + "\n"
     }
 }

@@ -145,7 +145,7 @@ public struct RestoreService: Sendable {
         let historyOption = histories.count > 1 ? ["--system-identifier", history.info.systemIdentifier.description] : []
         let restoreCommand = ([
             options.executable, "wal-fetch", "--config", configFile, "--server", settings.server,
-        ] + historyOption).map(RecoveryConfiguration.shellWord).joined(separator: " ") + " %f %p"
+        ] + historyOption).map(Quoting.shellWord).joined(separator: " ") + " %f %p"
         var recovery = RecoveryConfiguration(
             restoreCommand: restoreCommand, target: options.target,
             timeline: options.primaryConninfo == nil ? plan.timeline : nil, action: options.action, exclusive: options.exclusive,

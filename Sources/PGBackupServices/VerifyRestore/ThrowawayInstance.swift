@@ -24,7 +24,7 @@ struct ThrowawayInstance: Sendable {
         if let tmp = ProcessInfo.processInfo.environment["TMPDIR"], tmp.hasPrefix("/") { bases.append(tmp) }
         bases.append("/tmp")
         guard let base = bases.first(where: user.canTraverse) else {
-            throw VerifyRestoreError.refused("unable to create a temporary directory that '\(user.name)' can reach under \(bases.joined(separator: " or "))")
+            throw ServerToolError.refused("unable to create a temporary directory that '\(user.name)' can reach under \(bases.joined(separator: " or "))")
         }
         var template = Array((base.hasSuffix("/") ? base : base + "/") .utf8CString.dropLast()) + Array("pgbackup-verify-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else {

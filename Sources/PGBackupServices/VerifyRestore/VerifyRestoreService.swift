@@ -63,7 +63,7 @@ public struct VerifyRestoreService: Sendable {
         self.logger = logger
     }
 
-    /// Throws `VerifyRestoreError` when it cannot even try (bad input, no server binaries,
+    /// Throws `ServerToolError` or `VerifyRestoreError` when it cannot even try (bad input, no server binaries,
     /// interrupted); a verification that ran, passed or not, returns its stored record.
     public func run(_ options: VerifyRestoreOptions) async throws -> VerifyRestoreOutcome {
         let user = try RunAsUser.resolve(options.runAs)

@@ -82,9 +82,8 @@ struct VerifyRestoreCommand: AsyncParsableCommand {
         let outcome: VerifyRestoreOutcome
         do {
             outcome = try await task.value
-        } catch let error as VerifyRestoreError {
-            if case .refused(let reason) = error { throw ValidationError(reason) }
-            throw error
+        } catch ServerToolError.refused(let reason) {
+            throw ValidationError(reason)
         }
         let record = outcome.record
         if json {

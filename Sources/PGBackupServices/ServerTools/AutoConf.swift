@@ -21,7 +21,7 @@ public enum AutoConf {
             .map(String.init)
         while lines.last?.isEmpty == true { lines.removeLast() }
         lines.append("# \(comment)")
-        for setting in settings { lines.append("\(setting.name) = \(RecoveryConfiguration.quoted(setting.value))") }
+        for setting in settings { lines.append("\(setting.name) = \(Quoting.configurationValue(setting.value))") }
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -20,17 +20,17 @@ public struct RunAsUser: Sendable {
         let euid = geteuid()
         guard let name else {
             guard euid != 0 else {
-                throw VerifyRestoreError.refused(
+                throw ServerToolError.refused(
                     "unable to verify a restore as root: PostgreSQL refuses to run as root\nHINT: run pgbackup verify-restore as an unprivileged user, or give --run-as USER (e.g. --run-as postgres)")
             }
             let own = getpwuid(euid).map { String(cString: $0.pointee.pw_name) } ?? "uid \(euid)"
             return RunAsUser(name: own, uid: euid, gid: getegid(), prefix: [])
         }
-        guard let entry = getpwnam(name) else { throw VerifyRestoreError.refused("unable to run as '\(name)': no such user") }
+        guard let entry = getpwnam(name) else { throw ServerToolError.refused("unable to run as '\(name)': no such user") }
         let uid = entry.pointee.pw_uid, gid = entry.pointee.pw_gid
         if uid == euid { return RunAsUser(name: name, uid: uid, gid: gid, prefix: []) }
-        guard euid == 0 else { throw VerifyRestoreError.refused("unable to run as '\(name)': only root can switch users (run pgbackup as '\(name)' instead)") }
-        guard uid != 0 else { throw VerifyRestoreError.refused("unable to run as '\(name)': PostgreSQL refuses to run as root") }
+        guard euid == 0 else { throw ServerToolError.refused("unable to run as '\(name)': only root can switch users (run pgbackup as '\(name)' instead)") }
+        guard uid != 0 else { throw ServerToolError.refused("unable to run as '\(name)': PostgreSQL refuses to run as root") }
         let tools = ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser", "/bin/runuser"]
         if let runuser = tools.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
             return RunAsUser(name: name, uid: uid, gid: gid, prefix: [runuser, "-u", name, "--"])
@@ -38,7 +38,7 @@ public struct RunAsUser: Sendable {
         if let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
             return RunAsUser(name: name, uid: uid, gid: gid, prefix: [setpriv, "--reuid=\(uid)", "--regid=\(gid)", "--init-groups", "--"])
         }
-        throw VerifyRestoreError.refused("unable to run as '\(name)': neither runuser nor setpriv (util-linux) is installed")
+        throw ServerToolError.refused("unable to run as '\(name)': neither runuser nor setpriv (util-linux) is installed")
     }
 
     /// The executable and arguments that run `executable arguments…` as this user.
@@ -50,7 +50,7 @@ public struct RunAsUser: Sendable {
     /// `command` as one shell line, for the operator (`--keep`).
     func shellLine(_ executable: String, _ arguments: [String]) -> String {
         let (tool, rest) = command(executable, arguments)
-        return ([tool] + rest).map(RecoveryConfiguration.shellWord).joined(separator: " ")
+        return ([tool] + rest).map(Quoting.shellWord).joined(separator: " ")
     }
 
     /// `chown -R` of `path` to this user, never following links (a no-op when we are that user).

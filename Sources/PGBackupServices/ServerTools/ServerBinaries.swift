@@ -20,15 +20,15 @@ struct ServerBinaries: Sendable {
         }
         if let named = configured?.byMajor[major] {
             if usable(named) { return ServerBinaries(directory: named) }
-            throw VerifyRestoreError.noServerBinaries(major: major, tried: ["postgres_bindir \(major)=\(named) (no pg_ctl and postgres there)"])
+            throw ServerToolError.noServerBinaries(major: major, tried: ["postgres_bindir \(major)=\(named) (no pg_ctl and postgres there)"])
         }
         if let directory = configured?.directory {
             guard usable(directory) else {
-                throw VerifyRestoreError.noServerBinaries(major: major, tried: ["postgres_bindir \(directory) (no pg_ctl and postgres there)"])
+                throw ServerToolError.noServerBinaries(major: major, tried: ["postgres_bindir \(directory) (no pg_ctl and postgres there)"])
             }
             let found = try await majorVersion(ofServerIn: directory)
             guard found == major else {
-                throw VerifyRestoreError.wrongServerBinaries(major: major, directory: directory, found: found)
+                throw ServerToolError.wrongServerBinaries(major: major, directory: directory, found: found)
             }
             return ServerBinaries(directory: directory)
         }
@@ -49,7 +49,7 @@ struct ServerBinaries: Sendable {
         let packaged = "/usr/lib/postgresql/\(major)/bin"
         if usable(packaged) { return ServerBinaries(directory: packaged) }
         tried.append(packaged)
-        throw VerifyRestoreError.noServerBinaries(major: major, tried: tried)
+        throw ServerToolError.noServerBinaries(major: major, tried: tried)
     }
 
     /// The major version of `directory/postgres` (`postgres --version`).

@@ -112,7 +112,7 @@ enum ChildProcess {
         var pid: pid_t = 0
         let status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
         guard status == 0 else {
-            throw VerifyRestoreError.launch(command: executable, reason: String(cString: strerror(status)))
+            throw ServerToolError.launch(command: executable, reason: String(cString: strerror(status)))
         }
         return pid
     }
