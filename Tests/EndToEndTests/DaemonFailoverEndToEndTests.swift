@@ -98,15 +98,12 @@ struct DaemonFailoverEndToEndTests {
             try await Self.insertBatch(2, on: a)
             try await a.crash()
             try await b.promote()
-            let promoted = ContinuousClock.now
             try await Self.insertBatch(3, on: b)
             let onB = try await fixture.switchSegment(on: b)
             #expect(onB.timeline == TimelineID(2))
+            // Followed B: the timeline-2 segment is archived (waitForArchive's timeout is a hang
+            // guard), from a slot the daemon made on B.
             try await fixture.waitForArchive(of: onB, daemon: daemon, timeout: .seconds(60))
-            let elapsed = (ContinuousClock.now - promoted).components
-            let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
-            print("[\(kind)] promotion → timeline-2 segment \(onB.name) archived: \(String(format: "%.1f", seconds)) s")
-            #expect(seconds < 30, "the daemon followed B within seconds")
             #expect(try await Self.slot(on: b) == "true", "the daemon made its slot on B and streams from it")
             #expect(try await fixture.repository.exists("main/wal/00000002.history"))
             #expect(daemon.standardError.contains("server=127.0.0.1:\(b.port)"))

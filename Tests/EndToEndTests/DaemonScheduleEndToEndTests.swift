@@ -211,12 +211,11 @@ struct DaemonScheduleEndToEndTests {
             }
             #expect(skipping.events("job_start", job: "backup").count == 1)
             #expect(skipping.events("job_skipped", job: "backup").first?["next_run"] != nil)
-            let stopAsked = ContinuousClock.now
+            // Stopped by abandoning the throttled backup after the grace, not by waiting it out: the
+            // job_end event says so; wait's timeout is a hang guard.
             throttled.send(SIGTERM)
             let stopped = try await throttled.wait(timeout: .seconds(60))
-            let stopSeconds = (ContinuousClock.now - stopAsked).components.seconds
             #expect(stopped.status == 0 && !stopped.terminatedBySignal, "\(stopped.standardError.suffix(3000))")
-            #expect(stopSeconds < 30, "stopped in \(stopSeconds) s")
             let stoppedLog = JSONLog(stopped.standardError)
             #expect(stoppedLog.events("job_end", job: "backup", outcome: "abandoned").count == 1, "\(stopped.standardError.suffix(3000))")
             #expect(stoppedLog.events("job_end", job: "backup", outcome: "success").isEmpty)

