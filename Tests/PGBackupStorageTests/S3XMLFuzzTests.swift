@@ -84,24 +84,25 @@ struct S3XMLFuzzTests {
         }
     }
 
-    /// Disabled: it crashes the test process (SIGSEGV). The parser itself keeps an explicit stack,
-    /// but the tree it returns nests `S3XMLElement` values 100,000 deep, and releasing (or
-    /// copying) such a tree recurses once per level and overflows the thread's stack: a server,
-    /// or anything between it and us, can crash pgbackup with a ~700 kB answer. The fix belongs
-    /// in Sources/PGBackupStorage/S3/S3XML.swift (refuse documents nested deeper than S3's
-    /// answers ever are, e.g. 32 levels); enable this test with it.
-    @Test(.disabled("S3XMLElement: a 100,000-deep document overflows the stack (reported in issue 22)"))
-    func deeplyNestedDocumentsAreReadOrRefused() throws {
+    /// A tree nested 100,000 deep crashed the process when released (each level recursed once,
+    /// overflowing the stack): a server, or anything between it and us, could crash pgbackup with
+    /// a ~700 kB answer. Documents deeper than `maximumDepth` are refused before the tree grows.
+    @Test func deeplyNestedDocumentsAreRefusedNotACrash() throws {
         let deep = String(repeating: "<a>", count: 100_000) + "x" + String(repeating: "</a>", count: 100_000)
-        if let root = S3XMLElement.parse(Array(deep.utf8)) { #expect(root.name == "a") }
+        #expect(S3XMLElement.parse(Array(deep.utf8)) == nil)
+        let limit = S3XMLElement.maximumDepth
+        let deepest = String(repeating: "<a>", count: limit) + "x" + String(repeating: "</a>", count: limit)
+        #expect(S3XMLElement.parse(Array(deepest.utf8))?.name == "a")
+        let tooDeep = String(repeating: "<a>", count: limit + 1) + "x" + String(repeating: "</a>", count: limit + 1)
+        #expect(S3XMLElement.parse(Array(tooDeep.utf8)) == nil)
     }
 
     @Test func hostileDocumentsAreReadOrRefused() throws {
         // Unclosed nesting far deeper than any answer: refused (the open elements are a flat stack).
         #expect(S3XMLElement.parse(Array(String(repeating: "<a>", count: 100_000).utf8)) == nil)
-        // Nesting as deep as the fuzzing splices make it: read.
+        // Nesting deeper than any answer: refused.
         let nested = String(repeating: "<a>", count: 1000) + "x" + String(repeating: "</a>", count: 1000)
-        #expect(S3XMLElement.parse(Array(nested.utf8))?.name == "a")
+        #expect(S3XMLElement.parse(Array(nested.utf8)) == nil)
         // References outside Unicode, surrogates, overflowing numbers: kept as written.
         let error = try #require(S3XML.error(Array("<Error><Code>&#x110000;&#xD800;&#99999999999999999999;&amp;</Code></Error>".utf8)))
         #expect(error.code == "&#x110000;&#xD800;&#99999999999999999999;&")

@@ -17,7 +17,12 @@ struct S3XMLElement: Sendable {
     /// The text of the first child called `name`.
     func value(_ name: String) -> String? { child(name)?.text }
 
-    /// Parses a whole document; nil when it is not well-formed enough to trust.
+    /// How deep elements may nest. S3's answers nest four levels at most; a deeper document is
+    /// refused, because releasing a very deep tree (100,000 levels) overflows the stack.
+    static let maximumDepth = 64
+
+    /// Parses a whole document; nil when it is not well-formed enough to trust, or nested deeper
+    /// than `maximumDepth`.
     static func parse(_ bytes: [UInt8]) -> S3XMLElement? {
         var parser = Parser(bytes: bytes)
         return parser.document()
@@ -71,6 +76,7 @@ struct S3XMLElement: Sendable {
                     if selfClosing {
                         if stack.isEmpty { root = element } else { stack[stack.count - 1].children.append(element) }
                     } else {
+                        guard stack.count < S3XMLElement.maximumDepth else { return nil }
                         stack.append(element)
                     }
                 }
