@@ -262,6 +262,48 @@ struct FollowEndToEndTests {
         }
     }
 
+    /// A rejoin puts the node's own configuration back before pg_control, while RESTORE_FAILED is
+    /// there: when that fails, the directory never looks complete (it used to be written after
+    /// the restore had finished, leaving a startable directory with the backed-up server's
+    /// configuration). The node keeps `node.conf` as a symbolic link; the backed-up cluster has a
+    /// directory of that name, which the restore puts in its place, and the link cannot come back.
+    @Test func aRejoinThatCannotPutTheNodesConfigurationBackNeverLooksComplete() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        var options = WALPushFetchEndToEndTests.archivingOptions(config: scratch.path + "/pgbackup.yaml")
+        options.name = "follow-kept"
+        try await withPostgresCluster(options) { a in
+            let setup = try await WALPushFetchEndToEndTests.ArchiveSetup.make(.file, in: scratch, for: a)
+            try FileManager.default.createDirectory(atPath: a.dataDirectory + "/node.conf", withIntermediateDirectories: false)
+            try Data("the backed-up server's\n".utf8).write(to: URL(fileURLWithPath: a.dataDirectory + "/node.conf/inside"))
+            try a.serverUser.takeOwnership(ofTree: a.dataDirectory + "/node.conf")
+            var environment = setup.repository.environment
+            environment["PGBACKUP_CONNINFO"] = a.conninfo(replication: true)
+            environment["PGBACKUP_SPOOL"] = scratch.path + "/spool"
+            let backup = try await PGBackupBinary.run(["backup"], environment: environment)
+            try #require(backup.status == 0, "\(backup.standardError)")
+            try setup.repository.letTheServerUse(a.serverUser)
+
+            // D: a rejoin that did not complete, whose node keeps node.conf as a link.
+            let d = scratch.path + "/d"
+            try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+            let identifier = try await a.sql("SELECT system_identifier FROM pg_control_system()")
+            try Data("pgbackup is restoring backup … into this directory\nsystem identifier: \(identifier)\n".utf8)
+                .write(to: URL(fileURLWithPath: d + "/RESTORE_FAILED"))
+            try FileManager.default.createSymbolicLink(atPath: d + "/node.conf", withDestinationPath: "/dev/null")
+            try a.serverUser.takeOwnership(ofTree: d)
+
+            let followed = try await PGBackupBinary.run(["follow", "--pgdata", d], environment: environment)
+            #expect(followed.status == 1, "stdout: \(followed.standardOutput)")
+            #expect(followed.standardError.contains("recreate the symbolic link"), "\(followed.standardError)")
+            #expect(FileManager.default.fileExists(atPath: d + "/RESTORE_FAILED"), "the failed rejoin removed its marker")
+            #expect(!FileManager.default.fileExists(atPath: d + "/global/pg_control"), "the failed rejoin left a startable directory")
+            // The files and the recovery settings are there: only pg_control waits.
+            #expect(FileManager.default.fileExists(atPath: d + "/PG_VERSION"))
+            #expect(FileManager.default.fileExists(atPath: d + "/standby.signal"))
+        }
+    }
+
     @Test func usageAndConfigurationErrorsExitTwo() async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }

@@ -138,20 +138,29 @@ public struct FollowService: Sendable {
         restore.onWritten = { stats in seen.withLock { $0.stats = stats } }
         let kept = try KeptConfiguration.save(directory.path)
         let walLink = WALDirectoryLink.find(in: directory.path)
-        let restored = try await RestoreService(settings: settings, logger: logger).run(restore)
-        let (tablespaces, stats) = seen.withLock { ($0.tablespaces, $0.stats) }
-        if geteuid() == 0 {
-            // The restore wrote as root: PostgreSQL needs its own user to own everything.
-            let owner = RunAsUser(name: "", uid: directory.owner.uid, gid: directory.owner.gid, prefix: [])
-            for tree in [directory.path] + tablespaces { try await BlockingIO.runLong { try owner.takeOwnership(ofTree: tree) } }
+        // The restore wrote as root: PostgreSQL needs its own user to own everything.
+        let owner = geteuid() == 0 ? RunAsUser(name: "", uid: directory.owner.uid, gid: directory.owner.gid, prefix: []) : nil
+        let comment = "written by pgbackup follow at \(RestoreTime.format(Date())): a standby of \(result.primary)"
+        // Before pg_control, while RESTORE_FAILED is there: a failure here leaves a directory
+        // that never looks complete (and that follow completes when run again).
+        restore.beforeControlFile = { [directoryOwner = directory.owner] path in
+            if let owner {
+                for tree in [path] + seen.withLock({ $0.tablespaces }) { try owner.takeOwnership(ofTree: tree) }
+            }
+            try walLink?.putBack(owner: directoryOwner)
+            // The node's own configuration, not the backed-up server's, with the standby's settings.
+            let autoConf = (try? String(contentsOfFile: path + "/" + RestorePlan.autoConfPath, encoding: .utf8)) ?? ""
+            var recovery: [(name: String, value: String)] = []
+            if let restoreCommand = AutoConf.value(of: "restore_command", in: autoConf) { recovery.append(("restore_command", restoreCommand)) }
+            recovery += [("recovery_target_timeline", "latest"), ("primary_conninfo", primaryConninfo)]
+            try kept.putBack(settings: recovery, comment: comment)
         }
-        try walLink?.putBack(owner: directory.owner)
-        // The node's own configuration, not the backed-up server's, with the standby's settings.
-        let autoConf = (try? String(contentsOfFile: directory.path + "/" + RestorePlan.autoConfPath, encoding: .utf8)) ?? ""
-        var recovery: [(name: String, value: String)] = []
-        if let restoreCommand = AutoConf.value(of: "restore_command", in: autoConf) { recovery.append(("restore_command", restoreCommand)) }
-        recovery += [("recovery_target_timeline", "latest"), ("primary_conninfo", primaryConninfo)]
-        try kept.putBack(settings: recovery, comment: "written by pgbackup follow at \(RestoreTime.format(Date())): a standby of \(result.primary)")
+        let restored = try await RestoreService(settings: settings, logger: logger).run(restore)
+        let stats = seen.withLock { $0.stats }
+        if let owner {
+            // pg_control, written last by the restore.
+            try owner.takeOwnership(ofTree: directory.path + "/global/pg_control")
+        }
         try FileSystem.syncDirectory(directory.path)
         logger.info("the node's own configuration files kept", metadata: ["files": "\(kept.files.map(\.name).joined(separator: ", "))"])
         result.action = .rejoined

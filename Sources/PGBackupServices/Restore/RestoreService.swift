@@ -38,6 +38,11 @@ public struct RestoreOptions: Sendable {
     /// Told what writing the files did (bytes written, unchanged, total), before recovery is
     /// configured (`follow` reports it).
     public var onWritten: (@Sendable (RestoreWriteStats) -> Void)?
+    /// Run on the data directory once the files and the recovery settings are written and before
+    /// `global/pg_control`, while `RESTORE_FAILED` is there: what else must be in place before the
+    /// directory can look complete (`follow` puts back the node's own configuration). A failure
+    /// fails the restore and leaves the marker, without pg_control.
+    public var beforeControlFile: (@Sendable (_ dataDirectory: String) throws -> Void)?
 
     public init(dataDirectory: String, executable: String) {
         self.dataDirectory = dataDirectory
@@ -154,9 +159,11 @@ public struct RestoreService: Sendable {
         recovery.archiveOff = archiveMode == .off
         let repositoryConfiguration = options.configFile == nil ? try repositoryConfiguration(for: options.dataDirectory, at: configFile) : nil
         let backup = manifest.id
+        let beforeControlFile = options.beforeControlFile
         let configure: @Sendable (RestoreRoot) throws -> Void = { [recovery] root in
             try repositoryConfiguration?.write(owner: Self.owner(of: root.path))
             try Self.writeRecoveryConfiguration(recovery, in: root, backup: backup)
+            try beforeControlFile?(root.path)
         }
 
         // 3. Write: the files, the recovery settings, pg_control last.
