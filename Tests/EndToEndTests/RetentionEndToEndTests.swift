@@ -275,8 +275,11 @@ struct RetentionEndToEndTests {
             let fixture = try await DaemonFixture(kind, cluster: cluster, scratch: scratch)
             try await cluster.pgbench(["-i", "-s", "2", "-q"])
             let complete = try await backupSummary(fixture)
-            // A backup killed after the complete one: its objects under backups/ are left.
-            let killed = try startBackup(fixture, ["--max-rate", "2048", "--jobs", "1"])
+            // A backup killed after the complete one: its objects under backups/ are left. At
+            // PostgreSQL's lowest rate (32 kB/s) it cannot finish before the kill however late the
+            // test gets to it: at 2 MB/s it completed first under CI's load (its report listed it
+            // kept, no leftovers), the test's two seconds of sleep having lasted longer.
+            let killed = try startBackup(fixture, ["--max-rate", "32", "--jobs", "1"])
             let marker = try await waitForInProgressMarker(fixture, backup: killed)
             try await Task.sleep(for: .seconds(2))
             killed.send(SIGKILL)
