@@ -24,7 +24,7 @@ public struct FileObjectStore: ObjectStore {
     static let temporaryPrefix = FileTemporaryFile.prefix
 
     /// The random part of each temporary file's name (tests make it collide on purpose).
-    var temporarySuffix: @Sendable () -> String = FileTemporaryFile.randomSuffix
+    var temporarySuffix: @Sendable () -> String = DurableFile.randomSuffix
 
     /// Opens the store at `root`, an absolute path. With `create`, makes the directory (and its
     /// parents) when missing; otherwise a missing root is `StorageError.unusableStore`.

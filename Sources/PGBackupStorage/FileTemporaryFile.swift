@@ -46,13 +46,6 @@ struct FileTemporaryFile {
     /// The paths of the temporary files this process has open for writing.
     private static let live = Mutex<Set<String>>([])
 
-    /// A fresh random suffix: 64 bits, hex.
-    static func randomSuffix() -> String {
-        let value = UInt64.random(in: .min ... .max)
-        let hex = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
-    }
-
     /// Creates and locks a new temporary file for the object at `path`, in its existing
     /// directory, trying new names for `EEXIST` (`DurableFile.create`) and for a file a sweep
     /// removed before it was locked; makes the directory again when a `delete` removed it,

@@ -203,7 +203,8 @@ public struct DurableFile: Sendable {
         close()
     }
 
-    private static func randomSuffix() -> String {
+    /// The random part of a temporary name: 64 bits, 16 hex digits.
+    public static func randomSuffix() -> String {
         let hex = String(UInt64.random(in: .min ... .max), radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
     }
