@@ -15,17 +15,27 @@ public enum StoreFactory {
     }
 
     /// The driver's configuration from the settings: endpoint, region, addressing, credentials
-    /// (environment or configuration file), CA file.
+    /// (the process's shared cache of the chosen source), server-side encryption, CA file.
     static func s3Configuration(_ settings: Settings, bucket: String, prefix: String) throws -> S3Configuration {
-        guard let accessKeyID = settings.s3.accessKeyID, let secret = settings.s3.secretAccessKey else {
-            throw ConfigurationError.missing(
-                setting: "S3 credentials",
-                hint: "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary credentials), or s3.access_key_id and s3.secret_access_key in the configuration file")
-        }
-        return S3Configuration(
+        S3Configuration(
             bucket: bucket, prefix: prefix, endpoint: settings.s3.endpoint, region: settings.s3.region,
-            pathStyle: settings.s3.pathStyle,
-            credentials: S3Credentials(accessKeyID: accessKeyID, secretAccessKey: secret.value, sessionToken: settings.s3.sessionToken?.value),
-            caFile: settings.s3.caFile)
+            pathStyle: settings.s3.pathStyle, credentials: try credentials(settings),
+            serverSideEncryption: try settings.s3.serverSideEncryption(), caFile: settings.s3.caFile)
+    }
+
+    /// The process's credential cache for the settings' source (one per configuration: every
+    /// store of the process shares it). Sends no request; a source that is not configured is a
+    /// configuration error saying what to set.
+    public static func credentials(_ settings: Settings) throws(ConfigurationError) -> S3CredentialCache {
+        do {
+            return try S3CredentialCaches.cache(for: settings.s3.credentialSettings)
+        } catch let error {
+            switch error {
+            case let .notConfigured(source, reason):
+                throw .missing(setting: "S3 credentials (\(source.label))", hint: reason)
+            default:
+                throw .invalidShape(setting: "S3 credentials", reason: error.description)
+            }
+        }
     }
 }

@@ -125,5 +125,5 @@ func motoStore(named name: String) async throws -> S3ObjectStore {
     return try S3ObjectStore(configuration: S3Configuration(
         bucket: moto.bucket, prefix: "\(name)-\(UUID().uuidString.prefix(8))/repo", endpoint: moto.endpoint,
         region: moto.region, pathStyle: true,
-        credentials: S3Credentials(accessKeyID: moto.accessKeyID, secretAccessKey: moto.secretAccessKey)))
+        credentials: .fixed(S3Credentials(accessKeyID: moto.accessKeyID, secretAccessKey: moto.secretAccessKey))))
 }

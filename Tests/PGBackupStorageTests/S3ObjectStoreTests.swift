@@ -142,7 +142,9 @@ struct S3ObjectStoreTests {
 
     @Test func anUnknownAccessKeyFailsClearly() async throws {
         let moto = try await MotoServer.shared()
-        let store = try await S3TestStore.make { $0.credentials.accessKeyID = "AKIANOSUCHKEY0000000" }
+        let store = try await S3TestStore.make {
+            $0.credentials = .fixed(S3Credentials(accessKeyID: "AKIANOSUCHKEY0000000", secretAccessKey: $0.credentials.fixedCredentials!.secretAccessKey))
+        }
         let error = await capture { try await store.put("k", bytes: [1]) }
         #expect("\(error)".contains("InvalidAccessKeyId"), "\(error)")
         #expect("\(error)".contains(moto.endpoint), "\(error)")
@@ -185,12 +187,12 @@ struct S3ObjectStoreTests {
 
     @Test func badSettingsAreRefusedBeforeAnyRequest() {
         func configuration(_ adjust: (inout S3Configuration) -> Void) -> S3Configuration {
-            var configuration = S3Configuration(bucket: "b", credentials: S3Credentials(accessKeyID: "AK", secretAccessKey: "sekrit"))
+            var configuration = S3Configuration(bucket: "b", credentials: .fixed(S3Credentials(accessKeyID: "AK", secretAccessKey: "sekrit")))
             adjust(&configuration)
             return configuration
         }
         for bad in [configuration { $0.endpoint = "127.0.0.1:9000" }, configuration { $0.endpoint = "http://host/path" },
-                    configuration { $0.credentials.secretAccessKey = "" }, configuration { $0.region = "us east" }] {
+                    configuration { $0.credentials = .fixed(S3Credentials(accessKeyID: "AK", secretAccessKey: "")) }, configuration { $0.region = "us east" }] {
             #expect(throws: StorageError.self) { _ = try S3ObjectStore(configuration: bad) }
         }
         #expect(configuration { _ in }.effectiveEndpoint == "https://s3.us-east-1.amazonaws.com")

@@ -19,7 +19,7 @@ enum S3TestStore {
         var configuration = S3Configuration(
             bucket: bucket ?? moto.bucket, prefix: prefix, endpoint: endpoint ?? moto.endpoint, region: moto.region,
             pathStyle: true,
-            credentials: S3Credentials(accessKeyID: moto.accessKeyID, secretAccessKey: secret ?? moto.secretAccessKey),
+            credentials: .fixed(S3Credentials(accessKeyID: moto.accessKeyID, secretAccessKey: secret ?? moto.secretAccessKey)),
             partSize: S3Configuration.minimumPartSize, partUploadConcurrency: 3, maxConcurrentRequests: 8,
             readChunkSize: 1 << 20, connectTimeout: .seconds(5), stallTimeout: .seconds(30),
             retryPolicy: S3RetryPolicy(maxAttempts: 6, initialDelay: .milliseconds(20), maximumDelay: .milliseconds(200)))

@@ -8,7 +8,10 @@ import PGBackupRepository
 /// by `CheckRules`; a measurement that failed makes its checks unhealthy with its reason.
 enum CheckDecision {
     static let names = ["configuration", "repository", "primary", "slot", "wal", "continuity", "backup_age", "backup_checksums", "redundancy", "verification"]
-    private static func order(_ name: String) -> Int { names.firstIndex(of: name) ?? names.count }
+    /// The checks of an S3 repository, after `repository`.
+    static let s3Names = ["s3_credentials", "s3_encryption"]
+    private static let ordered = Array(names.prefix(2)) + s3Names + names.dropFirst(2)
+    private static func order(_ name: String) -> Int { ordered.firstIndex(of: name) ?? ordered.count }
 
     static func report(_ inputs: CheckInputs) -> CheckReport {
         let thresholds = CheckThresholds(policy: inputs.policy)
@@ -19,6 +22,10 @@ enum CheckDecision {
             self.primary(inputs, primary: primary),
             slot(name: inputs.slot, primary: primary, thresholds: thresholds),
         ]
+        if let s3 = inputs.s3 {
+            checks.append(CheckRules.s3Credentials(s3.credentials, now: inputs.now))
+            if let encryption = s3.encryption { checks.append(CheckRules.s3Encryption(encryption)) }
+        }
 
         guard let archive = inputs.archive, let backups = inputs.backups, let verification = inputs.verification, let diverged = inputs.diverged else {
             let why = "not checked: the repository is unreachable (see the repository check)"

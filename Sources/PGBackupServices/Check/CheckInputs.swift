@@ -2,6 +2,7 @@ import Foundation
 import PGBackupFoundations
 import PGBackupPostgres
 import PGBackupRepository
+import PGBackupStorage
 
 /// What `pgbackup check` measured, each measurement on its own: one that failed carries its
 /// reason (one line, passwords scrubbed) and the others are still there. `CheckDecision` turns
@@ -58,6 +59,19 @@ struct CheckInputs: Sendable {
         var newestBackupStop: Date?
     }
 
+    /// An S3 repository's credentials (as the process's shared cache holds them after the
+    /// repository was read) and its server-side encryption probe (nil: none configured).
+    struct S3Access: Sendable {
+        var credentials: S3CredentialStatus
+        var encryption: Measured<SSEProbe>?
+    }
+
+    struct SSEProbe: Sendable {
+        var expected: String
+        var matches: Bool
+        var answered: String
+    }
+
     /// The settings the report names.
     var server: String
     var slot: String
@@ -69,6 +83,8 @@ struct CheckInputs: Sendable {
     var now: Date
 
     var repository: RepositoryReading
+    /// Nil for a file:// repository.
+    var s3: S3Access?
     var primary: Measured<Primary>
     /// Nil when the repository is unreachable (none of these were measured).
     var archive: Measured<Archive>?

@@ -2,6 +2,7 @@ import Foundation
 import PGBackupFoundations
 import PGBackupPostgres
 import PGBackupRepository
+import PGBackupStorage
 
 /// The decisions of `pgbackup check` that need no server or repository: each takes what was
 /// measured and returns the check's result. `CheckService` measures.
@@ -111,6 +112,44 @@ public enum CheckRules {
     }
 
     // MARK: formatting
+
+    /// `s3_credentials`: which source signs, the key, when its credentials expire; unhealthy when
+    /// none could be had, when they have expired, or when the last refresh failed (they will
+    /// expire). Never a secret.
+    static func s3Credentials(_ status: S3CredentialStatus, now: Date) -> CheckResult {
+        var detail = "\(status.source.rawValue): \(status.detail)"
+        guard let key = status.accessKeyID else {
+            return CheckResult(name: "s3_credentials", ok: false, detail: detail + "; no credentials: \(status.lastError ?? "none fetched yet")")
+        }
+        detail += "; access key \(key)"
+        var ok = true
+        if let expiration = status.expiration {
+            let left = expiration.timeIntervalSince(now)
+            detail += left > 0 ? "; expire \(timestamp(expiration)) (in \(duration(left)))" : "; EXPIRED at \(timestamp(expiration))"
+            ok = left > 0
+            detail += ", refreshed \(status.refreshes == 1 ? "once" : "\(status.refreshes) times") by this process"
+        } else {
+            detail += "; long-lived (no expiry)"
+        }
+        if let error = status.lastError, let failed = status.lastErrorAt, failed >= (status.fetchedAt ?? .distantPast) {
+            ok = false
+            detail += "; the last refresh failed at \(timestamp(failed)): \(error)"
+        }
+        return CheckResult(name: "s3_credentials", ok: ok, detail: detail)
+    }
+
+    /// `s3_encryption`: a probe object came back with the server-side encryption asked for.
+    static func s3Encryption(_ probe: CheckInputs.Measured<CheckInputs.SSEProbe>) -> CheckResult {
+        switch probe {
+        case .measured(let found) where found.matches:
+            return CheckResult(name: "s3_encryption", ok: true, detail: "a probe object was stored with \(found.answered), as configured (\(found.expected))")
+        case .measured(let found):
+            return CheckResult(name: "s3_encryption", ok: false,
+                               detail: "a probe object was stored with \(found.answered), not the configured \(found.expected); HINT: check s3.sse and s3.sse_kms_key_id, and that the server supports them")
+        case .failed(let reason):
+            return CheckResult(name: "s3_encryption", ok: false, detail: "unable to check server-side encryption with a probe object: \(reason)")
+        }
+    }
 
     static func bytes(_ count: Int64) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]

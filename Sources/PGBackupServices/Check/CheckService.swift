@@ -31,6 +31,24 @@ public struct CheckService: Sendable {
         CheckDecision.report(try await gather())
     }
 
+    /// For an S3 repository: the credentials the repository was just read with (the process's
+    /// shared cache) and, with `s3.sse`, a probe object's encryption as S3 stored it.
+    func s3Access() async throws -> CheckInputs.S3Access? {
+        guard case .s3 = settings.repository else { return nil }
+        let credentials = try StoreFactory.credentials(settings)
+        var access = CheckInputs.S3Access(credentials: credentials.status)
+        if let expected = try settings.s3.serverSideEncryption() {
+            access.encryption = await measure {
+                guard let store = try StoreFactory.open(settings) as? S3ObjectStore, let probe = try await store.probeServerSideEncryption() else {
+                    throw StorageError.unusableStore(store: settings.repository?.description ?? "", reason: "not an S3 store")
+                }
+                return CheckInputs.SSEProbe(expected: expected.description, matches: probe.matches, answered: probe.answered)
+            }
+            access.credentials = credentials.status
+        }
+        return access
+    }
+
     /// Every measurement `CheckDecision` judges, each on its own: one that fails is recorded
     /// with its reason and the others still run.
     func gather() async throws -> CheckInputs {
@@ -63,7 +81,7 @@ public struct CheckService: Sendable {
         var inputs = CheckInputs(
             server: settings.server, slot: settings.slot, policyName: settings.policy, policy: policy,
             conninfo: settings.conninfo.map { redactingPasswords(inConninfo: $0.value) }, now: clock(),
-            repository: repositoryReading, primary: primary)
+            repository: repositoryReading, s3: try await s3Access(), primary: primary)
         // What the repository holds.
         guard let repository, let info else { return inputs }
         inputs.archive = await measure { try await archive(repository: repository, info: info) }

@@ -62,31 +62,75 @@ struct ConfigurationFile: Decodable {
         }
     }
 
-    /// The `s3:` section.
+    /// The `s3:` section. Each key is overridden by its variables (the first one set wins): the
+    /// AWS SDKs' standard ones where they exist, so an operator's AWS setup works unchanged.
     struct S3Section: Decodable {
         var endpoint: FileValue<HTTPURLSetting>?
         var region: FileValue<TextSetting>?
         var pathStyle: FileValue<FlagSetting>?
+        var credentials: FileValue<CredentialSourceSetting>?
         var accessKeyID: FileValue<TextSetting>?
         var secretAccessKey: FileValue<SecretSetting>?
         var sessionToken: FileValue<SecretSetting>?
+        var roleARN: FileValue<TextSetting>?
+        var webIdentityTokenFile: FileValue<TextSetting>?
+        var roleSessionName: FileValue<TextSetting>?
+        var stsEndpoint: FileValue<HTTPURLSetting>?
+        var profile: FileValue<TextSetting>?
+        var sharedCredentialsFile: FileValue<TextSetting>?
+        var configFile: FileValue<TextSetting>?
+        var containerCredentialsURI: FileValue<HTTPURLSetting>?
+        var containerAuthorizationToken: FileValue<SecretSetting>?
+        var containerAuthorizationTokenFile: FileValue<TextSetting>?
+        var ec2MetadataEndpoint: FileValue<HTTPURLSetting>?
+        var ec2MetadataDisabled: FileValue<FlagSetting>?
+        var sse: FileValue<ServerSideEncryptionSetting>?
+        var sseKMSKeyID: FileValue<TextSetting>?
         var caFile: FileValue<TextSetting>?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case endpoint, region
             case pathStyle = "path_style"
+            case credentials
             case accessKeyID = "access_key_id", secretAccessKey = "secret_access_key", sessionToken = "session_token"
+            case roleARN = "role_arn", webIdentityTokenFile = "web_identity_token_file", roleSessionName = "role_session_name"
+            case stsEndpoint = "sts_endpoint"
+            case profile
+            case sharedCredentialsFile = "shared_credentials_file", configFile = "config_file"
+            case containerCredentialsURI = "container_credentials_uri"
+            case containerAuthorizationToken = "container_authorization_token"
+            case containerAuthorizationTokenFile = "container_authorization_token_file"
+            case ec2MetadataEndpoint = "ec2_metadata_endpoint", ec2MetadataDisabled = "ec2_metadata_disabled"
+            case sse
+            case sseKMSKeyID = "sse_kms_key_id"
             case caFile = "ca_file"
 
-            var environment: String {
+            /// The variables that override the key, in order of precedence.
+            var environment: [String] {
                 switch self {
-                case .endpoint: "PGBACKUP_S3_ENDPOINT"
-                case .region: "PGBACKUP_S3_REGION"
-                case .pathStyle: "PGBACKUP_S3_PATH_STYLE"
-                case .accessKeyID: "AWS_ACCESS_KEY_ID"
-                case .secretAccessKey: "AWS_SECRET_ACCESS_KEY"
-                case .sessionToken: "AWS_SESSION_TOKEN"
-                case .caFile: "PGBACKUP_S3_CA_FILE"
+                case .endpoint: ["PGBACKUP_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+                case .region: ["PGBACKUP_S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"]
+                case .pathStyle: ["PGBACKUP_S3_PATH_STYLE"]
+                case .credentials: ["PGBACKUP_S3_CREDENTIALS"]
+                case .accessKeyID: ["AWS_ACCESS_KEY_ID"]
+                case .secretAccessKey: ["AWS_SECRET_ACCESS_KEY"]
+                case .sessionToken: ["AWS_SESSION_TOKEN"]
+                case .roleARN: ["AWS_ROLE_ARN"]
+                case .webIdentityTokenFile: ["AWS_WEB_IDENTITY_TOKEN_FILE"]
+                case .roleSessionName: ["AWS_ROLE_SESSION_NAME"]
+                case .stsEndpoint: ["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"]
+                case .profile: ["AWS_PROFILE"]
+                case .sharedCredentialsFile: ["AWS_SHARED_CREDENTIALS_FILE"]
+                case .configFile: ["AWS_CONFIG_FILE"]
+                // The relative URI (`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`) is read by the loader.
+                case .containerCredentialsURI: ["AWS_CONTAINER_CREDENTIALS_FULL_URI"]
+                case .containerAuthorizationToken: ["AWS_CONTAINER_AUTHORIZATION_TOKEN"]
+                case .containerAuthorizationTokenFile: ["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"]
+                case .ec2MetadataEndpoint: ["AWS_EC2_METADATA_SERVICE_ENDPOINT"]
+                case .ec2MetadataDisabled: ["AWS_EC2_METADATA_DISABLED"]
+                case .sse: ["PGBACKUP_S3_SSE"]
+                case .sseKMSKeyID: ["PGBACKUP_S3_SSE_KMS_KEY_ID"]
+                case .caFile: ["PGBACKUP_S3_CA_FILE"]
                 }
             }
         }

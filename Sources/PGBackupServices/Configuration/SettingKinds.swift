@@ -139,3 +139,23 @@ enum FlagSetting: SettingKind {
         }
     }
 }
+
+enum CredentialSourceSetting: SettingKind {
+    static func parse(_ text: String) throws(InvalidSettingText) -> S3CredentialSource {
+        guard let source = S3CredentialSource(rawValue: text) else {
+            throw InvalidSettingText(reason: "expected one of \(S3CredentialSource.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return source
+    }
+}
+
+enum ServerSideEncryptionSetting: SettingKind {
+    /// The algorithm alone; the KMS key is `sse_kms_key_id`.
+    static func parse(_ text: String) throws(InvalidSettingText) -> S3ServerSideEncryption {
+        switch text {
+        case "AES256": return .aes256
+        case "aws:kms": return .kms(keyID: nil)
+        default: throw InvalidSettingText(reason: "expected AES256 or aws:kms")
+        }
+    }
+}

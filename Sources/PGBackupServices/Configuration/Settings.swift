@@ -98,26 +98,91 @@ public struct Settings: Sendable, CustomStringConvertible {
     }
 }
 
-/// How to reach an S3-compatible service.
+/// How to reach an S3-compatible service, and as whom: the credential sources' settings with
+/// the standard AWS variables applied (see `ConfigurationFile.S3Section`).
 public struct S3Settings: Sendable, CustomStringConvertible {
     /// `https://s3.eu-west-1.amazonaws.com`, `http://127.0.0.1:9000`, …; nil means AWS for the region.
     public var endpoint: String?
     public var region: String = "us-east-1"
     /// Path-style addressing (`endpoint/bucket/key`), which MinIO, Ceph and moto need.
     public var pathStyle = false
+    /// The pinned credential source, or `auto` (the AWS SDKs' chain).
+    public var credentials: S3CredentialSource = .auto
     public var accessKeyID: String?
     public var secretAccessKey: Secret?
     public var sessionToken: Secret?
+    /// Where the static keys were set, for messages.
+    public var staticKeysOrigin = "AWS_ACCESS_KEY_ID"
+    public var roleARN: String?
+    public var webIdentityTokenFile: String?
+    public var roleSessionName: String?
+    public var stsEndpoint: String?
+    public var profile: String?
+    public var sharedCredentialsFile: String?
+    public var configFile: String?
+    public var containerCredentialsURI: String?
+    public var containerAuthorizationToken: Secret?
+    public var containerAuthorizationTokenFile: String?
+    public var ec2MetadataEndpoint: String?
+    public var ec2MetadataDisabled = false
+    /// Server-side encryption (`s3.sse`) and its KMS key (`s3.sse_kms_key_id`).
+    public var sse: S3ServerSideEncryption?
+    public var sseKMSKeyID: String?
     /// A CA bundle for TLS verification of a private endpoint.
     public var caFile: String?
+    /// `$HOME`, where `~/.aws/` is.
+    public var home: String?
 
     public init() {}
 
+    /// The credential sources' inputs.
+    public var credentialSettings: S3CredentialSettings {
+        var settings = S3CredentialSettings()
+        settings.source = credentials
+        if let accessKeyID, let secretAccessKey {
+            settings.staticKeys = S3Credentials(accessKeyID: accessKeyID, secretAccessKey: secretAccessKey.value, sessionToken: sessionToken?.value)
+            settings.staticKeysOrigin = staticKeysOrigin
+        }
+        settings.roleARN = roleARN
+        settings.webIdentityTokenFile = webIdentityTokenFile
+        settings.roleSessionName = roleSessionName
+        settings.stsEndpoint = stsEndpoint
+        settings.region = region
+        settings.profile = profile
+        let home = self.home ?? "~"
+        settings.sharedCredentialsFile = sharedCredentialsFile ?? home + "/.aws/credentials"
+        settings.configFile = configFile ?? home + "/.aws/config"
+        settings.containerCredentialsURI = containerCredentialsURI
+        settings.containerAuthorizationToken = containerAuthorizationToken?.value
+        settings.containerAuthorizationTokenFile = containerAuthorizationTokenFile
+        settings.metadataEndpoint = ec2MetadataEndpoint
+        settings.metadataDisabled = ec2MetadataDisabled
+        settings.caFile = caFile
+        return settings
+    }
+
+    /// The server-side encryption to ask for: `sse`, with the KMS key when one is set (a key
+    /// alone means `aws:kms`). A key with `AES256` is refused: S3 would refuse every PUT.
+    public func serverSideEncryption() throws(ConfigurationError) -> S3ServerSideEncryption? {
+        switch (sse, sseKMSKeyID) {
+        case (nil, nil): return nil
+        case (.aes256?, nil): return .aes256
+        case (.aes256?, _?):
+            throw .invalidShape(setting: "s3.sse_kms_key_id (PGBACKUP_S3_SSE_KMS_KEY_ID)", reason: "a KMS key needs s3.sse: aws:kms, not AES256")
+        case (_, let keyID): return .kms(keyID: keyID)
+        }
+    }
+
     public var description: String {
-        var parts = ["endpoint=\(endpoint ?? "(AWS)")", "region=\(region)", "path_style=\(pathStyle)"]
+        var parts = ["endpoint=\(endpoint ?? "(AWS)")", "region=\(region)", "path_style=\(pathStyle)", "credentials=\(credentials.rawValue)"]
         if let accessKeyID { parts.append("access_key_id=\(accessKeyID)") }
         if secretAccessKey != nil { parts.append("secret_access_key=********") }
         if sessionToken != nil { parts.append("session_token=********") }
+        if let roleARN { parts.append("role_arn=\(roleARN)") }
+        if let webIdentityTokenFile { parts.append("web_identity_token_file=\(webIdentityTokenFile)") }
+        if let profile { parts.append("profile=\(profile)") }
+        if let containerCredentialsURI { parts.append("container_credentials_uri=\(containerCredentialsURI)") }
+        if let sse = try? serverSideEncryption() { parts.append("sse=\(sse)") }
         if let caFile { parts.append("ca_file=\(caFile)") }
         return parts.joined(separator: " ")
     }

@@ -69,7 +69,9 @@ public enum SettingsLoader {
             return value.value
         }
         func s3<Kind>(_ key: ConfigurationFile.S3Section.CodingKeys, _ property: KeyPath<ConfigurationFile.S3Section, FileValue<Kind>?>) throws(ConfigurationError) -> Kind.Value? {
-            if let text = env[key.environment] { return try parse(Kind.self, text, setting: key.environment) }
+            for variable in key.environment {
+                if let text = env[variable] { return try parse(Kind.self, text, setting: variable) }
+            }
             return file.s3?[keyPath: property]?.value
         }
 
@@ -93,10 +95,30 @@ public enum SettingsLoader {
         settings.s3.endpoint = try s3(.endpoint, \.endpoint)
         settings.s3.region = try s3(.region, \.region) ?? settings.s3.region
         settings.s3.pathStyle = try s3(.pathStyle, \.pathStyle) ?? settings.s3.pathStyle
+        settings.s3.credentials = try s3(.credentials, \.credentials) ?? .auto
         settings.s3.accessKeyID = try s3(.accessKeyID, \.accessKeyID)
         settings.s3.secretAccessKey = try s3(.secretAccessKey, \.secretAccessKey)
         settings.s3.sessionToken = try s3(.sessionToken, \.sessionToken)
+        settings.s3.staticKeysOrigin = env["AWS_ACCESS_KEY_ID"] != nil ? "AWS_ACCESS_KEY_ID" : "s3.access_key_id in \(path)"
+        settings.s3.roleARN = try s3(.roleARN, \.roleARN)
+        settings.s3.webIdentityTokenFile = try s3(.webIdentityTokenFile, \.webIdentityTokenFile)
+        settings.s3.roleSessionName = try s3(.roleSessionName, \.roleSessionName)
+        settings.s3.stsEndpoint = try s3(.stsEndpoint, \.stsEndpoint)
+        settings.s3.profile = try s3(.profile, \.profile)
+        settings.s3.sharedCredentialsFile = try s3(.sharedCredentialsFile, \.sharedCredentialsFile)
+        settings.s3.configFile = try s3(.configFile, \.configFile)
+        settings.s3.containerCredentialsURI = try s3(.containerCredentialsURI, \.containerCredentialsURI)
+        if settings.s3.containerCredentialsURI == nil, let relative = env["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"] {
+            settings.s3.containerCredentialsURI = S3CredentialSettings.containerHost + (relative.hasPrefix("/") ? relative : "/" + relative)
+        }
+        settings.s3.containerAuthorizationToken = try s3(.containerAuthorizationToken, \.containerAuthorizationToken)
+        settings.s3.containerAuthorizationTokenFile = try s3(.containerAuthorizationTokenFile, \.containerAuthorizationTokenFile)
+        settings.s3.ec2MetadataEndpoint = try s3(.ec2MetadataEndpoint, \.ec2MetadataEndpoint)
+        settings.s3.ec2MetadataDisabled = try s3(.ec2MetadataDisabled, \.ec2MetadataDisabled) ?? false
+        settings.s3.sse = try s3(.sse, \.sse)
+        settings.s3.sseKMSKeyID = try s3(.sseKMSKeyID, \.sseKMSKeyID)
         settings.s3.caFile = try s3(.caFile, \.caFile)
+        settings.s3.home = env["HOME"]
         return settings
     }
 

@@ -22,24 +22,31 @@ final class CurlEasyHandle: @unchecked Sendable {
 
     deinit { curl_easy_cleanup(handle) }
 
-    /// The settings every request shares: signing, TLS, timeouts.
+    /// The settings every request shares: TLS and timeouts.
     struct Settings: Sendable {
-        var region: String
-        var credentials: S3Credentials
         var caFile: String?
         var connectTimeout: Duration
         var stallTimeout: Duration
     }
 
-    /// Sends `request` and waits for the whole answer. Blocks the calling thread: call it through
-    /// `BlockingIO.runLong`. Throws `CurlFailure` when no HTTP answer came back.
-    func perform(_ request: S3HTTPRequest, settings: Settings) throws(CurlFailure) -> S3HTTPResponse {
+    /// How a request is signed (SigV4 by libcurl): the credentials, the region and the service
+    /// (`s3`, `sts`) of the signature's scope.
+    struct Signing: Sendable {
+        var credentials: S3Credentials
+        var region: String
+        var service: String
+    }
+
+    /// Sends `request`, signed by `signing` (nil: unsigned), and waits for the whole answer.
+    /// Blocks the calling thread: call it through `BlockingIO.runLong`. Throws `CurlFailure` when
+    /// no HTTP answer came back.
+    func perform(_ request: S3HTTPRequest, signing: Signing?, settings: Settings) throws(CurlFailure) -> S3HTTPResponse {
         // Keeps the connection cache and session IDs; forgets every option of the last request.
         curl_easy_reset(handle)
         let transfer = Transfer(body: request.body, limit: request.responseLimit)
         var headerList: UnsafeMutablePointer<curl_slist>?
         var headers = request.headers
-        if let token = settings.credentials.sessionToken { headers.append(("x-amz-security-token", token)) }
+        if let token = signing?.credentials.sessionToken { headers.append(("x-amz-security-token", token)) }
         for header in headers {
             headerList = curl_slist_append(headerList, "\(header.name): \(header.value)")
         }
@@ -54,9 +61,11 @@ final class CurlEasyHandle: @unchecked Sendable {
                 set(pgb_curl_setopt_string(handle, CURLOPT_URL, request.url))
                 set(pgb_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1))
                 set(pgb_curl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, errorPointer.baseAddress))
-                set(pgb_curl_setopt_string(handle, CURLOPT_AWS_SIGV4, "aws:amz:\(settings.region):s3"))
-                set(pgb_curl_setopt_string(handle, CURLOPT_USERNAME, settings.credentials.accessKeyID))
-                set(pgb_curl_setopt_string(handle, CURLOPT_PASSWORD, settings.credentials.secretAccessKey))
+                if let signing {
+                    set(pgb_curl_setopt_string(handle, CURLOPT_AWS_SIGV4, "aws:amz:\(signing.region):\(signing.service)"))
+                    set(pgb_curl_setopt_string(handle, CURLOPT_USERNAME, signing.credentials.accessKeyID))
+                    set(pgb_curl_setopt_string(handle, CURLOPT_PASSWORD, signing.credentials.secretAccessKey))
+                }
                 set(pgb_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList))
                 set(pgb_curl_setopt_long(handle, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1)))
                 set(pgb_curl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1))

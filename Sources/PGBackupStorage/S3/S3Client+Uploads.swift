@@ -21,6 +21,7 @@ extension S3Client {
             ("x-amz-content-sha256", digest.description),
             ("x-amz-checksum-sha256", Data(digest.bytes).base64EncodedString()),
             ("Content-Type", "application/octet-stream")]
+        headers += configuration.serverSideEncryption?.requestHeaders ?? []
         if ifAbsent { headers.append(("If-None-Match", "*")) }
         let response = try await send(S3HTTPRequest(method: .put, url: urls.url(key: objectKey), headers: headers, body: body))
         if response.isSuccess { return }
@@ -54,7 +55,8 @@ extension S3Client {
     func createUpload(objectKey: String) async throws -> String {
         let request = S3HTTPRequest(
             method: .post, url: urls.url(key: objectKey, query: [("uploads", "")]),
-            headers: S3ObjectStore.emptyPayload + [("Content-Type", "application/octet-stream")])
+            headers: S3ObjectStore.emptyPayload + [("Content-Type", "application/octet-stream")]
+                + (configuration.serverSideEncryption?.requestHeaders ?? []))
         let response = try await sendExpectingSuccess(request)
         guard let id = S3XML.uploadID(response.body) else {
             throw S3Error.malformedResponse(reason: "CreateMultipartUpload answer has no UploadId", endpoint: endpoint)

@@ -13,8 +13,7 @@ final class S3Client: Sendable {
     init(configuration: S3Configuration) {
         self.configuration = configuration
         urls = S3URL(endpoint: configuration.effectiveEndpoint, bucket: configuration.bucket, pathStyle: configuration.pathStyle)
-        settings = .init(region: configuration.region, credentials: configuration.credentials, caFile: configuration.caFile,
-                         connectTimeout: configuration.connectTimeout, stallTimeout: configuration.stallTimeout)
+        settings = .init(caFile: configuration.caFile, connectTimeout: configuration.connectTimeout, stallTimeout: configuration.stallTimeout)
         permits = AsyncSemaphore(configuration.maxConcurrentRequests)
     }
 
@@ -22,17 +21,21 @@ final class S3Client: Sendable {
 
     /// Sends `request` until it gets a final answer: a success, an error that retrying cannot fix
     /// (returned, not thrown, so the caller can read a 404 or a 412), or the last attempt's
-    /// retryable failure (thrown as `S3Error`).
+    /// retryable failure (thrown as `S3Error`). Each attempt signs with the credentials current
+    /// at that moment; an answer that the credentials expired (`ExpiredToken`) refreshes them and
+    /// is retried once at once. Throws `S3CredentialError` when no credentials can be had.
     func send(_ request: S3HTTPRequest) async throws -> S3HTTPResponse {
         let policy = configuration.retryPolicy
         var generator = SystemRandomNumberGenerator()
         var attempt = 0
+        var refreshedAfterRejection = false
         while true {
             attempt += 1
             try Task.checkCancellation()
+            let credentials = try await configuration.credentials.current()
             let outcome: Result<S3HTTPResponse, CurlFailure>
             do {
-                outcome = .success(try await attemptOnce(request))
+                outcome = .success(try await attemptOnce(request, credentials: credentials))
             } catch let failure as CurlFailure {
                 outcome = .failure(failure)
             }
@@ -41,6 +44,13 @@ final class S3Client: Sendable {
                 response.attempts = attempt
                 if response.isSuccess { return response }
                 let code = Self.errorDetails(response).code
+                if let code, S3Error.expiredCredentialCodes.contains(code), !refreshedAfterRejection {
+                    refreshedAfterRejection = true
+                    if try await configuration.credentials.refreshAfterRejection(of: credentials) != nil {
+                        attempt -= 1  // not the request's fault: the retry does not use up an attempt
+                        continue
+                    }
+                }
                 if !S3RetryPolicy.isRetryable(status: response.status, code: code) || attempt >= policy.maxAttempts {
                     return response
                 }
@@ -72,7 +82,7 @@ final class S3Client: Sendable {
         S3XML.error(response.body) ?? (nil, nil, nil)
     }
 
-    private func attemptOnce(_ request: S3HTTPRequest) async throws -> S3HTTPResponse {
+    private func attemptOnce(_ request: S3HTTPRequest, credentials: S3Credentials) async throws -> S3HTTPResponse {
         await permits.acquire()
         defer { permits.release() }
         let handle = pool.withLock { $0.popLast() } ?? CurlEasyHandle()
@@ -82,7 +92,8 @@ final class S3Client: Sendable {
         // A handle that failed keeps no broken connection (curl closes it); reuse it either way.
         defer { pool.withLock { $0.append(handle) } }
         let settings = self.settings
-        return try await BlockingIO.runLong { () throws -> S3HTTPResponse in try handle.perform(request, settings: settings) }
+        let signing = CurlEasyHandle.Signing(credentials: credentials, region: configuration.region, service: "s3")
+        return try await BlockingIO.runLong { () throws -> S3HTTPResponse in try handle.perform(request, signing: signing, settings: settings) }
     }
 }
 

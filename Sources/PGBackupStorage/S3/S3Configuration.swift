@@ -1,22 +1,3 @@
-/// Credentials for S3 request signing. The secret and the session token never appear in a
-/// description: printing a configuration or an error cannot leak them.
-public struct S3Credentials: Sendable, CustomStringConvertible {
-    public var accessKeyID: String
-    public var secretAccessKey: String
-    /// The token of temporary credentials (`AWS_SESSION_TOKEN`), sent as `x-amz-security-token`.
-    public var sessionToken: String?
-
-    public init(accessKeyID: String, secretAccessKey: String, sessionToken: String? = nil) {
-        self.accessKeyID = accessKeyID
-        self.secretAccessKey = secretAccessKey
-        self.sessionToken = sessionToken
-    }
-
-    public var description: String {
-        "access_key_id=\(accessKeyID) secret_access_key=********" + (sessionToken == nil ? "" : " session_token=********")
-    }
-}
-
 /// Everything the `s3://` driver needs to reach one bucket: where, as whom, and how hard to try.
 public struct S3Configuration: Sendable {
     /// The bucket; `s3://bucket/prefix`.
@@ -30,7 +11,12 @@ public struct S3Configuration: Sendable {
     /// Path-style addressing (`endpoint/bucket/key`), which MinIO, Ceph and moto need; otherwise
     /// virtual-hosted style (`bucket.endpoint/key`), which AWS prefers.
     public var pathStyle: Bool
-    public var credentials: S3Credentials
+    /// The credentials requests are signed with: fixed keys, or a source that refreshes them
+    /// (`S3CredentialCaches` shares one per process).
+    public var credentials: S3CredentialCache
+    /// Server-side encryption asked of S3 on every PUT and multipart upload; nil: the bucket's
+    /// default.
+    public var serverSideEncryption: S3ServerSideEncryption?
     /// A CA bundle (PEM) that verifies a private endpoint's certificate. TLS verification itself is
     /// always on.
     public var caFile: String?
@@ -65,7 +51,8 @@ public struct S3Configuration: Sendable {
         endpoint: String? = nil,
         region: String = "us-east-1",
         pathStyle: Bool = false,
-        credentials: S3Credentials,
+        credentials: S3CredentialCache,
+        serverSideEncryption: S3ServerSideEncryption? = nil,
         caFile: String? = nil,
         partSize: Int = 8 << 20,
         partUploadConcurrency: Int = 4,
@@ -86,6 +73,7 @@ public struct S3Configuration: Sendable {
         self.region = region
         self.pathStyle = pathStyle
         self.credentials = credentials
+        self.serverSideEncryption = serverSideEncryption
         self.caFile = caFile
         self.partSize = partSize
         self.partUploadConcurrency = partUploadConcurrency
@@ -120,8 +108,11 @@ public struct S3Configuration: Sendable {
         guard !authority.contains("/"), !authority.contains("?"), !authority.contains("@") else {
             throw refuse("the S3 endpoint '\(endpoint)' must be scheme://host[:port] only; the bucket and prefix go in the repository URL")
         }
-        guard !credentials.accessKeyID.isEmpty, !credentials.secretAccessKey.isEmpty else {
+        if let fixed = credentials.fixedCredentials, fixed.accessKeyID.isEmpty || fixed.secretAccessKey.isEmpty {
             throw refuse("no S3 credentials (HINT: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or s3.access_key_id and s3.secret_access_key in the configuration file)")
+        }
+        if case let .kms(keyID?) = serverSideEncryption, keyID.isEmpty || keyID.contains(where: \.isWhitespace) {
+            throw refuse("'\(keyID)' is not a KMS key id, ARN or alias (PGBACKUP_S3_SSE_KMS_KEY_ID, s3.sse_kms_key_id)")
         }
         guard !region.isEmpty, region.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" }) else {
             throw refuse("'\(region)' is not a valid S3 region (PGBACKUP_S3_REGION, s3.region)")

@@ -41,6 +41,9 @@ enum S3Error: Error, Sendable, CustomStringConvertible {
         return nil
     }
 
+    /// S3's codes for temporary credentials that have expired: refreshed, and the request retried.
+    static let expiredCredentialCodes: Set<String> = ["ExpiredToken", "TokenRefreshRequired"]
+
     /// S3's codes for credentials the server does not accept.
     static let credentialCodes: Set<String> = [
         "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "TokenRefreshRequired",

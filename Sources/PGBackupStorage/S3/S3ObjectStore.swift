@@ -194,8 +194,12 @@ public struct S3ObjectStore: ObjectStore {
     /// `error` as the `StorageError` an operator can act on. Names the store (bucket and prefix),
     /// the endpoint and the key; never a secret.
     func storageError(_ error: any Error, operation: String, key: String) -> any Error {
+        if let credentialError = error as? S3CredentialError {
+            return StorageError.unusableStore(store: location, reason: credentialError.description)
+        }
         guard let s3Error = error as? S3Error else { return error }
         let bucket = configuration.bucket
+        let signer = credentialsInUse
         switch s3Error {
         case let .server(status, code, _, _, endpoint, _):
             if code == "NoSuchKey" { return StorageError.notFound(key: key, store: location) }
@@ -207,13 +211,12 @@ public struct S3ObjectStore: ObjectStore {
             if let code, S3Error.credentialCodes.contains(code) {
                 return StorageError.unusableStore(
                     store: location,
-                    reason: "\(endpoint) refused the credentials of access key '\(configuration.credentials.accessKeyID)' for bucket '\(bucket)': \(s3Error) "
-                        + "(HINT: check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, or s3.access_key_id and s3.secret_access_key in the configuration file)")
+                    reason: "\(endpoint) refused the credentials of \(signer) for bucket '\(bucket)': \(s3Error) (HINT: \(credentialHint))")
             }
             if status == 403 || code == "AccessDenied" {
                 return StorageError.failed(
                     operation: operation, key: key, store: location,
-                    reason: "\(s3Error) (HINT: the policy of access key '\(configuration.credentials.accessKeyID)' must allow this action on bucket '\(bucket)')")
+                    reason: "\(s3Error) (HINT: the policy of \(signer) must allow this action on bucket '\(bucket)')")
             }
             return StorageError.failed(operation: operation, key: key, store: location, reason: "\(s3Error)")
         case let .transport(reason, _, _, _):
@@ -223,6 +226,48 @@ public struct S3ObjectStore: ObjectStore {
             return StorageError.failed(operation: operation, key: key, store: location, reason: "\(s3Error) (\(hint))")
         case .malformedResponse, .ambiguousConditionalWrite:
             return StorageError.failed(operation: operation, key: key, store: location, reason: "\(s3Error)")
+        }
+    }
+
+    /// `access key 'AKIA…'` and, for a source that fetches, where the key came from.
+    private var credentialsInUse: String {
+        let status = configuration.credentials.status
+        let key = status.accessKeyID.map { "access key '\($0)'" } ?? "the credentials"
+        return status.source == .env ? key : "\(key) (from \(status.source.rawValue): \(status.detail))"
+    }
+
+    private var credentialHint: String {
+        switch configuration.credentials.status.source {
+        case .env, .auto:
+            return "check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, or s3.access_key_id and s3.secret_access_key in the configuration file"
+        case .webIdentity: return "check that the role may be assumed with this token and AWS_ROLE_ARN"
+        case .profile: return "check the profile in the shared AWS files"
+        case .container: return "check the task's or pod's role"
+        case .instance: return "check the instance profile's role"
+        }
+    }
+
+    // MARK: server-side encryption
+
+    /// Writes a small probe object, reads back how S3 stored it and removes it: whether the
+    /// configured server-side encryption is applied. nil when none is configured; otherwise the
+    /// headers S3 answered for the probe (`x-amz-server-side-encryption…`) and whether they match.
+    public func probeServerSideEncryption() async throws -> (matches: Bool, answered: String)? {
+        guard let encryption = configuration.serverSideEncryption else { return nil }
+        let key = ".pgbackup-sse-probe-\(UInt64.random(in: 0...UInt64.max))"
+        let objectKey = try objectKey(key)
+        do {
+            try await client.putObject(objectKey: objectKey, body: Array("pgbackup server-side encryption probe\n".utf8))
+            let head = try await client.sendExpectingSuccess(
+                S3HTTPRequest(method: .head, url: client.urls.url(key: objectKey), headers: Self.emptyPayload))
+            try? await delete([key])
+            let answered = [head.headers["x-amz-server-side-encryption"] ?? "(no x-amz-server-side-encryption)",
+                            head.headers["x-amz-server-side-encryption-aws-kms-key-id"].map { "key \($0)" }]
+                .compactMap { $0 }.joined(separator: ", ")
+            return (encryption.isShown(by: head.headers), answered)
+        } catch {
+            try? await delete([key])
+            throw storageError(error, operation: "write a server-side encryption probe as", key: key)
         }
     }
 
