@@ -15,8 +15,12 @@ struct PGBackup: AsyncParsableCommand {
             Settings come from the configuration file (--config, $PGBACKUP_CONFIG, then \
             /etc/pgbackup/pgbackup.yaml) and from the environment, which wins: PGBACKUP_REPO, \
             PGBACKUP_SERVER, PGBACKUP_CONNINFO, PGBACKUP_SLOT, PGBACKUP_COMPRESSION, PGBACKUP_POLICY, \
-            PGBACKUP_S3_ENDPOINT, PGBACKUP_S3_REGION, PGBACKUP_S3_PATH_STYLE, AWS_ACCESS_KEY_ID, \
-            AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, PGBACKUP_ENCRYPTION_KEY_FILE, PGBACKUP_HTTP. \
+            PGBACKUP_S3_ENDPOINT, PGBACKUP_S3_REGION, PGBACKUP_S3_PATH_STYLE, PGBACKUP_S3_CREDENTIALS, \
+            PGBACKUP_S3_SSE, PGBACKUP_S3_SSE_KMS_KEY_ID, PGBACKUP_ENCRYPTION_KEY_FILE, PGBACKUP_HTTP. \
+            S3 credentials come from the AWS SDKs' chain and its standard variables: AWS_ACCESS_KEY_ID, \
+            AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN; AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE; \
+            AWS_PROFILE, AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE; AWS_CONTAINER_CREDENTIALS_RELATIVE_URI \
+            or _FULL_URI; the EC2 instance metadata service (IMDSv2); AWS_ENDPOINT_URL_STS. \
             PGBACKUP_ENCRYPTION_KEY_FILE names the key file of client-side encryption (a key file \
             that cannot be used exits 2). PGBACKUP_POLICY names a policy of policies/ (looked up first in \
             $PGBACKUP_POLICY_DIR) or is a path; every command checks it.
