@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""moto_server for pgbackup's tests, with one fix to its SigV4 check.
+"""moto_server for pgbackup's tests, patched to answer as AWS does where stock moto does not.
 
 Usage:
-  INITIAL_NO_AUTH_ACTION_COUNT=3 scripts/moto-server.py -H 127.0.0.1 -p PORT
+  INITIAL_NO_AUTH_ACTION_COUNT=3 [PGBACKUP_TEST_STS_LIFETIME_SECONDS=N] scripts/moto-server.py -H 127.0.0.1 -p PORT
       runs moto_server; it exits by itself when the process that started it ends
   scripts/moto-server.py --bootstrap http://127.0.0.1:PORT
       spends the three unauthenticated requests: IAM user, access key, allow-all policy;
@@ -113,14 +113,14 @@ import os
 import time
 import uuid
 
-from moto.core.exceptions import _RESTError
+from werkzeug.exceptions import HTTPException
+
 from moto.core.utils import utcnow
 from moto.iam.exceptions import NotFoundException
 from moto.iam.models import iam_backends
 from moto.s3.exceptions import S3ClientError
 from moto.sts import models as sts_models
 from moto.sts.responses import TokenResponse
-from moto.utilities.utils import get_partition
 
 
 def _is_unsigned_web_identity_request(response):
@@ -212,12 +212,13 @@ class S3ExpiredTokenError(S3ClientError):
         super().__init__("ExpiredToken", "The provided token has expired.")
 
 
-class ExpiredTokenError(_RESTError):
+class ExpiredTokenError(HTTPException):
+    """moto's query-API handler answers an HTTPException raised by the auth check with its code
+    and description."""
     code = 403
 
     def __init__(self):
-        super().__init__("ExpiredToken", "The security token included in the request is expired")
-        self.description = _sts_error(403, "ExpiredToken", "The security token included in the request is expired")[0]
+        super().__init__(_sts_error(403, "ExpiredToken", "The security token included in the request is expired")[0])
 
 
 def _wrap_invalid_access_key(cls, expired_error):
