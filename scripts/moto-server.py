@@ -130,7 +130,7 @@ def _is_unsigned_web_identity_request(response):
 
 
 def _sts_error(status, code, message):
-    """An error in STS's XML shape; moto fills in the RequestId."""
+    """An error in STS's XML shape (moto puts its own request id in the RequestId)."""
     body = ('<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
             f"<Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
             f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>")
