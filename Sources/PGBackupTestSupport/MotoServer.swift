@@ -26,7 +26,8 @@ public final class MotoServer: Sendable {
     /// A bucket created at start.
     public let bucket: String
     private let process: BackgroundProcess
-    private let python: String
+    /// The python3 that runs the server and the boto3 helpers.
+    let python: String
 
     private init(endpoint: String, port: Int, accessKeyID: String, secretAccessKey: String, bucket: String,
                  process: BackgroundProcess, python: String) {
@@ -48,7 +49,13 @@ public final class MotoServer: Sendable {
 
     /// Starts a server with a bucket called `bucket`; throws `MotoServerError` (with moto's own
     /// output) when it cannot.
-    public static func start(bucket: String = "pgbackup-test", timeout: Duration = .seconds(60)) async throws -> MotoServer {
+    ///
+    /// - Parameter credentialLifetime: when set, every credential its STS issues (AssumeRole,
+    ///   AssumeRoleWithWebIdentity, GetSessionToken) expires after at most this long, rounded up
+    ///   to whole seconds, and is then refused with `ExpiredToken`; nil keeps moto's lifetimes.
+    public static func start(
+        bucket: String = "pgbackup-test", credentialLifetime: Duration? = nil, timeout: Duration = .seconds(60)
+    ) async throws -> MotoServer {
         guard let python = findExecutable("python3") else { throw MotoServerError.pythonNotFound }
         guard FileManager.default.isReadableFile(atPath: launcher) else { throw MotoServerError.launcherMissing(path: launcher) }
         var lastError: (any Error)?
@@ -57,6 +64,10 @@ public final class MotoServer: Sendable {
             var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AWS_") }
             environment["INITIAL_NO_AUTH_ACTION_COUNT"] = "3"
             environment["PYTHONUNBUFFERED"] = "1"
+            if let credentialLifetime {
+                let (seconds, attoseconds) = credentialLifetime.components
+                environment["PGBACKUP_TEST_STS_LIFETIME_SECONDS"] = String(max(1, seconds + (attoseconds > 0 ? 1 : 0)))
+            }
             let process = try BackgroundProcess(python, [launcher, "-H", "127.0.0.1", "-p", String(port)], environment: environment)
             do {
                 try await waitForPort(port, process: process, timeout: timeout)
@@ -96,13 +107,20 @@ public final class MotoServer: Sendable {
             s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1")
             s3.create_bucket(Bucket=sys.argv[2])
             """
-        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AWS_") }
-        environment["AWS_ACCESS_KEY_ID"] = accessKeyID
-        environment["AWS_SECRET_ACCESS_KEY"] = secretAccessKey
-        let result = try await runProcess(python, ["-c", script, endpoint, name], environment: environment, timeout: .seconds(60))
+        let result = try await runBoto3(script, [name])
         guard result.succeeded else {
             throw MotoServerError.startFailed(reason: "unable to create bucket '\(name)'\n\(result.standardError)", serverOutput: process.standardError)
         }
+    }
+
+    /// Runs a python3 `script` with `sys.argv[1]` the endpoint and then `arguments`, boto3
+    /// signing with the bootstrap user's keys (allowed everything) from the environment.
+    func runBoto3(_ script: String, _ arguments: [String]) async throws -> ProcessResult {
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AWS_") }
+        environment["AWS_ACCESS_KEY_ID"] = accessKeyID
+        environment["AWS_SECRET_ACCESS_KEY"] = secretAccessKey
+        environment["AWS_DEFAULT_REGION"] = region
+        return try await runProcess(python, ["-c", script, endpoint] + arguments, environment: environment, timeout: .seconds(60))
     }
 
     /// The environment the `aws` CLI (or the pgbackup binary) needs to reach this server.
@@ -151,7 +169,7 @@ public final class MotoServer: Sendable {
         }
     }
 
-    private static func findExecutable(_ name: String) -> String? {
+    static func findExecutable(_ name: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
         return path.split(separator: ":").map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
@@ -174,10 +192,11 @@ public func canConnect(port: Int) -> Bool {
 /// Runs `body` with a fresh moto server, and always stops it.
 public func withMotoServer<Result>(
     bucket: String = "pgbackup-test",
+    credentialLifetime: Duration? = nil,
     isolation: isolated (any Actor)? = #isolation,
     _ body: (MotoServer) async throws -> Result
 ) async throws -> Result {
-    let server = try await MotoServer.start(bucket: bucket)
+    let server = try await MotoServer.start(bucket: bucket, credentialLifetime: credentialLifetime)
     do {
         let result = try await body(server)
         await server.stop()
@@ -193,6 +212,8 @@ public enum MotoServerError: Error, CustomStringConvertible {
     case pythonNotFound
     case launcherMissing(path: String)
     case startFailed(reason: String, serverOutput: String)
+    /// A request to the running server (creating a role, a key) failed; `output` is the client's.
+    case requestFailed(action: String, output: String)
 
     public var description: String {
         switch self {
@@ -202,6 +223,8 @@ public enum MotoServerError: Error, CustomStringConvertible {
             return "unable to start moto_server: the launcher \(path) is missing"
         case let .startFailed(reason, serverOutput):
             return "unable to start moto_server: \(reason) (HINT: scripts/install-deps test installs moto[server])\n--- moto output (tail) ---\n\(tail(serverOutput))"
+        case let .requestFailed(action, output):
+            return "unable to \(action) on moto_server\n--- boto3 output (tail) ---\n\(tail(output))"
         }
     }
 }
