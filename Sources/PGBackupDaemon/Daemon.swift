@@ -72,7 +72,12 @@ public struct Daemon: Sendable {
         // send its final status; past that, the services are cancelled.
         configuration.maximumGracefulShutdownDuration = shutdownGrace + .seconds(20)
         let group = ServiceGroup(configuration: configuration)
-        logger.info("pgbackup daemon starting", metadata: ["server": "\(settings.server)", "repository": "\(settings.repository?.description ?? "-")"])
+        var starting: Logger.Metadata = ["server": "\(settings.server)", "repository": "\(settings.repository?.description ?? "-")"]
+        if case .s3 = settings.repository, let credentials = try? StoreFactory.credentials(settings) {
+            // Which source signs: the chain's choice, said once (check and /health say it too).
+            starting["s3_credentials"] = "\(credentials.provider.source.rawValue): \(credentials.provider.detail)"
+        }
+        logger.info("pgbackup daemon starting", metadata: starting)
         async let swept: Void = TemporaryFileSweep.run(settings, logger: logger)
         try await group.run()
         await swept
