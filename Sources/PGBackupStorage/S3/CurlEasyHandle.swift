@@ -86,6 +86,13 @@ final class CurlEasyHandle: @unchecked Sendable {
                     set(pgb_curl_setopt_long(handle, CURLOPT_NOBODY, 1))
                 case .delete:
                     set(pgb_curl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, "DELETE"))
+                case .post where signing?.service != "s3":
+                    // A small form (STS): handed to curl whole (copied), because curl's SigV4
+                    // signs only such a body's hash; S3's bodies carry x-amz-content-sha256.
+                    set(pgb_curl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count)))
+                    request.body.withUnsafeBytes { bytes in
+                        set(pgb_curl_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress)))
+                    }
                 case .put, .post:
                     // Every body goes through the read callback with its length known up front
                     // (no chunked encoding, which S3 refuses without aws-chunked signing).

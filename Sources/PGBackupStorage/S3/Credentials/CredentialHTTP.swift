@@ -41,13 +41,21 @@ struct CredentialHTTP: Sendable {
         }
     }
 
+    /// The first `Error` element, however deep (STS nests it in `ErrorResponse`, some servers in
+    /// `ErrorResponse/Errors`).
+    static func firstError(_ element: S3XMLElement) -> S3XMLElement? {
+        if element.name == "Error" { return element }
+        for child in element.children { if let found = firstError(child) { return found } }
+        return nil
+    }
+
     /// A short, secret-free account of an error answer: status and the body's first line(s),
     /// for messages (credential endpoints answer errors in JSON, XML or text).
     static func summary(_ response: S3HTTPResponse) -> String {
         var text = "HTTP \(response.status)"
         if let error = S3XML.error(response.body), error.code != nil || error.message != nil {
             text += [error.code, error.message].compactMap { $0 }.map { " " + $0 }.joined(separator: ":")
-        } else if let stsError = S3XMLElement.parse(response.body)?.child("Error") {
+        } else if let stsError = S3XMLElement.parse(response.body).flatMap(Self.firstError) {
             text += [stsError.value("Code"), stsError.value("Message")].compactMap { $0 }.map { " " + $0 }.joined(separator: ":")
         } else {
             let body = String(decoding: response.body.prefix(300), as: UTF8.self)

@@ -28,12 +28,13 @@ struct STSClient: Sendable {
         return try await credentials(from: request, signing: nil, action: "AssumeRoleWithWebIdentity", roleARN: roleARN)
     }
 
-    /// `AssumeRole` as a signed GET (curl's SigV4 signs a query, not a read-callback body).
+    /// `AssumeRole`, a form signed (SigV4, service `sts`) by the source profile's credentials.
     func assumeRole(roleARN: String, sessionName: String, externalID: String?, with credentials: S3Credentials) async throws(S3CredentialError) -> S3Credentials {
-        var query = [("Action", "AssumeRole"), ("Version", "2011-06-15"), ("RoleArn", roleARN), ("RoleSessionName", sessionName)]
-        if let externalID { query.append(("ExternalId", externalID)) }
-        let request = S3HTTPRequest(method: .get, url: endpoint + "/?" + S3URL.canonicalQuery(query), headers: [("Accept", "application/xml")],
-                                    responseLimit: 1 << 20)
+        var form = [("Action", "AssumeRole"), ("Version", "2011-06-15"), ("RoleArn", roleARN), ("RoleSessionName", sessionName)]
+        if let externalID { form.append(("ExternalId", externalID)) }
+        let request = S3HTTPRequest(
+            method: .post, url: endpoint + "/", headers: [("Content-Type", "application/x-www-form-urlencoded; charset=utf-8"), ("Accept", "application/xml")],
+            body: Array(S3URL.canonicalQuery(form).utf8), responseLimit: 1 << 20)
         return try await self.credentials(
             from: request, signing: .init(credentials: credentials, region: region, service: "sts"), action: "AssumeRole", roleARN: roleARN)
     }
