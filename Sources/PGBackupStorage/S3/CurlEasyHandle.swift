@@ -29,8 +29,8 @@ final class CurlEasyHandle: @unchecked Sendable {
         var stallTimeout: Duration
     }
 
-    /// How a request is signed (SigV4 by libcurl): the credentials, the region and the service
-    /// (`s3`, `sts`) of the signature's scope.
+    /// How a request is signed (`SigV4`): the credentials, the region and the service (`s3`,
+    /// `sts`) of the signature's scope.
     struct Signing: Sendable {
         var credentials: S3Credentials
         var region: String
@@ -46,7 +46,10 @@ final class CurlEasyHandle: @unchecked Sendable {
         let transfer = Transfer(body: request.body, limit: request.responseLimit)
         var headerList: UnsafeMutablePointer<curl_slist>?
         var headers = request.headers
-        if let token = signing?.credentials.sessionToken { headers.append(("x-amz-security-token", token)) }
+        if let signing {
+            headers += SigV4(credentials: signing.credentials, region: signing.region, service: signing.service)
+                .headers(method: request.method.rawValue, url: request.url, headers: request.headers, body: request.body, date: Date())
+        }
         for header in headers {
             headerList = curl_slist_append(headerList, "\(header.name): \(header.value)")
         }
@@ -61,11 +64,6 @@ final class CurlEasyHandle: @unchecked Sendable {
                 set(pgb_curl_setopt_string(handle, CURLOPT_URL, request.url))
                 set(pgb_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1))
                 set(pgb_curl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, errorPointer.baseAddress))
-                if let signing {
-                    set(pgb_curl_setopt_string(handle, CURLOPT_AWS_SIGV4, "aws:amz:\(signing.region):\(signing.service)"))
-                    set(pgb_curl_setopt_string(handle, CURLOPT_USERNAME, signing.credentials.accessKeyID))
-                    set(pgb_curl_setopt_string(handle, CURLOPT_PASSWORD, signing.credentials.secretAccessKey))
-                }
                 set(pgb_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList))
                 set(pgb_curl_setopt_long(handle, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1)))
                 set(pgb_curl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1))
@@ -86,13 +84,6 @@ final class CurlEasyHandle: @unchecked Sendable {
                     set(pgb_curl_setopt_long(handle, CURLOPT_NOBODY, 1))
                 case .delete:
                     set(pgb_curl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, "DELETE"))
-                case .post where signing?.service != "s3":
-                    // A small form (STS): handed to curl whole (copied), because curl's SigV4
-                    // signs only such a body's hash; S3's bodies carry x-amz-content-sha256.
-                    set(pgb_curl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count)))
-                    request.body.withUnsafeBytes { bytes in
-                        set(pgb_curl_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress)))
-                    }
                 case .put, .post:
                     // Every body goes through the read callback with its length known up front
                     // (no chunked encoding, which S3 refuses without aws-chunked signing).

@@ -2,8 +2,8 @@ import Foundation
 import PGBackupFoundations
 import Synchronization
 
-/// The `s3://bucket/prefix` driver: objects are S3 objects under `prefix/`, requests are signed
-/// by libcurl's own SigV4 (`CURLOPT_AWS_SIGV4`).
+/// The `s3://bucket/prefix` driver: objects are S3 objects under `prefix/`, requests are sent by
+/// libcurl and signed by `SigV4`.
 ///
 /// The protocol's contract holds as S3 gives it: an object appears only when its PUT or its
 /// CompleteMultipartUpload succeeds, so readers never see a prefix; an aborted writer aborts its
@@ -273,7 +273,7 @@ public struct S3ObjectStore: ObjectStore {
 
     // MARK: payload headers
 
-    /// `x-amz-content-sha256` for a request without a body. curl's SigV4 does not add it, and
+    /// `x-amz-content-sha256` for a request without a body. SigV4 signs it, and
     /// S3 refuses a signed request without it.
     static let emptyPayload: [(name: String, value: String)] = [("x-amz-content-sha256", SHA256Hasher.hash([UInt8]()).description)]
 

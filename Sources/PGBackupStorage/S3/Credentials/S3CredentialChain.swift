@@ -11,14 +11,20 @@ public enum S3CredentialChain {
     public static func provider(for settings: S3CredentialSettings) throws(S3CredentialError) -> any S3CredentialProvider {
         if settings.source != .auto { return try provider(settings.source, settings: settings, pinned: true)! }
         for source in S3CredentialSource.chain {
-            if let provider = try provider(source, settings: settings, pinned: false) { return provider }
+            if var instance = try provider(source, settings: settings, pinned: false) as? InstanceMetadataCredentialProvider {
+                instance.isLastResort = true
+                return instance
+            } else if let provider = try provider(source, settings: settings, pinned: false) {
+                return provider
+            }
         }
-        throw .notConfigured(
-            source: .auto,
-            reason: "none of the chain's sources is configured (HINT: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; AWS_ROLE_ARN and "
-                + "AWS_WEB_IDENTITY_TOKEN_FILE; AWS_PROFILE with ~/.aws/credentials or ~/.aws/config; AWS_CONTAINER_CREDENTIALS_FULL_URI; "
-                + "or run on EC2 with an instance profile, without AWS_EC2_METADATA_DISABLED)")
+        throw .notConfigured(source: .auto, reason: "none of the chain's sources is configured (HINT: \(configurationHint))")
     }
+
+    /// What to set for each source, for messages.
+    static let configurationHint = "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; AWS_ROLE_ARN and "
+        + "AWS_WEB_IDENTITY_TOKEN_FILE; AWS_PROFILE with ~/.aws/credentials or ~/.aws/config; AWS_CONTAINER_CREDENTIALS_FULL_URI; "
+        + "or run on EC2 with an instance profile, without AWS_EC2_METADATA_DISABLED"
 
     /// The provider of one source; nil when it is not configured and not `pinned` (a pinned
     /// source that is not configured is an error saying what it needs).

@@ -75,10 +75,23 @@ struct ContainerCredentialProvider: S3CredentialProvider {
 struct InstanceMetadataCredentialProvider: S3CredentialProvider {
     var endpoint: String
     var http: CredentialHTTP
+    /// Chosen by `auto` because no other source is configured: a failure says so, since off EC2
+    /// the cause is the missing configuration, not the metadata service.
+    var isLastResort = false
     var source: S3CredentialSource { .instance }
-    var detail: String { "the instance metadata service at \(endpoint) (IMDSv2)" }
+    var detail: String { "the instance metadata service at \(endpoint) (IMDSv2)" + (isLastResort ? ", the chain's last source: no other is configured" : "") }
 
     func fetch() async throws(S3CredentialError) -> S3Credentials {
+        do {
+            return try await fetchFromService()
+        } catch where isLastResort {
+            throw .notConfigured(
+                source: .auto,
+                reason: "no source of the chain is configured, and the last one, \(error) (HINT: " + S3CredentialChain.configurationHint + ")")
+        }
+    }
+
+    private func fetchFromService() async throws(S3CredentialError) -> S3Credentials {
         let tokenURL = endpoint + "/latest/api/token"
         let tokenAnswer = try await http.send(
             S3HTTPRequest(method: .put, url: tokenURL, headers: [("X-aws-ec2-metadata-token-ttl-seconds", "21600")], responseLimit: 4096),
