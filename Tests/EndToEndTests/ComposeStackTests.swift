@@ -44,17 +44,18 @@ struct ComposeStackTests {
 
     /// `docker-compose [--env-file FILE] -f examples/compose.yaml --profile drill config [extra]`
     /// with no variable of this machine's environment but PATH.
-    static func compose(envFile: String?, _ extra: [String] = []) async throws -> ProcessResult {
+    /// (`files`: compose.yaml and its variants, merged in order.)
+    static func compose(envFile: String?, _ extra: [String] = [], files: [String] = [composeFile]) async throws -> ProcessResult {
         var arguments = ["docker-compose"]
         if let envFile { arguments += ["--env-file", envFile] }
-        arguments += ["-f", composeFile, "--profile", "drill", "config"] + extra
+        arguments += files.flatMap { ["-f", $0] } + ["--profile", "drill", "config"] + extra
         return try await runProcess("/usr/bin/env", arguments, environment: ["PATH": "/usr/bin:/bin"], currentDirectory: examples, timeout: .seconds(60))
     }
 
     /// The resolved stack, as `docker-compose config` prints it (YAML, read by PyYAML, which
     /// docker-compose itself depends on).
-    static func stack(envFile: String) async throws -> Stack {
-        let resolved = try await compose(envFile: envFile).checked()
+    static func stack(envFile: String, files: [String] = [composeFile]) async throws -> Stack {
+        let resolved = try await compose(envFile: envFile, files: files).checked()
         let json = try await runProcess(
             "/usr/bin/env", ["python3", "-c", "import sys, yaml, json; print(json.dumps(yaml.safe_load(sys.stdin)))"],
             standardInput: resolved.standardOutputData).checked()
