@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import PGBackupFoundations
+import PGBackupStorage
 import PGBackupTestSupport
 
 /// Each credential source of the AWS SDKs' chain, through the built binary against moto (its STS
@@ -187,6 +188,75 @@ struct S3CredentialSourcesEndToEndTests {
             for secret in [expiredToken, validToken, "the-right-token", "a-wrong-token", moto.secretAccessKey] {
                 #expect(!output.contains(secret), "\(what): a secret in the output: \(output)")
             }
+        }
+    }
+
+    /// Every object of a repository under `prefix` as S3 stored it, asked with boto3 (a client
+    /// that is not ours): `key: "algorithm key-id"`.
+    static func storedEncryption(_ moto: MotoServer, prefix: String) async throws -> [String: String] {
+        let script = """
+            import boto3, json, sys
+            s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1")
+            out = {}
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=sys.argv[2], Prefix=sys.argv[3]):
+                for item in page.get("Contents", []):
+                    head = s3.head_object(Bucket=sys.argv[2], Key=item["Key"])
+                    out[item["Key"]] = f'{head.get("ServerSideEncryption")} {head.get("SSEKMSKeyId")}'
+            print(json.dumps(out))
+            """
+        var environment = moto.clientEnvironment
+        environment["PATH"] = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        let result = try await runProcess("/usr/bin/env", ["python3", "-c", script, moto.endpoint, moto.bucket, prefix], environment: environment).checked()
+        return try JSONDecoder().decode([String: String].self, from: result.standardOutputData)
+    }
+
+    /// `s3.sse: aws:kms` with a key of moto's KMS, with and without client-side encryption: every
+    /// object S3 holds (backup, chunks, WAL, repository.json) is stored with that key, `check`'s
+    /// probe says so, and the backup restores. A key KMS does not know is S3's clear refusal.
+    @Test(arguments: [false, true])
+    func serverSideEncryptionWithAKMSKey(clientSide: Bool) async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let moto = try await MotoServer.shared()
+        let key = try await moto.createKMSKey(alias: "alias/pgbackup-e2e-\(UUID().uuidString.prefix(8).lowercased())")
+        try await withPostgresCluster(DaemonFixture.options) { cluster in
+            var environment = Self.baseEnvironment(moto, scratch: scratch, cluster: cluster).merging(moto.clientEnvironment) { $1 }
+            environment["PGBACKUP_REPO"] = "s3://\(moto.bucket)/sse-\(UUID().uuidString.prefix(8).lowercased())/repo"
+            environment["PGBACKUP_S3_SSE"] = "aws:kms"
+            environment["PGBACKUP_S3_SSE_KMS_KEY_ID"] = key.arn
+            if clientSide {
+                let keyFile = scratch.path + "/repository.key"
+                try DurableFile.write(keyFile, contents: EncryptionKey.random().fileContents)
+                environment["PGBACKUP_ENCRYPTION_KEY_FILE"] = keyFile
+            }
+            let initialized = try await PGBackupBinary.run(["init"], environment: environment)
+            try #require(initialized.status == 0, "init: \(initialized.standardError)")
+            try await cluster.sql("CREATE TABLE rows (batch int, id int)", "INSERT INTO rows SELECT 1, g FROM generate_series(1, 1000) g")
+            let backup = try await PGBackupBinary.run(["backup"], environment: environment, timeout: .seconds(300))
+            try #require(backup.status == 0, "backup: \(backup.standardError)")
+
+            let prefix = String(try #require(environment["PGBACKUP_REPO"]).dropFirst("s3://\(moto.bucket)/".count))
+            let stored = try await Self.storedEncryption(moto, prefix: prefix)
+            #expect(stored.count > 5 && stored.keys.contains { $0.hasSuffix("/backup.json") } && stored.keys.contains { $0.hasSuffix("repository.json") })
+            #expect(stored.values.allSatisfy { $0 == "aws:kms \(key.arn)" }, "\(stored)")
+
+            let check = try await PGBackupBinary.run(["check", "--json"], environment: environment)
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(check.standardOutput.utf8)) as? [String: Any])
+            let probe = try #require((report["checks"] as? [[String: Any]])?.first { $0["name"] as? String == "s3_encryption" }, "\(check.standardOutput)")
+            #expect(probe["ok"] as? Bool == true, "\(probe)")
+            #expect((probe["detail"] as? String)?.contains(key.arn) == true, "\(probe)")
+            #expect(try await Self.storedEncryption(moto, prefix: prefix).count == stored.count, "the probe object is removed")
+
+            let counts = try await RestoreEndToEndTests.restoreAndCount(in: scratch, environment: environment, [], name: "sse-\(clientSide)")
+            #expect(counts == [1: 1000])
+
+            // A key KMS does not know: S3 refuses the write, and the error says why.
+            var unknown = environment
+            unknown["PGBACKUP_S3_SSE_KMS_KEY_ID"] = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+            let refused = try await PGBackupBinary.run(["backup"], environment: unknown, timeout: .seconds(120))
+            #expect(refused.status == 1 && refused.standardError.contains("KMS.NotFoundException"), "\(refused.standardError)")
+            let unhealthy = try await PGBackupBinary.run(["check", "--json"], environment: unknown)
+            #expect(unhealthy.standardOutput.contains("KMS.NotFoundException"), "\(unhealthy.standardOutput)")
         }
     }
 }
