@@ -46,6 +46,7 @@ struct S3CredentialSettingsTests {
         let specific = try load(nil, env: ["AWS_ENDPOINT_URL": "http://all", "AWS_ENDPOINT_URL_STS": "http://sts", "AWS_ENDPOINT_URL_S3": "http://s3",
                                             "PGBACKUP_S3_REGION": "us-west-2", "AWS_REGION": "eu-west-1"])
         #expect(specific.s3.stsEndpoint == "http://sts" && specific.s3.endpoint == "http://s3" && specific.s3.region == "us-west-2")
+        #expect(try load(nil, env: ["AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE": "IPv6"]).s3.ec2MetadataEndpoint == "http://[fd00:ec2::254]")
     }
 
     @Test func unknownSourcesAndAlgorithmsAreRefusedNamingTheSetting() {

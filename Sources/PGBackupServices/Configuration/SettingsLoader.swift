@@ -114,6 +114,9 @@ public enum SettingsLoader {
         settings.s3.containerAuthorizationToken = try s3(.containerAuthorizationToken, \.containerAuthorizationToken)
         settings.s3.containerAuthorizationTokenFile = try s3(.containerAuthorizationTokenFile, \.containerAuthorizationTokenFile)
         settings.s3.ec2MetadataEndpoint = try s3(.ec2MetadataEndpoint, \.ec2MetadataEndpoint)
+        if settings.s3.ec2MetadataEndpoint == nil, env["AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE"]?.lowercased() == "ipv6" {
+            settings.s3.ec2MetadataEndpoint = "http://[fd00:ec2::254]"
+        }
         settings.s3.ec2MetadataDisabled = try s3(.ec2MetadataDisabled, \.ec2MetadataDisabled) ?? false
         settings.s3.sse = try s3(.sse, \.sse)
         settings.s3.sseKMSKeyID = try s3(.sseKMSKeyID, \.sseKMSKeyID)
