@@ -37,7 +37,12 @@ struct CheckEndToEndTests {
             let name = try #require(entry["name"] as? String)
             checks[name] = (try #require(entry["ok"] as? Bool), try #require(entry["detail"] as? String))
         }
-        #expect(list.compactMap { $0["name"] as? String } == names)
+        // An S3 repository adds the credentials that signed (static keys here: long-lived).
+        let expected = fixture.repository.kind == .s3 ? Array(names.prefix(2)) + ["s3_credentials"] + names.dropFirst(2) : names
+        #expect(list.compactMap { $0["name"] as? String } == expected)
+        if fixture.repository.kind == .s3 {
+            #expect(checks["s3_credentials"]?.ok == true && checks["s3_credentials"]?.detail.hasPrefix("env: access key") == true, "\(output)")
+        }
         #expect(healthy == checks.values.allSatisfy(\.ok))
         #expect(result.status == (healthy ? 0 : 1), "\(output)")
         if ProcessInfo.processInfo.environment["CHECK_E2E_PRINT"] != nil { print(result.standardOutput + result.standardError) }

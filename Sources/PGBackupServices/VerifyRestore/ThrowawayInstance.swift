@@ -11,7 +11,8 @@ import Glibc
 struct ThrowawayInstance: Sendable {
     let root: String
     let user: RunAsUser
-    let port: Int
+    /// Changed by `movePort` when another process took it between its choice and the start.
+    private(set) var port: Int
     var dataDirectory: String { root + "/data" }
     var socketDirectory: String { root + "/socket" }
     var logFile: String { root + "/server.log" }
@@ -63,6 +64,14 @@ struct ThrowawayInstance: Sendable {
         }
         guard bound else { throw FileSystemError(operation: "find a free port on", path: "127.0.0.1", reason: FileSystem.errnoDescription()) }
         return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Another free port, written after the last one (a later setting wins), for a start that
+    /// found the chosen port taken (a free port is free only until someone binds it).
+    mutating func movePort() throws {
+        port = try Self.freePort()
+        try writeOverrides()
+        try user.takeOwnership(ofTree: dataDirectory + "/postgresql.auto.conf")
     }
 
     /// Appends the settings that make the restored server a private throwaway one: no archiving

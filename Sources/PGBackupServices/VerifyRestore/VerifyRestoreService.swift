@@ -76,7 +76,7 @@ public struct VerifyRestoreService: Sendable {
             histories[histories.count - 1]
         }
         var binaries = try await ServerBinaries.find(major: info.postgresMajor, configured: settings.postgresBindir)
-        let instance = try ThrowawayInstance.create(user: user)
+        var instance = try ThrowawayInstance.create(user: user)
         logger.info("verifying a restore", metadata: ["directory": "\(instance.root)", "port": "\(instance.port)", "user": "\(user.name)"])
         let startedAt = Date()
         var checks: [VerificationRecord.Check] = []
@@ -113,7 +113,7 @@ public struct VerifyRestoreService: Sendable {
                 try user.takeOwnership(ofTree: instance.root)
                 // 2. Start, replay, promote.
                 let began = ContinuousClock.now
-                let session = try await start(instance, binaries: binaries, timeoutSeconds: options.timeoutSeconds)
+                let session = try await start(&instance, binaries: binaries, timeoutSeconds: options.timeoutSeconds)
                 checks.append(session.check)
                 if let role = session.role {
                     recoverySeconds = Self.seconds(since: began)
@@ -150,12 +150,20 @@ public struct VerifyRestoreService: Sendable {
 
     /// `pg_ctl start`, then waits until `SELECT NOT pg_is_in_recovery()`: the role that could
     /// connect when it succeeded, with the `start` check either way.
-    private func start(_ instance: ThrowawayInstance, binaries: ServerBinaries, timeoutSeconds: Int) async throws -> (check: VerificationRecord.Check, role: String?) {
+    /// A port that another process took after it was chosen is replaced, twice at most.
+    private func start(_ instance: inout ThrowawayInstance, binaries: ServerBinaries, timeoutSeconds: Int) async throws -> (check: VerificationRecord.Check, role: String?) {
         let deadline = ContinuousClock.now + .seconds(timeoutSeconds)
-        let started = try await instance.run(
-            binaries.path("pg_ctl"), instance.pgCtlArguments("start", timeoutSeconds: timeoutSeconds), timeout: .seconds(timeoutSeconds + 30))
-        guard started.succeeded else {
-            return (.init(name: "start", ok: false, detail: "pg_ctl start failed: \(started.excerpt(lines: 4))\nserver log:\n\(instance.logTail())"), nil)
+        for attempt in 1...3 {
+            let started = try await instance.run(
+                binaries.path("pg_ctl"), instance.pgCtlArguments("start", timeoutSeconds: timeoutSeconds), timeout: .seconds(timeoutSeconds + 30))
+            if started.succeeded { break }
+            let log = instance.logTail()
+            if attempt < 3, log.contains("could not bind IPv4 address") && log.contains("Address already in use") {
+                logger.info("the throwaway instance's port was taken meanwhile; another one", metadata: ["port": "\(instance.port)"])
+                try instance.movePort()
+                continue
+            }
+            return (.init(name: "start", ok: false, detail: "pg_ctl start failed: \(started.excerpt(lines: 4))\nserver log:\n\(log)"), nil)
         }
         // The bootstrap superuser's name is not in the backup: the run-as user's, else postgres.
         let roles = instance.user.name == "postgres" ? ["postgres"] : [instance.user.name, "postgres"]

@@ -89,9 +89,10 @@ public enum S3CredentialChain {
         return endpoint
     }
 
-    /// IMDS answers on the instance itself: a short connection timeout, two attempts (the SDKs'
-    /// defaults), so that `auto` off EC2 fails within seconds.
+    /// IMDS answers on the instance itself: a one-second connection timeout, so that `auto` off
+    /// EC2 fails at once; an answer may take longer on a loaded instance (five seconds), and a
+    /// failed one is asked again twice.
     static func metadataHTTP(_ settings: S3CredentialSettings) -> CredentialHTTP {
-        CredentialHTTP(source: .instance, caFile: settings.caFile, connectTimeout: .seconds(1), stallTimeout: .seconds(2), attempts: 2)
+        CredentialHTTP(source: .instance, caFile: settings.caFile, connectTimeout: .seconds(1), stallTimeout: .seconds(5), attempts: 3)
     }
 }
