@@ -183,6 +183,7 @@ struct S3CredentialSourcesEndToEndTests {
         for (what, variables, status, expected) in cases {
             let result = try await PGBackupBinary.run(["list"], environment: base.merging(variables) { $1 })
             let output = result.standardOutput + result.standardError
+            if ProcessInfo.processInfo.environment["CREDENTIALS_E2E_PRINT"] != nil { print("[\(what)] exit \(result.status): \(output)") }
             #expect(result.status == status, "\(what): exit \(result.status): \(output)")
             for text in expected { #expect(output.contains(text), "\(what): '\(text)' not in: \(output)") }
             for secret in [expiredToken, validToken, "the-right-token", "a-wrong-token", moto.secretAccessKey] {
