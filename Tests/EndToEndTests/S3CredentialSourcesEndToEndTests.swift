@@ -8,7 +8,7 @@ import PGBackupTestSupport
 /// and IAM, signatures checked): a backup and a restore signed by it — the restored server's
 /// `restore_command` signing as the server's user from what `restore` wrote — and, broken on
 /// purpose, a clear error that names the source and what it answered, never a secret.
-@Suite("S3 credential sources, end to end")
+@Suite("S3 credential sources, end to end", .serialized)
 struct S3CredentialSourcesEndToEndTests {
     enum Source: String, CaseIterable, CustomTestStringConvertible, Sendable {
         case webIdentity = "web-identity", profileRole = "profile-role", credentialProcess = "credential-process"

@@ -47,29 +47,30 @@ struct S3ExpiringCredentialsTests {
     /// Credentials that S3 refuses as expired before the cache thought they would: the request
     /// refreshes them once and is retried, and succeeds.
     @Test func anExpiredTokenRefreshesAndRetriesOnce() async throws {
-        try await withMotoServer(credentialLifetime: .seconds(4)) { moto in
+        try await withMotoServer(credentialLifetime: .seconds(10)) { moto in
             let provider = AssumedRole(moto: moto, role: try await moto.createRole(name: "expiring"), claimedLifetime: 3600)
             let store = try Self.store(moto, credentials: S3CredentialCache(provider: provider))
             try await store.put("first", bytes: [1, 2, 3])
             #expect(provider.fetches.load(ordering: .relaxed) == 1)
-            try await Task.sleep(for: .seconds(5))
+            try await Task.sleep(for: .seconds(11))
             try await store.put("second", bytes: Array(repeating: 7, count: 6 << 20))  // a multipart upload
             #expect(try await store.get("first") == [1, 2, 3])
             #expect(provider.fetches.load(ordering: .relaxed) == 2, "one refresh, after S3 said ExpiredToken")
         }
     }
 
-    /// Credentials that last four seconds, told truthfully: the cache refreshes them ahead of
-    /// expiry (with a second to spare), shared by every request in flight; many requests over
-    /// several lifetimes all succeed.
+    /// Credentials that last eight seconds, told truthfully: the cache refreshes them ahead of
+    /// expiry (two seconds to spare: moto under CI's load can take that long to answer, and took
+    /// longer than one), shared by every request in flight; many requests over several
+    /// lifetimes all succeed.
     @Test func shortLivedCredentialsAreRefreshedAheadOfExpiryUnderLoad() async throws {
-        try await withMotoServer(credentialLifetime: .seconds(4)) { moto in
+        try await withMotoServer(credentialLifetime: .seconds(8)) { moto in
             let provider = AssumedRole(moto: moto, role: try await moto.createRole(name: "short"))
             let cache = S3CredentialCache(provider: provider)
             let store = try Self.store(moto, credentials: cache)
             let start = ContinuousClock.now
             var written = 0
-            while ContinuousClock.now - start < .seconds(13) {
+            while ContinuousClock.now - start < .seconds(20) {
                 let first = written
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for index in first..<(first + 8) { group.addTask { try await store.put("k\(index)", bytes: Array("\(index)".utf8)) } }
