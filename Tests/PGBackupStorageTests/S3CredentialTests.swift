@@ -186,6 +186,25 @@ struct S3CredentialTests {
         #expect(throws: S3CredentialError.self) { _ = try S3CredentialChain.provider(for: settings) }
     }
 
+    /// `auto` that ends at IMDS because nothing is configured says so when IMDS fails (off EC2
+    /// that is the cause); an endpoint named on purpose is that source's own failure.
+    @Test func theChainsLastResortSaysNothingElseIsConfigured() async throws {
+        var settings = S3CredentialSettings()
+        settings.sharedCredentialsFile = "/nonexistent/credentials"
+        settings.configFile = "/nonexistent/config"
+        let unnamed = try #require(try S3CredentialChain.provider(for: settings) as? InstanceMetadataCredentialProvider)
+        #expect(unnamed.isLastResort && unnamed.detail.contains("no other is configured"))
+        settings.metadataEndpoint = "http://127.0.0.1:1"
+        let named = try #require(try S3CredentialChain.provider(for: settings) as? InstanceMetadataCredentialProvider)
+        #expect(!named.isLastResort)
+        let failure = await #expect(throws: S3CredentialError.self) { _ = try await named.fetch() }
+        #expect(failure?.source == .instance && "\(failure!)".contains("unable to reach http://127.0.0.1:1"), "\(failure!)")
+        var lastResort = named
+        lastResort.isLastResort = true
+        let explained = await #expect(throws: S3CredentialError.self) { _ = try await lastResort.fetch() }
+        #expect(explained?.source == .auto && "\(explained!)".contains("AWS_ROLE_ARN"), "\(explained!)")
+    }
+
     @Test func containerEndpointsMustBeLocalOrHTTPS() {
         #expect(ContainerCredentialProvider.isAllowed("http://169.254.170.2/v2/credentials/abc"))
         #expect(ContainerCredentialProvider.isAllowed("http://169.254.170.23/v1/credentials"))

@@ -12,7 +12,8 @@ public enum S3CredentialChain {
         if settings.source != .auto { return try provider(settings.source, settings: settings, pinned: true)! }
         for source in S3CredentialSource.chain {
             if var instance = try provider(source, settings: settings, pinned: false) as? InstanceMetadataCredentialProvider {
-                instance.isLastResort = true
+                // Reached because nothing else is configured, unless its endpoint was named.
+                instance.isLastResort = settings.metadataEndpoint == nil
                 return instance
             } else if let provider = try provider(source, settings: settings, pinned: false) {
                 return provider
