@@ -42,6 +42,10 @@ which makes moto answer as real AWS does (never to suit a client):
   * S3: HTTP 400 `ExpiredToken`, "The provided token has expired.";
   * STS and the other query APIs (AssumeRole, GetCallerIdentity, …): HTTP 403 `ExpiredToken`,
     "The security token included in the request is expired".
+- PGBACKUP_TEST_STS_EXPIRE_FILE=PATH in the environment (a test's control, not AWS behaviour):
+  once PATH exists, every assumed-role credential issued before its modification time is past
+  its expiration and refused as above; touching it again expires the ones issued since. It
+  makes "these credentials have just expired" an event a test causes, whatever the load.
 - SSE-KMS: a PUT object, CopyObject or CreateMultipartUpload with
   `x-amz-server-side-encryption: aws:kms` (or `aws:kms:dsse`) and an
   `x-amz-server-side-encryption-aws-kms-key-id` that is not a key id, key ARN, alias name
@@ -195,12 +199,30 @@ if _lifetime:
 from moto.iam import access_control
 
 _assumed_role_access_key_init = access_control.AssumedRoleAccessKey.__init__
+_expire_file = os.environ.get("PGBACKUP_TEST_STS_EXPIRE_FILE")
+_assumed_role_init_issued = sts_models.AssumedRole.__init__
+
+
+def _assumed_role_init_recording_issue(self, *args, **kwargs):
+    _assumed_role_init_issued(self, *args, **kwargs)
+    self.pgbackup_issued = utcnow()
+
+
+sts_models.AssumedRole.__init__ = _assumed_role_init_recording_issue
+
+
+def _expired_on_demand(role):
+    """Issued before PGBACKUP_TEST_STS_EXPIRE_FILE's modification time."""
+    if not _expire_file or not os.path.exists(_expire_file):
+        return False
+    touched = datetime.datetime.fromtimestamp(os.path.getmtime(_expire_file), datetime.timezone.utc).replace(tzinfo=None)
+    return getattr(role, "pgbackup_issued", touched) <= touched
 
 
 def _assumed_role_access_key_init_unexpired(self, account_id, partition, access_key_id, headers):
     _assumed_role_access_key_init(self, account_id, partition, access_key_id, headers)
     role = sts_models.sts_backends[account_id][partition].get_assumed_role_from_access_key(access_key_id)
-    if role is not None and role.expiration <= utcnow():
+    if role is not None and (role.expiration <= utcnow() or _expired_on_demand(role)):
         raise access_control.CreateAccessKeyFailure(reason="ExpiredToken")
 
 

@@ -64,6 +64,7 @@ public final class MotoServer: Sendable {
             var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AWS_") }
             environment["INITIAL_NO_AUTH_ACTION_COUNT"] = "3"
             environment["PYTHONUNBUFFERED"] = "1"
+            environment["PGBACKUP_TEST_STS_EXPIRE_FILE"] = expireFile(port: port)
             if let credentialLifetime {
                 let (seconds, attoseconds) = credentialLifetime.components
                 environment["PGBACKUP_TEST_STS_LIFETIME_SECONDS"] = String(max(1, seconds + (attoseconds > 0 ? 1 : 0)))
@@ -127,6 +128,20 @@ public final class MotoServer: Sendable {
     public var clientEnvironment: [String: String] {
         ["AWS_ACCESS_KEY_ID": accessKeyID, "AWS_SECRET_ACCESS_KEY": secretAccessKey, "AWS_DEFAULT_REGION": region,
          "PGBACKUP_S3_ENDPOINT": endpoint, "PGBACKUP_S3_REGION": region, "PGBACKUP_S3_PATH_STYLE": "true"]
+    }
+
+    /// The file whose modification time expires the credentials STS issued before it
+    /// (scripts/moto-server.py, PGBACKUP_TEST_STS_EXPIRE_FILE).
+    private static func expireFile(port: Int) -> String { NSTemporaryDirectory() + "pgbackup-moto-\(port)-expire" }
+
+    /// Makes every credential its STS has issued so far expired, at once (S3 then answers
+    /// `ExpiredToken`); those issued afterwards are valid. An event the test causes, whatever
+    /// the load, where a short lifetime would race the server's answers.
+    public func expireIssuedCredentials() throws {
+        let path = Self.expireFile(port: port)
+        try Data("expired \(Date())".utf8).write(to: URL(fileURLWithPath: path))
+        // The modification time must move even within the file system's time granularity.
+        try FileManager.default.setAttributes([.modificationDate: Date()], ofItemAtPath: path)
     }
 
     /// What the server has printed (its request log goes to standard error).

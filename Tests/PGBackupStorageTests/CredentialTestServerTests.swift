@@ -145,10 +145,10 @@ struct CredentialTestServerTests {
             // Waits for the expiration the server announced, then one more second: the server's
             // own clock decides, not a guess at how long the first requests took.
             let out = try await python("""
-                asked = time.time()
                 answer = client("sts", unsigned=True).assume_role_with_web_identity(RoleArn=sys.argv[2], RoleSessionName="s1", WebIdentityToken=sys.argv[3])
+                answered = time.time()  # after the server issued them, however long that took
                 credentials = answer["Credentials"]
-                out["lifetime within 3 s"] = str(credentials["Expiration"].timestamp() <= asked + 3 + 1)
+                out["lifetime within 3 s"] = str(credentials["Expiration"].timestamp() <= answered + 3 + 1)
                 s3 = client("s3", credentials)
                 attempt("put before", lambda: s3.put_object(Bucket=sys.argv[4], Key="before", Body=b"x"))
                 time.sleep(max(0, credentials["Expiration"].timestamp() - time.time()) + 1)
