@@ -133,4 +133,22 @@ struct DivergedWALServicesTests {
         let lines = log.lines.withLock { $0 }
         #expect(lines.contains { $0.hasPrefix("error WAL segment \(segment.name) conflicts with the repository's WAL history and was kept apart") && $0.contains("object=\(record.key)") }, "\(lines)")
     }
+
+    /// A cancelled uploader stops (the daemon past its shutdown grace): before, a cancelled
+    /// task's failing store was retried in a loop whose sleeps returned at once, logging without
+    /// end, and the daemon never exited (seen in CI: 60 s after SIGTERM).
+    @Test func aCancelledUploaderStopsInsteadOfRetryingForEver() async throws {
+        let segmentSize = WALFixture.segmentSize
+        let archive = WALArchive(repository: Repository(store: MemoryObjectStore(), server: "main"), segmentSize: segmentSize, compression: .zstd(level: 1))
+        let segment = WALSegmentName(timeline: TimelineID(1), segmentNumber: 5, segmentSize: segmentSize)
+        let progress = SharedProgress(StreamProgress(start: segment.startLSN, archived: segment.startLSN))
+        let log = LogLines()
+        let uploader = WALUploader(archive: archive, progress: progress, logger: log.logger)
+        // A spool file that is not there: every attempt fails.
+        let task = Task { try await uploader.performRetrying(.segment(segment, path: "/nonexistent/\(segment.name)")) }
+        while log.lines.withLock({ $0.isEmpty }) { try await Task.sleep(for: .milliseconds(10)) }
+        task.cancel()
+        await #expect(throws: CancellationError.self) { try await task.value }
+        #expect(log.lines.withLock { $0.count } <= 2, "\(log.lines.withLock { $0 })")
+    }
 }

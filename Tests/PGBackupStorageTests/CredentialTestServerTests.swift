@@ -6,7 +6,7 @@ import Testing
 /// scripts/moto-server.py, and scripts/credential-endpoint.py) answer as AWS does. Driven through
 /// python3 + boto3 and plain HTTP, never through pgbackup's own client, so that a fault here is
 /// the server's.
-@Suite("credential test servers")
+@Suite("credential test servers", .serialized)
 struct CredentialTestServerTests {
     /// Runs `body` (python, after a preamble) with `sys.argv[1]` the moto endpoint and
     /// `sys.argv[2...]` `arguments`; returns the `out` dictionary the script fills. The preamble's

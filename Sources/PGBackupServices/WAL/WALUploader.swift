@@ -60,7 +60,9 @@ struct WALUploader: Sendable {
     }
 
     /// Performs `job`, retrying failures with capped backoff while `goOn()` says so. Returns
-    /// false when it gave up because `goOn()` turned false; throws after `attempts` failures.
+    /// false when it gave up because `goOn()` turned false; throws after `attempts` failures,
+    /// and at once when its task is cancelled (the job's WAL stays in the spool for the next
+    /// run: retrying a cancelled task would spin, since its sleeps return at once).
     @discardableResult
     func performRetrying(_ job: UploadJob, while goOn: () -> Bool = { true }) async throws -> Bool {
         var attempt = 0
@@ -69,6 +71,7 @@ struct WALUploader: Sendable {
                 try await perform(job)
                 return true
             } catch {
+                if Task.isCancelled { throw CancellationError() }
                 let delay = retryDelays[min(attempt, retryDelays.count - 1)]
                 attempt += 1
                 if let attempts, attempt >= attempts { throw error }
