@@ -38,6 +38,10 @@ public struct Daemon: Sendable {
 
     public func run() async throws {
         var options = streamerOptions
+        // SIGTERM: the stream's graceful finish gives up waiting for the repository 5 s before
+        // the services are cancelled (shutdownGrace + 20 s below), so the daemon exits then
+        // (CI saw a backlog outlast the grace and the session wait on, 60 s, after cancellation).
+        options.finishTimeout = min(options.finishTimeout, shutdownGrace + .seconds(15))
         // A recorded WAL gap: a base backup at once, from the primary the streamer chose.
         let chosen = Mutex<WALStreamer?>(nil)
         let backupAfterGap = BackupAfterGap(settings: settings, logger: logger) { chosen.withLock { $0?.streamingServer } }

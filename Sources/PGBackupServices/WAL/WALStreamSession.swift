@@ -58,7 +58,7 @@ extension WALStreamer {
         var machine = WALReceiverStateMachine(
             .init(
                 role: .daemon(partialUploadInterval: options.partialUploadInterval), segmentSize: plan.segmentSize,
-                statusInterval: options.statusInterval, synchronous: options.synchronous),
+                statusInterval: options.statusInterval, synchronous: options.synchronous, finishTimeout: options.finishTimeout),
             progress: progress.value)
         while true {
             _ = machine.handle(.start(timeline: timeline, at: position, now: .now))

@@ -23,6 +23,11 @@ public struct WALStreamerOptions: Sendable {
     /// While streaming, the other servers of the conninfo are asked this often whether one of
     /// them is a primary on a newer timeline (then the daemon moves to it at once).
     public var resurveyInterval: Duration = .seconds(10)
+    /// How long a graceful stop waits for the repository to catch up before the session's last
+    /// status update (the spool keeps the rest for the next run). The daemon sets it below its
+    /// own shutdown bound: a session still waiting when the daemon's services are cancelled runs
+    /// on a blocking thread that cancellation does not reach.
+    public var finishTimeout: Duration = .seconds(60)
     /// Called once a recorded gap is stored in the repository (the daemon takes a backup).
     public var onGapRecorded: (@Sendable (WALGap) -> Void)?
 
